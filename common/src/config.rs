@@ -1,0 +1,254 @@
+//! Configuration from environment variables, parsed once at start-up.
+//!
+//! Defaults match the hosts the original app hard-codes (`redis`, `db`), so our
+//! images drop into the original compose file and Kubernetes manifests. A bad
+//! value stops the process with a message naming the variable; passwords are
+//! replaced by `***` wherever a URL is shown.
+
+use std::fmt;
+
+pub const REDIS_URL: &str = "REDIS_URL";
+pub const DATABASE_URL: &str = "DATABASE_URL";
+pub const OPTION_A: &str = "OPTION_A";
+pub const OPTION_B: &str = "OPTION_B";
+pub const PORT: &str = "PORT";
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+
+pub const DEFAULT_REDIS_URL: &str = "redis://redis:6379/0";
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@db:5432/postgres";
+pub const DEFAULT_OPTION_A: &str = "Cats";
+pub const DEFAULT_OPTION_B: &str = "Dogs";
+/// Longest option name shown on the pages.
+pub const MAX_OPTION_CHARS: usize = 64;
+
+/// A variable that is set to something the service cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name}={shown}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    shown: String,
+    reason: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, shown: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Self {
+            name,
+            shown: shown.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Reads a variable, falling back to `default` when it is unset or empty.
+pub fn var_or(name: &str, default: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => default.to_owned(),
+    }
+}
+
+/// Reads and parses a variable with a default, naming the variable on error.
+pub fn parse_var<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(raw) if !raw.trim().is_empty() => raw
+            .trim()
+            .parse()
+            .map_err(|e| ConfigError::new(name, raw.clone(), e)),
+        _ => Ok(default),
+    }
+}
+
+/// The HTTP port from `PORT`.
+pub fn port(default: u16) -> Result<u16, ConfigError> {
+    parse_var(PORT, default)
+}
+
+/// Shows a URL with its password replaced, for logs and error messages.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+/// Where Redis is: a parsed `REDIS_URL`.
+#[derive(Clone)]
+pub struct RedisUrl {
+    pub info: redis::ConnectionInfo,
+    shown: String,
+}
+
+impl RedisUrl {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::parse(&var_or(REDIS_URL, DEFAULT_REDIS_URL))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let shown = redact_url(raw);
+        let info = redis::IntoConnectionInfo::into_connection_info(raw)
+            .map_err(|e| ConfigError::new(REDIS_URL, shown.clone(), e))?;
+        Ok(Self { info, shown })
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+/// Where Postgres is: a parsed `DATABASE_URL`.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    pub config: tokio_postgres::Config,
+    shown: String,
+}
+
+impl DatabaseUrl {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::parse(&var_or(DATABASE_URL, DEFAULT_DATABASE_URL))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let shown = redact_url(raw);
+        if url::Url::parse(raw).is_err() {
+            return Err(ConfigError::new(
+                DATABASE_URL,
+                shown,
+                "expected a URL like postgres://user:password@host:5432/database",
+            ));
+        }
+        let mut config: tokio_postgres::Config = raw
+            .parse()
+            .map_err(|e| ConfigError::new(DATABASE_URL, shown.clone(), e))?;
+        if config.get_hosts().is_empty() {
+            return Err(ConfigError::new(DATABASE_URL, shown, "the URL names no host"));
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("votingapp");
+        }
+        Ok(Self { config, shown })
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+/// The two names on the ballot, from `OPTION_A` and `OPTION_B`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PollOptions {
+    pub a: String,
+    pub b: String,
+}
+
+impl PollOptions {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::new(
+            var_or(OPTION_A, DEFAULT_OPTION_A),
+            var_or(OPTION_B, DEFAULT_OPTION_B),
+        )
+    }
+
+    pub fn new(a: String, b: String) -> Result<Self, ConfigError> {
+        for (name, value) in [(OPTION_A, &a), (OPTION_B, &b)] {
+            let chars = value.chars().count();
+            if chars > MAX_OPTION_CHARS {
+                return Err(ConfigError::new(
+                    name,
+                    format!("{}…", value.chars().take(16).collect::<String>()),
+                    format!("{chars} characters, at most {MAX_OPTION_CHARS}"),
+                ));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(ConfigError::new(name, value.escape_debug().to_string(), "contains a control character"));
+            }
+        }
+        if a.trim() == b.trim() {
+            return Err(ConfigError::new(OPTION_B, b, "must differ from OPTION_A"));
+        }
+        Ok(Self {
+            a: a.trim().to_owned(),
+            b: b.trim().to_owned(),
+        })
+    }
+}
+
+impl Default for PollOptions {
+    fn default() -> Self {
+        Self {
+            a: DEFAULT_OPTION_A.into(),
+            b: DEFAULT_OPTION_B.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_and_keeps_the_rest() {
+        assert_eq!(
+            redact_url("postgres://postgres:secret@db:5432/postgres"),
+            "postgres://postgres:***@db:5432/postgres"
+        );
+        assert_eq!(redact_url("redis://redis:6379/0"), "redis://redis:6379/0");
+    }
+
+    #[test]
+    fn a_bad_database_url_names_the_variable_and_hides_the_password() {
+        let err = DatabaseUrl::parse("postgres://u:hunter2@db:notaport/x").unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("invalid DATABASE_URL="), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(DatabaseUrl::parse("definitely not a url").is_err());
+    }
+
+    #[test]
+    fn a_bad_redis_url_names_the_variable() {
+        let err = RedisUrl::parse("http://redis:6379").unwrap_err();
+        assert!(err.to_string().starts_with("invalid REDIS_URL="), "{err}");
+        assert!(RedisUrl::parse(DEFAULT_REDIS_URL).is_ok());
+    }
+
+    #[test]
+    fn options_must_be_short_distinct_and_printable() {
+        assert!(PollOptions::new("Cats".into(), "Dogs".into()).is_ok());
+        assert_eq!(
+            PollOptions::new("Same".into(), "Same".into()).unwrap_err().name,
+            OPTION_B
+        );
+        assert_eq!(
+            PollOptions::new("x".repeat(65), "Dogs".into()).unwrap_err().name,
+            OPTION_A
+        );
+        assert!(PollOptions::new("Ca\nts".into(), "Dogs".into()).is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! HTTP plumbing every service shares: the listener, graceful stop, request
+//! spans and metrics, and the `/healthz`, `/readyz` and `/metrics` endpoints.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use std::net::TcpListener;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// The header carrying each request's id, echoed on the response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Binds `0.0.0.0:port` (port 0 picks a free one, as tests do).
+pub fn bind(port: u16) -> anyhow::Result<(TcpListener, u16)> {
+    use anyhow::Context;
+    let listener = TcpListener::bind(("0.0.0.0", port))
+        .with_context(|| format!("binding the HTTP port {port} (set PORT to change it)"))?;
+    let bound = listener.local_addr()?.port();
+    Ok((listener, bound))
+}
+
+/// Runs `server` until `stop` is cancelled, then lets requests in flight finish.
+pub async fn serve(server: Server, stop: CancellationToken) -> std::io::Result<()> {
+    let handle = server.handle();
+    let stopper = tokio::spawn(async move {
+        stop.cancelled().await;
+        handle.stop(true).await;
+    });
+    let outcome = server.await;
+    stopper.abort();
+    outcome
+}
+
+/// Middleware: a span per request with its id, the id echoed in `x-request-id`,
+/// and `http_requests_total` / `http_request_duration_seconds` by route and status.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_safe_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id);
+    let span = tracing::info_span!("request", %method, %route, %request_id);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status();
+    let elapsed = started.elapsed();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), value);
+    }
+    let labels = [
+        ("route", route),
+        ("method", method),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request done");
+        }
+    });
+    Ok(res)
+}
+
+fn is_safe_request_id(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn new_request_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Liveness: the process answers; no dependency is checked.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ok\n")
+}
+
+/// `/metrics` in Prometheus text format.
+pub async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::render())
+}
+
+/// Routes every service serves: `/healthz` and `/metrics`.
+pub fn operational_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Readiness: the state of each dependency; 200 only when all answer.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    checks: Vec<(&'static str, Result<(), String>)>,
+}
+
+impl Readiness {
+    pub fn check(mut self, dependency: &'static str, outcome: Result<(), String>) -> Self {
+        self.checks.push((dependency, outcome));
+        self
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.checks.iter().all(|(_, outcome)| outcome.is_ok())
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        let checks: serde_json::Map<String, serde_json::Value> = self
+            .checks
+            .iter()
+            .map(|(name, outcome)| {
+                let state = match outcome {
+                    Ok(()) => "ok".to_owned(),
+                    Err(e) => format!("unavailable: {e}"),
+                };
+                ((*name).to_owned(), state.into())
+            })
+            .collect();
+        let ready = self.is_ready();
+        let body = serde_json::json!({
+            "status": if ready { "ready" } else { "not ready" },
+            "checks": checks,
+        });
+        if ready {
+            HttpResponse::Ok().json(body)
+        } else {
+            HttpResponse::ServiceUnavailable().json(body)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_from_clients_are_kept_only_when_harmless() {
+        assert!(is_safe_request_id("abc-123_x.y"));
+        assert!(!is_safe_request_id(""));
+        assert!(!is_safe_request_id("<script>"));
+        assert!(!is_safe_request_id(&"a".repeat(65)));
+        assert_eq!(new_request_id().len(), 16);
+    }
+}

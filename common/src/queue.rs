@@ -1,0 +1,46 @@
+//! The Redis keys of the vote queue.
+//!
+//! `votes` is the original app's list and stays the only entry point: the
+//! original vote image pushes to it and the original worker pops from it. Our
+//! worker moves what it claims into a processing list of its own and removes it
+//! only after Postgres has committed, so a crash never loses a claimed vote.
+
+/// The list `vote` appends ballots to (RPUSH) and the worker claims from the head.
+pub const VOTES: &str = "votes";
+
+/// Messages that are not votes, moved aside by the worker with their reason logged.
+pub const DEAD_LETTERS: &str = "votes:dead";
+
+/// Prefix of each worker's processing list: `votes:processing:<worker id>` holds
+/// exactly the batch that worker has claimed and not yet committed.
+pub const PROCESSING_PREFIX: &str = "votes:processing:";
+
+/// Prefix of each worker's heartbeat: `votes:worker:<worker id>`, a key with an
+/// expiry that the worker keeps refreshing. When it lapses, any other worker may
+/// put that worker's processing list back on `votes`.
+pub const HEARTBEAT_PREFIX: &str = "votes:worker:";
+
+/// The keys one worker owns.
+#[derive(Debug, Clone)]
+pub struct WorkerKeys {
+    pub worker_id: String,
+    pub processing: String,
+    pub heartbeat: String,
+}
+
+impl WorkerKeys {
+    pub fn new(worker_id: &str) -> Self {
+        Self {
+            worker_id: worker_id.to_owned(),
+            processing: format!("{PROCESSING_PREFIX}{worker_id}"),
+            heartbeat: format!("{HEARTBEAT_PREFIX}{worker_id}"),
+        }
+    }
+
+    /// The keys of the worker whose processing list is `processing_key`.
+    pub fn from_processing_key(processing_key: &str) -> Option<Self> {
+        processing_key
+            .strip_prefix(PROCESSING_PREFIX)
+            .map(Self::new)
+    }
+}

@@ -1,0 +1,41 @@
+//! The result service's settings, read once from the environment.
+
+use common::cli::{EnvVar, Usage};
+use common::config::{ConfigError, DatabaseUrl, PollOptions};
+
+pub const DEFAULT_PORT: u16 = 80;
+
+pub const USAGE: Usage = Usage {
+    binary: "result",
+    summary: "the live results page, fed by Postgres notifications",
+    default_port: DEFAULT_PORT,
+    vars: &[
+        common::cli::DATABASE_URL_VAR,
+        common::cli::OPTION_A_VAR,
+        common::cli::OPTION_B_VAR,
+        EnvVar {
+            name: common::config::PORT,
+            default: "80",
+            meaning: "HTTP port",
+        },
+        common::cli::LOG_FORMAT_VAR,
+        common::cli::RUST_LOG_VAR,
+    ],
+};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub options: PollOptions,
+    pub port: u16,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            database: DatabaseUrl::from_env()?,
+            options: PollOptions::from_env()?,
+            port: common::config::port(DEFAULT_PORT)?,
+        })
+    }
+}

@@ -1,0 +1,160 @@
+//! Following the totals: one Postgres session that LISTENs on `vote_counts`,
+//! re-reads the two totals when notified, and publishes them to every viewer.
+//!
+//! Bursts of notifications are coalesced into one read. When the session
+//! breaks, viewers are told the results are unavailable and the task
+//! reconnects with backoff; the first read after reconnecting catches up.
+//!
+//! Metrics recorded here: `result_tally_reads_total`, `result_updates_pushed_total`.
+
+use bytes::Bytes;
+use common::backoff::Backoff;
+use common::config::{DatabaseUrl, PollOptions};
+use common::tally::Tally;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::AsyncMessage;
+use tokio_util::sync::CancellationToken;
+
+/// Pause after a read before the next one, so a flood of commits costs at
+/// most a few reads per second.
+const COALESCE: Duration = Duration::from_millis(50);
+
+/// What viewers are shown now, with its Server-Sent Event pre-rendered once.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: State,
+    /// The `text/event-stream` frame for this state, shared by all viewers.
+    pub event: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Current(Tally),
+    /// Postgres cannot be reached (or has not been yet).
+    Unavailable(String),
+}
+
+impl Snapshot {
+    pub fn new(state: State, options: &PollOptions) -> Arc<Self> {
+        let event = match &state {
+            State::Current(tally) => format!(
+                "event: tally\ndata: {}\n\n",
+                serde_json::to_string(&tally.report(options)).unwrap_or_default()
+            ),
+            State::Unavailable(reason) => format!(
+                "event: unavailable\ndata: {}\n\n",
+                serde_json::json!({ "error": unavailable_message(reason) })
+            ),
+        };
+        Arc::new(Self {
+            state,
+            event: Bytes::from(event),
+        })
+    }
+}
+
+/// What people are told while Postgres is down (the cause goes to the log).
+pub fn unavailable_message(_reason: &str) -> &'static str {
+    "Results are unavailable: the database cannot be reached. They will reappear on their own."
+}
+
+pub type Feed = watch::Receiver<Arc<Snapshot>>;
+
+/// Starts following the totals; returns the feed viewers subscribe to.
+pub fn follow(database: DatabaseUrl, options: PollOptions, stop: CancellationToken) -> Feed {
+    let initial = Snapshot::new(State::Unavailable("not connected yet".into()), &options);
+    let (publish, feed) = watch::channel(initial);
+    tokio::spawn(async move {
+        let mut backoff = Backoff::for_dependencies();
+        loop {
+            let outcome = tokio::select! {
+                _ = stop.cancelled() => return,
+                outcome = session(&database, &options, &publish, &mut backoff) => outcome,
+            };
+            let reason = format!("{outcome:#}");
+            tracing::warn!(error = %reason, attempt = backoff.attempts() + 1, "lost Postgres; results unavailable until it is back");
+            publish.send_if_modified(|current| {
+                if matches!(current.state, State::Unavailable(_)) {
+                    return false;
+                }
+                *current = Snapshot::new(State::Unavailable(reason.clone()), &options);
+                true
+            });
+            tokio::select! { _ = stop.cancelled() => return, _ = backoff.wait() => {} }
+        }
+    });
+    feed
+}
+
+/// One connected session; returns the error that ended it.
+async fn session(
+    database: &DatabaseUrl,
+    options: &PollOptions,
+    publish: &watch::Sender<Arc<Snapshot>>,
+    backoff: &mut Backoff,
+) -> anyhow::Error {
+    let (mut client, mut connection) = match database.config.connect(tokio_postgres::NoTls).await {
+        Ok(pair) => pair,
+        Err(e) => return anyhow::Error::new(e).context("connecting to Postgres"),
+    };
+    let (notified, mut notifications) = mpsc::unbounded_channel::<()>();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(_)) => {
+                    let _ = notified.send(());
+                }
+                Ok(_) => {}
+                Err(e) => return anyhow::Error::new(e).context("the Postgres connection failed"),
+            }
+        }
+        anyhow::anyhow!("Postgres closed the connection")
+    });
+    let listening = async {
+        common::schema::ensure(&mut client).await?;
+        client
+            .batch_execute(&format!("LISTEN {}", common::schema::TALLY_CHANNEL))
+            .await
+    };
+    if let Err(e) = listening.await {
+        driver.abort();
+        return anyhow::Error::new(e).context("listening for new votes");
+    }
+    tracing::info!("following the totals in Postgres");
+    let mut first = true;
+    loop {
+        let tally = match common::schema::read_tally(&client).await {
+            Ok(tally) => tally,
+            Err(e) => {
+                driver.abort();
+                return anyhow::Error::new(e).context("reading the totals");
+            }
+        };
+        metrics::counter!("result_tally_reads_total").increment(1);
+        if first {
+            backoff.reset();
+            first = false;
+        }
+        let changed = publish.send_if_modified(|current| {
+            if current.state == State::Current(tally) {
+                return false;
+            }
+            *current = Snapshot::new(State::Current(tally), options);
+            true
+        });
+        if changed {
+            metrics::counter!("result_updates_pushed_total").increment(1);
+        }
+        if notifications.recv().await.is_none() {
+            return driver
+                .await
+                .unwrap_or_else(|e| anyhow::anyhow!("the Postgres connection task failed: {e}"));
+        }
+        tokio::time::sleep(COALESCE).await;
+        while notifications.try_recv().is_ok() {}
+    }
+}

@@ -1,0 +1,56 @@
+//! Builds the result service: binds the port, starts following Postgres, runs
+//! until stopped (open streams are ended first so the stop is quick).
+
+use crate::config::Config;
+use crate::routes::{routes, ResultState};
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpServer};
+use tokio_util::sync::CancellationToken;
+
+#[allow(missing_debug_implementations)]
+pub struct Application {
+    port: u16,
+    server: Server,
+    stop: CancellationToken,
+}
+
+impl Application {
+    pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
+        common::metrics::handle();
+        let (listener, port) = common::http::bind(config.port)?;
+        let feed = crate::live::follow(config.database.clone(), config.options.clone(), stop.clone());
+        let state = web::Data::new(ResultState {
+            options: config.options.clone(),
+            feed,
+            stop: stop.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::from_fn(common::http::observe))
+                .configure(routes)
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        tracing::info!(
+            port,
+            database = %config.database,
+            option_a = %config.options.a,
+            option_b = %config.options.b,
+            "result listening"
+        );
+        Ok(Self { port, server, stop })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let outcome = common::http::serve(self.server, self.stop).await;
+        tracing::info!("result stopped");
+        outcome
+    }
+}

@@ -1,0 +1,68 @@
+//! Where a vote goes: RPUSH onto the Redis list `votes`.
+//!
+//! One multiplexed connection is shared by every request, so concurrent votes
+//! are pipelined on it; it reconnects by itself after Redis comes back. A
+//! request never waits more than `SEND_TIMEOUT` for Redis: the visitor gets a
+//! clear "not recorded" instead of a hang.
+
+use common::ballot::Ballot;
+use common::config::RedisUrl;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::time::Duration;
+
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct BallotBox {
+    redis: ConnectionManager,
+}
+
+impl std::fmt::Debug for BallotBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BallotBox").finish_non_exhaustive()
+    }
+}
+
+/// Redis did not take the vote; nothing was queued.
+#[derive(Debug, thiserror::Error)]
+#[error("Redis did not accept the vote: {0}")]
+pub struct Unavailable(String);
+
+impl BallotBox {
+    /// Connects lazily: the service starts, and serves its page, with Redis down.
+    pub fn connect(url: &RedisUrl) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url.info.clone())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(SEND_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let redis = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self { redis })
+    }
+
+    /// Queues one ballot; `Ok` means Redis has it.
+    pub async fn cast(&self, ballot: &Ballot) -> Result<(), Unavailable> {
+        let mut redis = self.redis.clone();
+        let mut command = redis::cmd("RPUSH");
+        command.arg(common::queue::VOTES).arg(ballot.to_json());
+        let push = command.query_async::<i64>(&mut redis);
+        match tokio::time::timeout(SEND_TIMEOUT, push).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(Unavailable(e.to_string())),
+            Err(_) => Err(Unavailable(format!("no answer within {SEND_TIMEOUT:?}"))),
+        }
+    }
+
+    /// PING, for readiness.
+    pub async fn ping(&self) -> Result<(), String> {
+        let mut redis = self.redis.clone();
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<String>(&mut redis);
+        match tokio::time::timeout(Duration::from_secs(1), ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 1s".into()),
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The vote service's HTTP surface: the page, the vote itself, readiness and
+//! the embedded assets.
+
+use crate::ballot_box::BallotBox;
+use crate::error::VoteError;
+use crate::page::{VotePage, SCRIPT, STYLE};
+use crate::stamp::Stamper;
+use crate::voter::{clearing_cookie, voter_cookie, Visitor};
+use actix_web::http::header::{self, ContentType};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use askama::Template;
+use common::ballot::{Ballot, Choice};
+use common::config::PollOptions;
+use futures_util::StreamExt;
+
+/// Largest form body accepted; `vote=a` is six bytes.
+pub const MAX_FORM_BYTES: usize = 1024;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct VoteState {
+    pub options: PollOptions,
+    pub hostname: String,
+    pub ballot_box: BallotBox,
+    pub stamper: Stamper,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(show))
+        .route("/", web::post().to(cast))
+        .route("/readyz", web::get().to(readyz))
+        .route("/static/vote.css", web::get().to(style))
+        .route("/static/vote.js", web::get().to(script))
+        .configure(common::http::operational_routes);
+}
+
+async fn show(req: HttpRequest, state: web::Data<VoteState>) -> HttpResponse {
+    let visitor = Visitor::from_request(&req);
+    let page = VotePage::new(&state.options, &state.hostname, None);
+    respond_html(HttpResponse::Ok(), &visitor, &page)
+}
+
+async fn cast(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<VoteState>,
+) -> HttpResponse {
+    let visitor = Visitor::from_request(&req);
+    let outcome = record_vote(&req, payload, &visitor, &state).await;
+    let wants_json = accepts_json(&req);
+    match outcome {
+        Ok(choice) => {
+            metrics::counter!("votes_accepted_total", "choice" => choice.as_str()).increment(1);
+            if wants_json {
+                return with_cookie(HttpResponse::Ok(), &visitor)
+                    .json(serde_json::json!({ "vote": choice.as_str() }));
+            }
+            let page = VotePage::new(&state.options, &state.hostname, Some(choice));
+            respond_html(HttpResponse::Ok(), &visitor, &page)
+        }
+        Err(error) => {
+            metrics::counter!("votes_rejected_total", "reason" => error.reason()).increment(1);
+            match &error {
+                VoteError::QueueUnavailable(cause) => {
+                    tracing::warn!(error = %cause, "vote not recorded: Redis unavailable")
+                }
+                other => tracing::info!(reason = other.reason(), "vote rejected: {other}"),
+            }
+            let builder = HttpResponse::build(error.status());
+            if wants_json {
+                return with_cookie(builder, &visitor)
+                    .json(serde_json::json!({ "error": error.to_string() }));
+            }
+            let page = VotePage::new(&state.options, &state.hostname, None)
+                .with_problem(error.to_string());
+            respond_html(builder, &visitor, &page)
+        }
+    }
+}
+
+async fn record_vote(
+    req: &HttpRequest,
+    payload: web::Payload,
+    visitor: &Visitor,
+    state: &VoteState,
+) -> Result<Choice, VoteError> {
+    let body = read_form(req, payload).await?;
+    let choice = parse_choice(&body)?;
+    let voter_id = match visitor {
+        Visitor::New(id) | Visitor::Returning(id) => id.clone(),
+        Visitor::Malformed => return Err(VoteError::MalformedCookie),
+    };
+    let ballot = Ballot {
+        voter_id,
+        choice,
+        cast_at: Some(state.stamper.next()),
+    };
+    state
+        .ballot_box
+        .cast(&ballot)
+        .await
+        .map_err(VoteError::QueueUnavailable)?;
+    Ok(choice)
+}
+
+async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, VoteError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        let shown = if media_type.is_empty() {
+            "a body without a content type".to_owned()
+        } else {
+            media_type.chars().take(64).collect()
+        };
+        return Err(VoteError::UnsupportedMediaType(shown));
+    }
+    let mut body = Vec::with_capacity(16);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => VoteError::TooLarge(MAX_FORM_BYTES),
+            other => VoteError::Payload(other.to_string()),
+        })?;
+        if body.len() + chunk.len() > MAX_FORM_BYTES {
+            return Err(VoteError::TooLarge(MAX_FORM_BYTES));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Exactly one `vote` field, `a` or `b`; other fields are ignored.
+pub fn parse_choice(body: &[u8]) -> Result<Choice, VoteError> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(VoteError::MalformedBody);
+    }
+    let mut votes = url::form_urlencoded::parse(body).filter(|(key, _)| key == "vote");
+    let (_, value) = votes.next().ok_or(VoteError::MissingChoice)?;
+    if votes.next().is_some() {
+        return Err(VoteError::SeveralChoices);
+    }
+    Choice::parse(&value).ok_or_else(|| VoteError::UnknownChoice(value.chars().take(32).collect()))
+}
+
+fn accepts_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"))
+}
+
+fn with_cookie(mut builder: HttpResponseBuilder, visitor: &Visitor) -> HttpResponseBuilder {
+    match visitor {
+        Visitor::New(id) => {
+            builder.cookie(voter_cookie(id));
+        }
+        Visitor::Malformed => {
+            builder.cookie(clearing_cookie());
+        }
+        Visitor::Returning(_) => {}
+    }
+    builder
+}
+
+fn respond_html(builder: HttpResponseBuilder, visitor: &Visitor, page: &VotePage<'_>) -> HttpResponse {
+    match page.render() {
+        Ok(html) => with_cookie(builder, visitor)
+            .content_type(ContentType::html())
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering the vote page failed");
+            HttpResponse::InternalServerError().body("the page could not be rendered")
+        }
+    }
+}
+
+async fn readyz(state: web::Data<VoteState>) -> HttpResponse {
+    common::http::Readiness::default()
+        .check("redis", state.ballot_box.ping().await)
+        .into_response()
+}
+
+async fn style() -> HttpResponse {
+    asset("text/css; charset=utf-8", STYLE)
+}
+
+async fn script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_needs_exactly_one_known_vote() {
+        assert_eq!(parse_choice(b"vote=a").unwrap(), Choice::A);
+        assert_eq!(parse_choice(b"x=1&vote=b").unwrap(), Choice::B);
+        assert!(matches!(parse_choice(b""), Err(VoteError::MissingChoice)));
+        assert!(matches!(parse_choice(b"vote=a&vote=b"), Err(VoteError::SeveralChoices)));
+        assert!(matches!(parse_choice(b"vote=c"), Err(VoteError::UnknownChoice(v)) if v == "c"));
+        assert!(matches!(parse_choice(b"vote=%41"), Err(VoteError::UnknownChoice(_))));
+        assert!(matches!(parse_choice(b"vote=\xff"), Err(VoteError::MalformedBody)));
+    }
+}

@@ -1,0 +1,254 @@
+//! The Redis side of the worker: a reliable queue on top of the list `votes`.
+//!
+//! A worker moves up to a batch from the head of `votes` into its own
+//! processing list in one atomic script, and deletes that list only after
+//! Postgres has committed the batch. A worker that restarts under the same id
+//! finds its batch still there; one that never comes back stops refreshing its
+//! heartbeat, and once that key expires any other worker puts the batch back at
+//! the head of `votes`, in its original order.
+
+use crate::batch::Poison;
+use common::config::RedisUrl;
+use common::queue::{WorkerKeys, DEAD_LETTERS, PROCESSING_PREFIX, VOTES};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Tops the processing list up to `ARGV[1]` items from the head of the queue
+/// and returns all of it: what an earlier run of this worker left, then the new.
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local want = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[2])
+if want > 0 then
+  local items = redis.call('LRANGE', KEYS[1], 0, want - 1)
+  local n = #items
+  if n > 0 then
+    redis.call('LTRIM', KEYS[1], n, -1)
+    for i = 1, n, 500 do
+      redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 499, n)))
+    end
+  end
+end
+return redis.call('LRANGE', KEYS[2], 0, -1)
+",
+    )
+});
+
+/// Puts a processing list back at the head of the queue, oldest first, unless
+/// its worker's heartbeat is alive (`ARGV[1]` = `force` skips that check).
+static REQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if ARGV[1] ~= 'force' and redis.call('EXISTS', KEYS[3]) == 1 then
+  return -1
+end
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = #items, 1, -1 do
+  redis.call('LPUSH', KEYS[2], items[i])
+end
+redis.call('DEL', KEYS[1])
+return #items
+",
+    )
+});
+
+/// Refreshes the heartbeat and returns what it held before, so a worker can
+/// tell when another live process uses the same id.
+static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local before = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return before
+",
+    )
+});
+
+/// One worker's handle on the queue.
+#[derive(Clone)]
+pub struct Queue {
+    keys: WorkerKeys,
+    /// Claims, acknowledgements and the blocking wait. No response timeout of
+    /// its own (a blocking wait holds it on purpose); calls are timed here.
+    redis: ConnectionManager,
+    /// Heartbeats, recovery and probes, so they never queue behind a blocking wait.
+    control: ConnectionManager,
+    /// A random token per process, written into the heartbeat.
+    token: String,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+/// Longest a single Redis call may take before it counts as a failure.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn timed<T>(call: impl std::future::Future<Output = redis::RedisResult<T>>) -> anyhow::Result<T> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(outcome) => Ok(outcome?),
+        Err(_) => anyhow::bail!("Redis did not answer within {CALL_TIMEOUT:?}"),
+    }
+}
+
+/// A connection that reconnects by itself; lazy, so start-up works with Redis down.
+fn connection(url: &RedisUrl, response_timeout: Option<Duration>) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url.info.clone())?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(response_timeout)
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+}
+
+impl Queue {
+    pub fn new(url: &RedisUrl, worker_id: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            keys: WorkerKeys::new(worker_id),
+            redis: connection(url, None)?,
+            control: connection(url, Some(CALL_TIMEOUT))?,
+            token: format!("{:016x}", rand::random::<u64>()),
+        })
+    }
+
+    pub fn keys(&self) -> &WorkerKeys {
+        &self.keys
+    }
+
+    /// Claims up to `max` votes; returns the whole current batch (possibly
+    /// left over from an earlier run of this worker), oldest first.
+    pub async fn claim(&self, max: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+        let mut redis = self.redis.clone();
+        let mut call = CLAIM.prepare_invoke();
+        call.key(VOTES).key(&self.keys.processing).arg(max);
+        timed(call.invoke_async(&mut redis)).await
+    }
+
+    /// Blocks up to `timeout` for a vote and moves it into the processing list.
+    /// Returns whether one arrived.
+    pub async fn wait_for_vote(&self, timeout: Duration) -> anyhow::Result<bool> {
+        let mut redis = self.redis.clone();
+        let moved: Option<Vec<u8>> = tokio::time::timeout(
+            timeout + CALL_TIMEOUT,
+            redis.blmove(
+                VOTES,
+                &self.keys.processing,
+                redis::Direction::Left,
+                redis::Direction::Right,
+                timeout.as_secs_f64(),
+            ),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis did not answer a blocking wait"))??;
+        Ok(moved.is_some())
+    }
+
+    /// Lets go of a committed batch: poison goes to the dead-letter list and the
+    /// processing list is deleted, atomically.
+    pub async fn acknowledge(&self, poison: &[Poison]) -> anyhow::Result<()> {
+        let mut redis = self.redis.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for item in poison {
+            pipe.rpush(DEAD_LETTERS, &item.message).ignore();
+        }
+        pipe.del(&self.keys.processing).ignore();
+        timed(pipe.query_async::<()>(&mut redis)).await
+    }
+
+    /// Gives the current batch back to the queue (on a stop that cannot finish it).
+    pub async fn release(&self) -> anyhow::Result<i64> {
+        self.requeue(&self.keys, true).await
+    }
+
+    async fn requeue(&self, keys: &WorkerKeys, force: bool) -> anyhow::Result<i64> {
+        let mut redis = self.control.clone();
+        let mut call = REQUEUE.prepare_invoke();
+        call.key(&keys.processing)
+            .key(VOTES)
+            .key(&keys.heartbeat)
+            .arg(if force { "force" } else { "" });
+        timed(call.invoke_async(&mut redis)).await
+    }
+
+    /// Refreshes this worker's heartbeat for `ttl`; warns when another live
+    /// process had written it (two workers with one `WORKER_ID`).
+    pub async fn heartbeat(&self, ttl: Duration) -> anyhow::Result<()> {
+        let mut redis = self.control.clone();
+        let mut call = HEARTBEAT.prepare_invoke();
+        call.key(&self.keys.heartbeat)
+            .arg(&self.token)
+            .arg(ttl.as_millis() as u64);
+        let before: Option<String> = timed(call.invoke_async(&mut redis)).await?;
+        if let Some(other) = before.filter(|t| *t != self.token) {
+            tracing::warn!(
+                worker_id = %self.keys.worker_id,
+                other_token = %other,
+                "another process wrote this worker's heartbeat; each worker needs its own WORKER_ID (this is expected once after a restart)"
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes the heartbeat on a clean stop, so nobody waits for it to expire.
+    pub async fn retire(&self) -> anyhow::Result<()> {
+        let mut redis = self.control.clone();
+        timed(redis.del::<_, ()>(&self.keys.heartbeat)).await
+    }
+
+    /// Puts back the batches of workers whose heartbeat has expired; returns
+    /// how many votes went back on the queue.
+    pub async fn recover_orphans(&self) -> anyhow::Result<i64> {
+        let mut redis = self.control.clone();
+        let pattern = format!("{PROCESSING_PREFIX}*");
+        let keys: Vec<String> = {
+            let mut keys = Vec::new();
+            let mut iter = timed(redis.scan_match::<_, String>(&pattern)).await?;
+            while let Some(key) = iter.next_item().await {
+                keys.push(key?);
+            }
+            keys
+        };
+        let mut recovered = 0;
+        for key in keys {
+            let Some(orphan) = WorkerKeys::from_processing_key(&key) else {
+                continue;
+            };
+            if orphan.worker_id == self.keys.worker_id {
+                continue;
+            }
+            let moved = self.requeue(&orphan, false).await?;
+            if moved > 0 {
+                tracing::warn!(
+                    dead_worker = %orphan.worker_id,
+                    votes = moved,
+                    "recovered the batch of a worker whose heartbeat expired"
+                );
+                recovered += moved;
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// How many votes wait in the queue.
+    pub async fn depth(&self) -> anyhow::Result<i64> {
+        let mut redis = self.control.clone();
+        timed(redis.llen(VOTES)).await
+    }
+
+    /// PING, for readiness.
+    pub async fn ping(&self) -> Result<(), String> {
+        let mut redis = self.control.clone();
+        let command = redis::cmd("PING");
+        match tokio::time::timeout(Duration::from_secs(1), command.query_async::<String>(&mut redis)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 1s".into()),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The worker: claims votes from Redis, stores them in Postgres, and only then
+//! lets go of them, so a vote acknowledged by `vote` is never lost.
+//!
+//! - [`claim`]: the Redis side (claim a batch, acknowledge it, heartbeat,
+//!   recover the batches of workers that died);
+//! - [`batch`]: turning claimed messages into one ballot per voter, and poison;
+//! - [`store`]: the Postgres side (one idempotent multi-row upsert per batch);
+//! - [`pipeline`]: one step of the loop, `process_batch`, and the loop itself.
+
+pub mod batch;
+pub mod claim;
+pub mod config;
+pub mod pipeline;
+pub mod startup;
+pub mod store;

@@ -1,0 +1,170 @@
+//! The worker's loop: claim a batch, store it, acknowledge it; block on Redis
+//! when the queue is empty, back off when a dependency fails, and on a stop
+//! give back whatever batch could not be finished.
+//!
+//! Metrics recorded here: `worker_batches_total`, `worker_batch_size`,
+//! `votes_stored_total`, `worker_claim_to_commit_seconds`,
+//! `dead_letters_total`, `worker_errors_total{stage}`.
+
+use crate::batch;
+use crate::claim::Queue;
+use crate::store;
+use anyhow::Context;
+use common::backoff::Backoff;
+use deadpool_postgres::Pool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How long one blocking wait on an empty queue lasts before the loop looks
+/// at its stop token again.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// What one step of the loop did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The queue was empty.
+    Idle,
+    /// A batch was committed to Postgres and let go of in Redis.
+    Stored {
+        /// Messages in the batch, poison included.
+        messages: usize,
+        /// Distinct voters written.
+        ballots: usize,
+        /// Messages moved to the dead-letter list.
+        poison: usize,
+    },
+}
+
+#[derive(Debug)]
+pub struct Worker {
+    queue: Queue,
+    pool: Pool,
+    batch_size: usize,
+    schema_ready: AtomicBool,
+}
+
+impl Worker {
+    pub fn new(queue: Queue, pool: Pool, batch_size: usize) -> Self {
+        Self {
+            queue,
+            pool,
+            batch_size,
+            schema_ready: AtomicBool::new(false),
+        }
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// One step: claim up to a batch, store it, acknowledge it. On error the
+    /// batch stays claimed and the next step retries it.
+    pub async fn process_batch(&self) -> anyhow::Result<Outcome> {
+        let messages = self
+            .queue
+            .claim(self.batch_size)
+            .await
+            .context("claiming votes from Redis")
+            .inspect_err(|_| count_error("claim"))?;
+        if messages.is_empty() {
+            return Ok(Outcome::Idle);
+        }
+        let claimed_at = Instant::now();
+        let sorted = batch::sort(&messages);
+        self.store(&sorted.ballots)
+            .await
+            .inspect_err(|_| count_error("store"))?;
+        self.queue
+            .acknowledge(&sorted.poison)
+            .await
+            .context("acknowledging the stored batch in Redis")
+            .inspect_err(|_| count_error("acknowledge"))?;
+        for poison in &sorted.poison {
+            tracing::warn!(
+                reason = %poison.reason,
+                message = %String::from_utf8_lossy(&poison.message[..poison.message.len().min(200)]),
+                "moved a message that is not a vote to {}",
+                common::queue::DEAD_LETTERS
+            );
+        }
+        metrics::counter!("worker_batches_total").increment(1);
+        metrics::histogram!("worker_batch_size").record(sorted.messages as f64);
+        metrics::counter!("votes_stored_total").increment(sorted.ballots.len() as u64);
+        metrics::counter!("dead_letters_total").increment(sorted.poison.len() as u64);
+        metrics::histogram!("worker_claim_to_commit_seconds")
+            .record(claimed_at.elapsed().as_secs_f64());
+        Ok(Outcome::Stored {
+            messages: sorted.messages,
+            ballots: sorted.ballots.len(),
+            poison: sorted.poison.len(),
+        })
+    }
+
+    async fn store(&self, ballots: &[common::ballot::Ballot]) -> anyhow::Result<()> {
+        if !self.schema_ready.load(Ordering::Relaxed) {
+            store::ensure_schema(&self.pool)
+                .await
+                .context("creating the schema in Postgres")?;
+            self.schema_ready.store(true, Ordering::Relaxed);
+        }
+        store::store(&self.pool, ballots)
+            .await
+            .context("storing the batch in Postgres")
+            .inspect_err(|_| self.schema_ready.store(false, Ordering::Relaxed))?;
+        Ok(())
+    }
+
+    /// Drains the queue until `stop`; then gives back an unfinished batch.
+    pub async fn run(&self, stop: CancellationToken) {
+        let mut backoff = Backoff::for_dependencies();
+        while !stop.is_cancelled() {
+            match self.process_batch().await {
+                Ok(Outcome::Idle) => {
+                    backoff.reset();
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        waited = self.queue.wait_for_vote(IDLE_WAIT) => {
+                            if let Err(e) = waited {
+                                tracing::warn!(error = format!("{e:#}"), "waiting for votes failed; retrying");
+                                self.pause(&mut backoff, &stop).await;
+                            }
+                        }
+                    }
+                }
+                Ok(Outcome::Stored { .. }) => backoff.reset(),
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        attempt = backoff.attempts() + 1,
+                        "batch not stored yet; it stays claimed and will be retried"
+                    );
+                    self.pause(&mut backoff, &stop).await;
+                }
+            }
+        }
+        match self.queue.release().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(votes = n, "gave the unfinished batch back to the queue"),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "could not give the batch back; another worker recovers it once this one's heartbeat expires"
+            ),
+        }
+    }
+
+    async fn pause(&self, backoff: &mut Backoff, stop: &CancellationToken) {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = backoff.wait() => {}
+        }
+    }
+}
+
+fn count_error(stage: &'static str) {
+    metrics::counter!("worker_errors_total", "stage" => stage).increment(1);
+}

@@ -1,0 +1,135 @@
+//! Builds the worker: its health port, its queue and pool, the heartbeat that
+//! keeps its batch its own, and the loop.
+//!
+//! Metrics recorded here: `worker_queue_depth`, `worker_recovered_votes_total`.
+
+use crate::claim::Queue;
+use crate::config::Config;
+use crate::pipeline::Worker;
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use common::backoff::Backoff;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[allow(missing_debug_implementations)]
+pub struct Application {
+    port: u16,
+    server: Server,
+    worker: Arc<Worker>,
+    heartbeat_ttl: Duration,
+    stop: CancellationToken,
+}
+
+impl Application {
+    /// Binds the health port and prepares the connections (all lazy: the
+    /// worker starts before Redis and Postgres and waits for them).
+    pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
+        common::metrics::handle();
+        let (listener, port) = common::http::bind(config.port)?;
+        let queue = Queue::new(&config.redis, &config.worker_id)?;
+        let pool = crate::store::pool(&config.database)?;
+        let worker = Arc::new(Worker::new(queue, pool, config.batch_size));
+        let state = web::Data::from(worker.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::from_fn(common::http::observe))
+                .route("/readyz", web::get().to(readyz))
+                .configure(common::http::operational_routes)
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        tracing::info!(
+            port,
+            worker_id = %config.worker_id,
+            redis = %config.redis,
+            database = %config.database,
+            batch_size = config.batch_size,
+            "worker starting"
+        );
+        Ok(Self {
+            port,
+            server,
+            worker,
+            heartbeat_ttl: config.heartbeat_ttl,
+            stop,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let http_stop = CancellationToken::new();
+        let http = tokio::spawn(common::http::serve(self.server, http_stop.clone()));
+        let worker = self.worker;
+        if wait_for_dependencies(&worker, self.heartbeat_ttl, &self.stop).await {
+            let beat = tokio::spawn(keep_heartbeat(
+                worker.clone(),
+                self.heartbeat_ttl,
+                self.stop.clone(),
+            ));
+            tracing::info!("worker ready: draining the queue");
+            worker.run(self.stop.clone()).await;
+            beat.abort();
+            if let Err(e) = worker.queue().retire().await {
+                tracing::warn!(error = format!("{e:#}"), "could not remove the heartbeat");
+            }
+        }
+        http_stop.cancel();
+        let outcome = http.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        tracing::info!("worker stopped");
+        outcome
+    }
+}
+
+/// Waits for Redis (by writing the first heartbeat) and for Postgres (by
+/// creating the schema). Returns false if asked to stop first.
+async fn wait_for_dependencies(worker: &Worker, ttl: Duration, stop: &CancellationToken) -> bool {
+    let mut backoff = Backoff::for_dependencies();
+    while let Err(e) = worker.queue().heartbeat(ttl).await {
+        tracing::warn!(error = format!("{e:#}"), attempt = backoff.attempts() + 1, "waiting for Redis");
+        tokio::select! { _ = stop.cancelled() => return false, _ = backoff.wait() => {} }
+    }
+    backoff.reset();
+    while let Err(e) = crate::store::ensure_schema(worker.pool()).await {
+        tracing::warn!(error = format!("{e:#}"), attempt = backoff.attempts() + 1, "waiting for Postgres");
+        tokio::select! { _ = stop.cancelled() => return false, _ = backoff.wait() => {} }
+    }
+    true
+}
+
+/// Refreshes the heartbeat several times per TTL, recovers the batches of
+/// dead workers, and samples the queue depth.
+async fn keep_heartbeat(worker: Arc<Worker>, ttl: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(ttl / 4);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! { _ = stop.cancelled() => return, _ = tick.tick() => {} }
+        let queue = worker.queue();
+        if let Err(e) = queue.heartbeat(ttl).await {
+            tracing::warn!(error = format!("{e:#}"), "heartbeat failed");
+            continue;
+        }
+        match queue.recover_orphans().await {
+            Ok(n) => metrics::counter!("worker_recovered_votes_total").increment(n as u64),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "recovering dead workers' batches failed"),
+        }
+        if let Ok(depth) = queue.depth().await {
+            metrics::gauge!("worker_queue_depth").set(depth as f64);
+        }
+    }
+}
+
+async fn readyz(worker: web::Data<Worker>) -> HttpResponse {
+    common::http::Readiness::default()
+        .check("redis", worker.queue().ping().await)
+        .check("postgres", crate::store::ping(worker.pool()).await)
+        .into_response()
+}
