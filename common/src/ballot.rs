@@ -184,7 +184,10 @@ mod tests {
     #[test]
     fn rejects_poison_with_the_reason() {
         assert!(matches!(ballot("not json"), Err(BallotError::Malformed(_))));
-        assert!(matches!(ballot(r#"{"vote":"a"}"#), Err(BallotError::Malformed(_))));
+        assert!(matches!(
+            ballot(r#"{"vote":"a"}"#),
+            Err(BallotError::Malformed(_))
+        ));
         assert_eq!(
             ballot(r#"{"voter_id":"x","vote":"c"}"#),
             Err(BallotError::UnknownChoice("c".into()))

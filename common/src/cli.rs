@@ -38,10 +38,7 @@ pub fn handle_args(usage: &Usage) -> Option<ExitCode> {
         }
         "healthcheck" => Some(healthcheck(usage.default_port)),
         other => {
-            eprintln!(
-                "{}: unknown argument {other:?}; try --help",
-                usage.binary
-            );
+            eprintln!("{}: unknown argument {other:?}; try --help", usage.binary);
             Some(ExitCode::from(2))
         }
     }

@@ -137,7 +137,11 @@ impl DatabaseUrl {
             .parse()
             .map_err(|e| ConfigError::new(DATABASE_URL, shown.clone(), e))?;
         if config.get_hosts().is_empty() {
-            return Err(ConfigError::new(DATABASE_URL, shown, "the URL names no host"));
+            return Err(ConfigError::new(
+                DATABASE_URL,
+                shown,
+                "the URL names no host",
+            ));
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(5));
@@ -187,7 +191,11 @@ impl PollOptions {
                 ));
             }
             if value.chars().any(char::is_control) {
-                return Err(ConfigError::new(name, value.escape_debug().to_string(), "contains a control character"));
+                return Err(ConfigError::new(
+                    name,
+                    value.escape_debug().to_string(),
+                    "contains a control character",
+                ));
             }
         }
         if a.trim() == b.trim() {
@@ -242,11 +250,15 @@ mod tests {
     fn options_must_be_short_distinct_and_printable() {
         assert!(PollOptions::new("Cats".into(), "Dogs".into()).is_ok());
         assert_eq!(
-            PollOptions::new("Same".into(), "Same".into()).unwrap_err().name,
+            PollOptions::new("Same".into(), "Same".into())
+                .unwrap_err()
+                .name,
             OPTION_B
         );
         assert_eq!(
-            PollOptions::new("x".repeat(65), "Dogs".into()).unwrap_err().name,
+            PollOptions::new("x".repeat(65), "Dogs".into())
+                .unwrap_err()
+                .name,
             OPTION_A
         );
         assert!(PollOptions::new("Ca\nts".into(), "Dogs".into()).is_err());

@@ -23,11 +23,17 @@ pub fn bind(port: u16) -> anyhow::Result<(TcpListener, u16)> {
     Ok((listener, bound))
 }
 
-/// Runs `server` until `stop` is cancelled, then lets requests in flight finish.
+/// How long a stopping service keeps accepting connections, so that requests
+/// already sent (waiting in the kernel's accept queue) are served, not reset.
+pub const STOP_DRAIN: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Runs `server` until `stop` is cancelled, then stops accepting after
+/// `STOP_DRAIN` and lets the requests in flight finish.
 pub async fn serve(server: Server, stop: CancellationToken) -> std::io::Result<()> {
     let handle = server.handle();
     let stopper = tokio::spawn(async move {
         stop.cancelled().await;
+        tokio::time::sleep(STOP_DRAIN).await;
         handle.stop(true).await;
     });
     let outcome = server.await;
@@ -68,9 +74,17 @@ pub async fn observe(
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     span.in_scope(|| {
         if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request failed");
+            tracing::warn!(
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_millis() as u64,
+                "request failed"
+            );
         } else {
-            tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request done");
+            tracing::debug!(
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_millis() as u64,
+                "request done"
+            );
         }
     });
     Ok(res)

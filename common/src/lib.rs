@@ -13,5 +13,5 @@ pub mod metrics;
 pub mod queue;
 pub mod schema;
 pub mod shutdown;
-pub mod telemetry;
 pub mod tally;
+pub mod telemetry;

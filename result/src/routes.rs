@@ -94,7 +94,10 @@ async fn events(state: web::Data<ResultState>) -> HttpResponse {
         (feed, stop, Some(first), true, Viewer::arrive()),
         |(mut feed, stop, pending, mut initial, viewer)| async move {
             if let Some(frame) = pending {
-                return Some((Ok::<_, actix_web::Error>(frame), (feed, stop, None, initial, viewer)));
+                return Some((
+                    Ok::<_, actix_web::Error>(frame),
+                    (feed, stop, None, initial, viewer),
+                ));
             }
             let frame = if initial {
                 initial = false;

@@ -18,7 +18,11 @@ impl Application {
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
         let (listener, port) = common::http::bind(config.port)?;
-        let feed = crate::live::follow(config.database.clone(), config.options.clone(), stop.clone());
+        let feed = crate::live::follow(
+            config.database.clone(),
+            config.options.clone(),
+            stop.clone(),
+        );
         let state = web::Data::new(ResultState {
             options: config.options.clone(),
             feed,

@@ -31,7 +31,9 @@ pub enum VoteError {
     #[error("The form could not be read: {0}")]
     Payload(String),
     /// 503: Redis did not take the vote.
-    #[error("Your vote was not recorded: the vote queue is unavailable. Please try again in a moment.")]
+    #[error(
+        "Your vote was not recorded: the vote queue is unavailable. Please try again in a moment."
+    )]
     QueueUnavailable(#[source] crate::ballot_box::Unavailable),
 }
 

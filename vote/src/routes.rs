@@ -165,7 +165,11 @@ fn with_cookie(mut builder: HttpResponseBuilder, visitor: &Visitor) -> HttpRespo
     builder
 }
 
-fn respond_html(builder: HttpResponseBuilder, visitor: &Visitor, page: &VotePage<'_>) -> HttpResponse {
+fn respond_html(
+    builder: HttpResponseBuilder,
+    visitor: &Visitor,
+    page: &VotePage<'_>,
+) -> HttpResponse {
     match page.render() {
         Ok(html) => with_cookie(builder, visitor)
             .content_type(ContentType::html())
@@ -208,9 +212,18 @@ mod tests {
         assert_eq!(parse_choice(b"vote=a").unwrap(), Choice::A);
         assert_eq!(parse_choice(b"x=1&vote=b").unwrap(), Choice::B);
         assert!(matches!(parse_choice(b""), Err(VoteError::MissingChoice)));
-        assert!(matches!(parse_choice(b"vote=a&vote=b"), Err(VoteError::SeveralChoices)));
+        assert!(matches!(
+            parse_choice(b"vote=a&vote=b"),
+            Err(VoteError::SeveralChoices)
+        ));
         assert!(matches!(parse_choice(b"vote=c"), Err(VoteError::UnknownChoice(v)) if v == "c"));
-        assert!(matches!(parse_choice(b"vote=%41"), Err(VoteError::UnknownChoice(_))));
-        assert!(matches!(parse_choice(b"vote=\xff"), Err(VoteError::MalformedBody)));
+        assert!(matches!(
+            parse_choice(b"vote=%41"),
+            Err(VoteError::UnknownChoice(_))
+        ));
+        assert!(matches!(
+            parse_choice(b"vote=\xff"),
+            Err(VoteError::MalformedBody)
+        ));
     }
 }

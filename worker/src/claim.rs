@@ -81,14 +81,18 @@ pub struct Queue {
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("keys", &self.keys).finish_non_exhaustive()
+        f.debug_struct("Queue")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
     }
 }
 
 /// Longest a single Redis call may take before it counts as a failure.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn timed<T>(call: impl std::future::Future<Output = redis::RedisResult<T>>) -> anyhow::Result<T> {
+async fn timed<T>(
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> anyhow::Result<T> {
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
         Ok(outcome) => Ok(outcome?),
         Err(_) => anyhow::bail!("Redis did not answer within {CALL_TIMEOUT:?}"),
@@ -96,7 +100,10 @@ async fn timed<T>(call: impl std::future::Future<Output = redis::RedisResult<T>>
 }
 
 /// A connection that reconnects by itself; lazy, so start-up works with Redis down.
-fn connection(url: &RedisUrl, response_timeout: Option<Duration>) -> anyhow::Result<ConnectionManager> {
+fn connection(
+    url: &RedisUrl,
+    response_timeout: Option<Duration>,
+) -> anyhow::Result<ConnectionManager> {
     let client = redis::Client::open(url.info.clone())?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -245,7 +252,12 @@ impl Queue {
     pub async fn ping(&self) -> Result<(), String> {
         let mut redis = self.control.clone();
         let command = redis::cmd("PING");
-        match tokio::time::timeout(Duration::from_secs(1), command.query_async::<String>(&mut redis)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(1),
+            command.query_async::<String>(&mut redis),
+        )
+        .await
+        {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("no answer within 1s".into()),

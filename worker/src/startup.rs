@@ -94,12 +94,20 @@ impl Application {
 async fn wait_for_dependencies(worker: &Worker, ttl: Duration, stop: &CancellationToken) -> bool {
     let mut backoff = Backoff::for_dependencies();
     while let Err(e) = worker.queue().heartbeat(ttl).await {
-        tracing::warn!(error = format!("{e:#}"), attempt = backoff.attempts() + 1, "waiting for Redis");
+        tracing::warn!(
+            error = format!("{e:#}"),
+            attempt = backoff.attempts() + 1,
+            "waiting for Redis"
+        );
         tokio::select! { _ = stop.cancelled() => return false, _ = backoff.wait() => {} }
     }
     backoff.reset();
     while let Err(e) = crate::store::ensure_schema(worker.pool()).await {
-        tracing::warn!(error = format!("{e:#}"), attempt = backoff.attempts() + 1, "waiting for Postgres");
+        tracing::warn!(
+            error = format!("{e:#}"),
+            attempt = backoff.attempts() + 1,
+            "waiting for Postgres"
+        );
         tokio::select! { _ = stop.cancelled() => return false, _ = backoff.wait() => {} }
     }
     true
@@ -119,7 +127,10 @@ async fn keep_heartbeat(worker: Arc<Worker>, ttl: Duration, stop: CancellationTo
         }
         match queue.recover_orphans().await {
             Ok(n) => metrics::counter!("worker_recovered_votes_total").increment(n as u64),
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "recovering dead workers' batches failed"),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "recovering dead workers' batches failed"
+            ),
         }
         if let Ok(depth) = queue.depth().await {
             metrics::gauge!("worker_queue_depth").set(depth as f64);

@@ -54,7 +54,9 @@ pub async fn store(pool: &Pool, ballots: &[Ballot]) -> anyhow::Result<u64> {
     let client = pool.get().await?;
     let statement = client.prepare_cached(UPSERT).await?;
     // A single statement is its own transaction: all rows commit, or none.
-    let changed = client.execute(&statement, &[&ids, &choices, &stamps]).await?;
+    let changed = client
+        .execute(&statement, &[&ids, &choices, &stamps])
+        .await?;
     Ok(changed)
 }
 

@@ -1,0 +1,1 @@
+//! The integration suite lives in `suite/`; this crate has no library code.

@@ -1,0 +1,145 @@
+//! What every binary shares: configuration errors that name the variable,
+//! `--help`, health and readiness, and a graceful stop on SIGTERM.
+
+use crate::harness::{binaries, http_client, service::Service, Stack, TestDir};
+use std::process::Command;
+use std::time::Duration;
+
+const BINARIES: [&str; 3] = ["vote", "result", "worker"];
+
+#[test]
+fn a_bad_setting_stops_the_binary_with_a_message_naming_the_variable() {
+    let cases = [
+        ("PORT", "eighty", "invalid PORT=eighty"),
+        ("PORT", "70000", "invalid PORT=70000"),
+        ("REDIS_URL", "http://redis:6379", "invalid REDIS_URL="),
+        (
+            "DATABASE_URL",
+            "postgres://u:hunter2@db:nope/x",
+            "invalid DATABASE_URL=",
+        ),
+        ("OPTION_B", "Cats", "invalid OPTION_B=Cats"),
+    ];
+    for binary in BINARIES {
+        for (name, value, expected) in cases {
+            let reads = Command::new(binaries::path(binary))
+                .arg("--help")
+                .output()
+                .unwrap();
+            if !String::from_utf8_lossy(&reads.stdout).contains(name) {
+                continue;
+            }
+            let out = Command::new(binaries::path(binary))
+                .env_clear()
+                .env(name, value)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{binary} with {name}={value}: {text}"
+            );
+            assert!(
+                text.contains(expected),
+                "{binary} with {name}={value}: {text}"
+            );
+            assert!(
+                !text.contains("hunter2"),
+                "{binary} leaked a password: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn help_lists_every_variable_with_its_default() {
+    for (binary, vars) in [
+        (
+            "vote",
+            &["REDIS_URL", "OPTION_A", "OPTION_B", "PORT", "LOG_FORMAT"][..],
+        ),
+        (
+            "result",
+            &["DATABASE_URL", "OPTION_A", "OPTION_B", "PORT", "LOG_FORMAT"][..],
+        ),
+        (
+            "worker",
+            &[
+                "REDIS_URL",
+                "DATABASE_URL",
+                "PORT",
+                "WORKER_ID",
+                "BATCH_SIZE",
+            ][..],
+        ),
+    ] {
+        let out = Command::new(binaries::path(binary))
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        for var in vars {
+            assert!(text.contains(var), "{binary} --help lacks {var}: {text}");
+        }
+        assert!(
+            text.contains("[redis://redis:6379/0]") || !vars.contains(&"REDIS_URL"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn healthcheck_subcommand_reports_whether_the_service_answers() {
+    let dir = TestDir::new("healthcheck");
+    let vote = Service::spawn(
+        "vote",
+        &dir,
+        &[("REDIS_URL".into(), "redis://127.0.0.1:1/0".into())],
+    )
+    .healthy()
+    .await;
+    let ok = Command::new(binaries::path("vote"))
+        .arg("healthcheck")
+        .env("PORT", vote.port.to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let down = Command::new(binaries::path("vote"))
+        .arg("healthcheck")
+        .env("PORT", crate::harness::free_port().to_string())
+        .status()
+        .unwrap();
+    assert!(!down.success());
+}
+
+#[tokio::test]
+async fn sigterm_stops_every_service_with_exit_code_0() {
+    let stack = Stack::start("sigterm");
+    let mut vote = stack.vote(&[]).await.ready().await;
+    let mut result = stack.result(&[]).await.ready().await;
+    let mut worker = stack.worker(&[]).await.ready().await;
+    // An open live-results stream must not hold the stop up.
+    let stream = http_client(false)
+        .get(result.url("/events"))
+        .send()
+        .await
+        .unwrap();
+    for service in [&mut vote, &mut result, &mut worker] {
+        service.sigterm();
+        let status = service.exit_status(Duration::from_secs(8)).await;
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{}: {}",
+            service.name,
+            service.log_text()
+        );
+    }
+    drop(stream);
+}

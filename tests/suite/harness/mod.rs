@@ -1,0 +1,122 @@
+//! The test harness: real Redis and Postgres servers on free loopback ports,
+//! the real service binaries, and helpers to wait for what they do.
+//!
+//! Every test gets its own directory, its own `redis-server` and its own
+//! Postgres (a copy of one cluster initialised once per run), so tests run in
+//! parallel and may stop, restart or kill any of them. Everything a test starts
+//! is killed when the test's values are dropped.
+
+pub mod binaries;
+pub mod postgres;
+pub mod redis_server;
+pub mod service;
+pub mod stack;
+
+pub use stack::Stack;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Root of this run's test directories.
+pub fn run_root() -> &'static Path {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let base = std::env::temp_dir().join("votingapp-tests");
+        std::fs::create_dir_all(&base).expect("create the test root");
+        remove_stale_runs(&base);
+        let root = base.join(format!("run-{}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("create this run's directory");
+        root
+    })
+}
+
+/// Deletes what earlier runs left behind (their process is gone).
+fn remove_stale_runs(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("run-") {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// A directory for one test, removed when dropped (kept if the test panics).
+#[derive(Debug)]
+pub struct TestDir {
+    pub path: PathBuf,
+}
+
+impl TestDir {
+    pub fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = run_root().join(format!("{n:03}-{name}"));
+        std::fs::create_dir_all(&path).expect("create the test directory");
+        Self { path }
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        } else {
+            eprintln!("test files kept in {}", self.path.display());
+        }
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free loopback port")
+}
+
+/// Polls `probe` until it returns `Some`, or panics naming `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if started.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends a signal to a process by pid (with the `kill` command: no unsafe code).
+pub fn signal(pid: u32, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// An HTTP client for tests; `cookies` keeps a cookie jar like a browser.
+pub fn http_client(cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .cookie_store(cookies)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("build an HTTP client")
+}

@@ -1,0 +1,215 @@
+//! A real Postgres server per test, started from the Debian server binaries
+//! (`/usr/lib/postgresql/<version>/bin`, or `PG_BIN`) as the `postgres` user when
+//! the suite runs as root. The cluster is initialised once per run and copied
+//! for each test, which takes a fraction of a second.
+
+use super::{free_port, run_root, signal, TestDir};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn bin(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return Path::new(&dir).join(name);
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    let dir = versions
+        .pop()
+        .expect("no Postgres server binaries in /usr/lib/postgresql; install postgresql (scripts/test.sh does)");
+    dir.join(name)
+}
+
+/// The uid and gid of the `postgres` user when we are root (Postgres refuses root).
+fn postgres_user() -> Option<(u32, u32)> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return None;
+    }
+    let id = |flag: &str| -> Option<u32> {
+        let out = Command::new("id").args([flag, "postgres"]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    Some((id("-u")?, id("-g")?))
+}
+
+fn as_postgres(command: &mut Command) -> &mut Command {
+    if let Some((uid, gid)) = postgres_user() {
+        command.uid(uid).gid(gid);
+    }
+    command
+}
+
+fn give_to_postgres(path: &Path) {
+    if postgres_user().is_some() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .expect("run chown");
+        assert!(status.success(), "chown {} failed", path.display());
+    }
+}
+
+fn template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = run_root().join("pg-template");
+        std::fs::create_dir_all(&dir).expect("create the template directory");
+        give_to_postgres(&dir);
+        let output = as_postgres(
+            Command::new(bin("initdb"))
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "--no-instructions",
+                ])
+                .arg("-D")
+                .arg(&dir),
+        )
+        .output()
+        .expect("run initdb");
+        assert!(
+            output.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        dir
+    })
+}
+
+#[derive(Debug)]
+pub struct Postgres {
+    data: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Postgres {
+    /// A fresh cluster of its own in `dir`, started and accepting connections.
+    pub fn start(dir: &TestDir) -> Self {
+        let data = dir.join("pgdata");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(template())
+            .arg(&data)
+            .status()
+            .expect("copy the template cluster");
+        assert!(status.success(), "copying the template cluster failed");
+        give_to_postgres(&data);
+        let mut pg = Self {
+            data,
+            port: free_port(),
+            child: None,
+            log: dir.join("postgres.log"),
+        };
+        pg.spawn();
+        pg
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open the Postgres log");
+        let child = as_postgres(
+            Command::new(bin("postgres"))
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-p", &self.port.to_string()])
+                .arg("-k")
+                .arg(&self.data)
+                .args(["-c", "listen_addresses=127.0.0.1"])
+                .args(["-c", "fsync=off"])
+                .args(["-c", "full_page_writes=off"])
+                .args(["-c", "max_connections=200"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("clone the log handle"))
+                .stderr(log),
+        )
+        .spawn()
+        .expect("start postgres");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let started = Instant::now();
+        loop {
+            let ready = Command::new(bin("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ready {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "Postgres did not start; see {}",
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The URL the services are given (trust auth: the password is not checked).
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://postgres:postgres@127.0.0.1:{}/postgres",
+            self.port
+        )
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test Postgres");
+        tokio::spawn(connection);
+        client
+    }
+
+    /// A fast shutdown (what a restart or `docker stop` does).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "INT");
+            let _ = child.wait();
+        }
+    }
+
+    /// A crash: SIGKILL to the postmaster; committed data survives via the WAL.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "QUIT");
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again after `stop` or `crash`, on the same port and data.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "Postgres is still running");
+        self.spawn();
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}

@@ -1,0 +1,15 @@
+//! The integration suite: our real binaries against real Redis and Postgres
+//! servers started by the harness. One test binary; tests run in parallel,
+//! each with servers of its own.
+
+// Test code: a panic with the value shown is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+mod config;
+mod end_to_end;
+mod faults;
+mod result_service;
+mod vote_service;
+mod worker_service;

@@ -1,0 +1,345 @@
+//! The vote service: the page, the cookie, the queued JSON, every bad input,
+//! and Redis going away and coming back.
+
+use crate::harness::{eventually, http_client, Stack};
+use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use std::time::Duration;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+async fn queued_messages(stack: &Stack) -> Vec<serde_json::Value> {
+    let mut redis = stack.redis.connection().await;
+    let raw: Vec<String> = redis::cmd("LRANGE")
+        .arg("votes")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    raw.iter()
+        .map(|m| serde_json::from_str(m).unwrap())
+        .collect()
+}
+
+fn voter_id_from(res: &reqwest::Response) -> String {
+    let cookie = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("voter_id="))
+        .expect("a voter_id cookie");
+    cookie["voter_id=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_page_shows_both_options_the_container_and_the_tip_and_issues_a_cookie() {
+    let stack = Stack::start("vote-page");
+    let vote = stack
+        .vote(&[("OPTION_A", "Tabs"), ("OPTION_B", "Spaces")])
+        .await;
+    let res = http_client(false).get(vote.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let cookie = res
+        .headers()
+        .get(SET_COOKIE)
+        .expect("a new visitor gets a cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=31536000"] {
+        assert!(
+            cookie.contains(attribute),
+            "{attribute} missing from {cookie}"
+        );
+    }
+    let id = voter_id_from(&res);
+    assert_eq!(id.len(), 16);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<title>Tabs vs Spaces!</title>"), "{html}");
+    assert!(
+        html.contains(r#"value="a""#) && html.contains(">Tabs<"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"value="b""#) && html.contains(">Spaces<"),
+        "{html}"
+    );
+    assert!(html.contains("Processed by container ID "), "{html}");
+    assert!(html.contains("(Tip: you can change your vote)"), "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external resources: {html}"
+    );
+}
+
+#[tokio::test]
+async fn a_vote_is_queued_as_the_original_json_and_the_page_marks_the_choice() {
+    let stack = Stack::start("vote-queues");
+    let vote = stack.vote(&[]).await;
+    let client = http_client(true);
+    let res = client
+        .post(vote.url("/"))
+        .header(CONTENT_TYPE, FORM)
+        .body("vote=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let id = voter_id_from(&res);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"class="option b chosen""#), "{html}");
+    assert!(html.contains("You voted for Dogs."), "{html}");
+
+    // The same browser votes again: same voter id, new choice.
+    let again = client
+        .post(vote.url("/"))
+        .header(CONTENT_TYPE, FORM)
+        .body("vote=a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(
+        again.headers().get(SET_COOKIE).is_none(),
+        "a returning voter keeps their cookie"
+    );
+
+    let queued = queued_messages(&stack).await;
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0]["voter_id"], id.as_str());
+    assert_eq!(queued[0]["vote"], "b");
+    assert_eq!(queued[1]["voter_id"], id.as_str());
+    assert_eq!(queued[1]["vote"], "a");
+    assert!(queued[0]["ts"].as_i64().unwrap() < queued[1]["ts"].as_i64().unwrap());
+}
+
+#[tokio::test]
+async fn a_script_asking_for_json_gets_json() {
+    let stack = Stack::start("vote-json");
+    let vote = stack.vote(&[]).await;
+    let res = http_client(false)
+        .post(vote.url("/"))
+        .header(CONTENT_TYPE, FORM)
+        .header("accept", "application/json")
+        .body("vote=a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "vote": "a" }));
+    assert_eq!(stack.queued().await, 1);
+}
+
+/// A vote request that must be refused, and how.
+struct BadVote {
+    what: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    cookie: Option<String>,
+    status: u16,
+    message: &'static str,
+}
+
+impl BadVote {
+    fn form(what: &'static str, body: &str, status: u16, message: &'static str) -> Self {
+        Self {
+            what,
+            content_type: FORM,
+            body: body.as_bytes().to_vec(),
+            cookie: None,
+            status,
+            message,
+        }
+    }
+
+    fn cookie(what: &'static str, cookie: &str) -> Self {
+        Self {
+            cookie: Some(cookie.to_owned()),
+            ..Self::form(what, "vote=a", 400, "voter_id cookie is malformed")
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_bad_vote_gets_a_clear_4xx_and_queues_nothing() {
+    let stack = Stack::start("vote-bad-input");
+    let vote = stack.vote(&[]).await;
+    let client = http_client(false);
+    let huge = format!("vote=a&pad={}", "x".repeat(4096));
+    let long_cookie = format!("voter_id={}", "a".repeat(300));
+    let cases = [
+        BadVote::form("unknown choice", "vote=c", 400, "is not an option here"),
+        BadVote::form("empty choice", "vote=", 400, "is not an option here"),
+        BadVote::form("missing field", "choice=a", 400, "The form had no vote"),
+        BadVote::form("empty body", "", 400, "The form had no vote"),
+        BadVote::form("two votes", "vote=a&vote=b", 400, "more than one vote"),
+        BadVote::form("oversized body", &huge, 413, "larger than 1024 bytes"),
+        BadVote::form(
+            "SQL in the choice",
+            "vote=a'%3B+DROP+TABLE+votes%3B--",
+            400,
+            "is not an option here",
+        ),
+        BadVote::form(
+            "HTML in the choice",
+            "vote=%3Cscript%3E",
+            400,
+            "&#60;script&#62;",
+        ),
+        BadVote {
+            body: b"vote=a\xff\xfe".to_vec(),
+            ..BadVote::form("non-UTF-8 body", "", 400, "not valid UTF-8")
+        },
+        BadVote {
+            content_type: "application/json",
+            ..BadVote::form(
+                "JSON body",
+                r#"{"vote":"a"}"#,
+                415,
+                "Send the vote as a form",
+            )
+        },
+        BadVote {
+            content_type: "",
+            ..BadVote::form("no content type", "vote=a", 415, "Send the vote as a form")
+        },
+        BadVote::cookie("SQL in the cookie", "voter_id=x'%3B DROP TABLE votes;--"),
+        BadVote::cookie("HTML in the cookie", "voter_id=<b>hi</b>"),
+        BadVote::cookie("oversized cookie", &long_cookie),
+    ];
+    for BadVote {
+        what,
+        content_type,
+        body,
+        cookie,
+        status,
+        message,
+    } in cases
+    {
+        let mut req = client.post(vote.url("/")).body(body);
+        if !content_type.is_empty() {
+            req = req.header(CONTENT_TYPE, content_type);
+        }
+        if let Some(cookie) = &cookie {
+            req = req.header(COOKIE, cookie.as_str());
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{what}");
+        if cookie.is_some() {
+            let cleared = res
+                .headers()
+                .get(SET_COOKIE)
+                .expect("the bad cookie is cleared");
+            assert!(
+                cleared.to_str().unwrap().contains("Max-Age=0"),
+                "{what}: {cleared:?}"
+            );
+        }
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains(message),
+            "{what}: expected {message:?} in {html}"
+        );
+        assert!(!html.contains("<script>"), "{what}: input must be escaped");
+    }
+    assert_eq!(stack.queued().await, 0, "no bad vote may be queued");
+    let metrics = client
+        .get(vote.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("votes_rejected_total"), "{metrics}");
+}
+
+#[tokio::test]
+async fn with_redis_down_a_vote_gets_503_and_the_service_recovers_on_its_own() {
+    let mut stack = Stack::start("vote-redis-down");
+    let vote = stack.vote(&[]).await;
+    let client = http_client(false);
+    let cast = || {
+        client
+            .post(vote.url("/"))
+            .header(CONTENT_TYPE, FORM)
+            .body("vote=a")
+            .send()
+    };
+    assert_eq!(cast().await.unwrap().status(), 200);
+
+    stack.redis.stop();
+    let res = cast().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Your vote was not recorded"));
+    let ready = client.get(vote.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert!(
+        body["checks"]["redis"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable"),
+        "{body}"
+    );
+    // The page itself still renders.
+    assert_eq!(
+        client.get(vote.url("/")).send().await.unwrap().status(),
+        200
+    );
+
+    stack.redis.start_again();
+    eventually(
+        Duration::from_secs(15),
+        "vote to reach Redis again",
+        || async { (cast().await.ok()?.status() == 200).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        client
+            .get(vote.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Redis restarted without persistence: only the vote after recovery is there.
+    assert!(stack.queued().await >= 1);
+}
+
+#[tokio::test]
+async fn option_names_are_rendered_escaped() {
+    let stack = Stack::start("vote-escaping");
+    let vote = stack
+        .vote(&[
+            ("OPTION_A", "<script>alert(1)</script>"),
+            ("OPTION_B", "Fish & \"Chips\""),
+        ])
+        .await;
+    let html = http_client(false)
+        .get(vote.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("<script>alert(1)</script>"), "{html}");
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{html}"
+    );
+    assert!(html.contains("Fish &#38; &#34;Chips&#34;"), "{html}");
+}

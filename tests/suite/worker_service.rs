@@ -1,0 +1,239 @@
+//! The worker: one row per voter, the last vote wins, poison is set aside, it
+//! waits for its databases, and it keeps the original table working.
+
+use crate::harness::{eventually, Stack};
+use std::time::Duration;
+
+pub async fn push(stack: &Stack, messages: &[String]) {
+    let mut redis = stack.redis.connection().await;
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("votes")
+        .arg(messages)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+}
+
+pub fn stamped(voter: &str, vote: &str, ts: i64) -> String {
+    serde_json::json!({ "voter_id": voter, "vote": vote, "ts": ts }).to_string()
+}
+
+fn original(voter: &str, vote: &str) -> String {
+    serde_json::json!({ "voter_id": voter, "vote": vote }).to_string()
+}
+
+/// Waits until the queue and every processing list are empty.
+pub async fn drained(stack: &Stack) {
+    let redis = stack.redis.connection().await;
+    eventually(Duration::from_secs(60), "the queue to drain", || {
+        let mut redis = redis.clone();
+        async move {
+            let queued: i64 = redis::cmd("LLEN")
+                .arg("votes")
+                .query_async(&mut redis)
+                .await
+                .ok()?;
+            let processing: Vec<String> = redis::cmd("KEYS")
+                .arg("votes:processing:*")
+                .query_async(&mut redis)
+                .await
+                .ok()?;
+            (queued == 0 && processing.is_empty()).then_some(())
+        }
+    })
+    .await;
+}
+
+pub async fn counts(stack: &Stack) -> (i64, i64) {
+    let client = stack.pg.client().await;
+    let tally = common::schema::read_tally(&client).await.unwrap();
+    (tally.a, tally.b)
+}
+
+async fn dead_letters(stack: &Stack) -> Vec<String> {
+    let mut redis = stack.redis.connection().await;
+    redis::cmd("LRANGE")
+        .arg("votes:dead")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_worker_stores_one_row_per_voter_and_the_last_vote_wins() {
+    let stack = Stack::start("worker-last-wins");
+    let _worker = stack.worker(&[]).await;
+    push(
+        &stack,
+        &[
+            stamped("x", "a", 100),
+            stamped("y", "b", 101),
+            stamped("x", "b", 102),
+            original("z", "a"),
+            original("z", "b"),
+        ],
+    )
+    .await;
+    drained(&stack).await;
+    let stored = stack.stored_votes().await;
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert_eq!(stored["x"], "b");
+    assert_eq!(stored["y"], "b");
+    assert_eq!(stored["z"], "b");
+    assert_eq!(counts(&stack).await, (0, 3));
+
+    // An older vote arriving late (a replay, another worker) changes nothing.
+    push(&stack, &[stamped("x", "a", 50)]).await;
+    drained(&stack).await;
+    assert_eq!(stack.stored_votes().await["x"], "b");
+    assert_eq!(counts(&stack).await, (0, 3));
+}
+
+#[tokio::test]
+async fn poison_goes_to_the_dead_letter_list_and_the_rest_is_stored_verbatim() {
+    let stack = Stack::start("worker-poison");
+    let worker = stack.worker(&[]).await;
+    let sql = "x'); DROP TABLE votes;--";
+    let html = "<b onmouseover=alert(1)>";
+    let poison = [
+        "not json at all".to_owned(),
+        r#"{"voter_id":"p1","vote":"c"}"#.to_owned(),
+        r#"{"voter_id":"","vote":"a"}"#.to_owned(),
+        original(&"v".repeat(256), "a"),
+        r#"{"vote":"a"}"#.to_owned(),
+        "x".repeat(5000),
+    ];
+    let mut messages = poison.to_vec();
+    messages.push(original(sql, "a"));
+    messages.push(original(html, "b"));
+    messages.push(original("plain", "a"));
+    push(&stack, &messages).await;
+    drained(&stack).await;
+    let stored = stack.stored_votes().await;
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert_eq!(stored[sql], "a");
+    assert_eq!(stored[html], "b");
+    assert_eq!(dead_letters(&stack).await, poison.to_vec());
+    let log = worker.log_text();
+    assert_eq!(
+        log.matches("moved a message that is not a vote").count(),
+        poison.len(),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn the_worker_started_before_its_databases_waits_for_them() {
+    let mut stack = Stack::start("worker-waits");
+    stack.redis.stop();
+    stack.pg.stop();
+    let worker = stack.worker(&[]).await;
+    let client = crate::harness::http_client(false);
+    assert_eq!(
+        client
+            .get(worker.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    logged(&worker, "waiting for Redis").await;
+    stack.redis.start_again();
+    push(&stack, &[original("early", "a")]).await;
+    logged(&worker, "waiting for Postgres").await;
+    assert_eq!(
+        stack.queued().await,
+        1,
+        "nothing is taken before Postgres is there"
+    );
+    stack.pg.start_again();
+    drained(&stack).await;
+    assert_eq!(stack.stored_votes().await["early"], "a");
+    assert_eq!(
+        client
+            .get(worker.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+async fn logged(service: &crate::harness::service::Service, line: &str) {
+    eventually(Duration::from_secs(10), line, || async {
+        service.log_text().contains(line).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_table_made_by_the_original_worker_keeps_working_with_ours() {
+    let stack = Stack::start("worker-original-table");
+    let pg = stack.pg.client().await;
+    // What the original worker creates and writes.
+    pg.batch_execute(
+        "CREATE TABLE IF NOT EXISTS votes (id VARCHAR(255) NOT NULL UNIQUE, vote VARCHAR(255) NOT NULL);
+         INSERT INTO votes (id, vote) VALUES ('old1', 'a'), ('old2', 'b'), ('old3', 'b');",
+    )
+    .await
+    .unwrap();
+    let _worker = stack.worker(&[]).await;
+    push(&stack, &[stamped("new1", "a", 1), stamped("old2", "a", 2)]).await;
+    drained(&stack).await;
+    assert_eq!(counts(&stack).await, (3, 1), "totals back-filled and kept");
+
+    // The original worker's statements, still next to ours.
+    pg.batch_execute(
+        "INSERT INTO votes (id, vote) VALUES ('orig', 'b');
+         UPDATE votes SET vote = 'b' WHERE id = 'old1';",
+    )
+    .await
+    .unwrap();
+    assert_eq!(counts(&stack).await, (2, 3));
+    // The original result service's query.
+    let rows = pg
+        .query(
+            "SELECT vote, COUNT(id) AS count FROM votes GROUP BY vote ORDER BY vote",
+            &[],
+        )
+        .await
+        .unwrap();
+    let original_tally: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(original_tally, vec![("a".into(), 2), ("b".into(), 3)]);
+}
+
+#[tokio::test]
+async fn one_step_drains_at_most_a_batch_and_an_empty_queue_is_idle() {
+    use worker::pipeline::{Outcome, Worker};
+    let stack = Stack::start("worker-step");
+    let messages: Vec<String> = (0..2500)
+        .map(|i| stamped(&format!("v{i}"), "a", i))
+        .collect();
+    push(&stack, &messages).await;
+    let redis_url = common::config::RedisUrl::parse(&stack.redis.url()).unwrap();
+    let database_url = common::config::DatabaseUrl::parse(&stack.pg.url()).unwrap();
+    let queue = worker::claim::Queue::new(&redis_url, "step").unwrap();
+    queue.heartbeat(Duration::from_secs(10)).await.unwrap();
+    let worker = Worker::new(queue, worker::store::pool(&database_url).unwrap(), 1000);
+    let mut sizes = Vec::new();
+    loop {
+        match worker.process_batch().await.unwrap() {
+            Outcome::Idle => break,
+            Outcome::Stored {
+                messages,
+                ballots,
+                poison,
+            } => {
+                assert_eq!((messages, poison), (ballots, 0));
+                sizes.push(messages);
+            }
+        }
+    }
+    assert_eq!(sizes, vec![1000, 1000, 500]);
+    assert_eq!(stack.stored_votes().await.len(), 2500);
+    assert_eq!(counts(&stack).await, (2500, 0));
+}
