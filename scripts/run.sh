@@ -44,6 +44,7 @@ stop_all() {
   wait "${pids[@]}" 2>/dev/null || true
   "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$RUN_DIR/pg" -m fast stop >/dev/null 2>&1 || true
   redis-cli -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
+  exit 0
 }
 trap stop_all INT TERM EXIT
 

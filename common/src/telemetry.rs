@@ -10,7 +10,8 @@ pub fn init() {
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,tokio_postgres=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(std::io::stdout)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let installed = if var_or(LOG_FORMAT, "text").eq_ignore_ascii_case("json") {
         builder
             .json()

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
-/// Pause after a read before the next one, so a flood of commits costs at
-/// most a few reads per second.
+/// Shortest time between two reads, so a flood of commits costs at most
+/// twenty reads per second; a quiet poll's first change is read at once.
 const COALESCE: Duration = Duration::from_millis(50);
 
 /// What viewers are shown now, with its Server-Sent Event pre-rendered once.
@@ -149,12 +149,14 @@ async fn session(
         if changed {
             metrics::counter!("result_updates_pushed_total").increment(1);
         }
+        // Reads are at least COALESCE apart: notifications that arrive in
+        // the meantime are answered by one read, the first one at once.
+        tokio::time::sleep(COALESCE).await;
         if notifications.recv().await.is_none() {
             return driver
                 .await
                 .unwrap_or_else(|e| anyhow::anyhow!("the Postgres connection task failed: {e}"));
         }
-        tokio::time::sleep(COALESCE).await;
         while notifications.try_recv().is_ok() {}
     }
 }

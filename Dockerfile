@@ -1,0 +1,80 @@
+# syntax=docker/dockerfile:1.7
+# One build for every image of the voting app. Dependencies are compiled in
+# their own layer (cargo-chef), so a source change rebuilds only our crates.
+# Final stages, one per image:
+#   docker build --target vote   -t votingapp/vote:before .
+#   docker build --target vote   --build-arg OPTION_A=Java --build-arg OPTION_B=.NET -t votingapp/vote:after .
+#   docker build --target result -t votingapp/result:before .
+#   docker build --target worker -t votingapp/worker:latest .
+#   docker build --target seed   -t votingapp/seed:latest .
+# or all of them, for amd64 and arm64: docker buildx bake (docker-bake.hcl).
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
+# cargo-chef is built from crates.io source: no architecture-specific download.
+RUN cargo install cargo-chef --locked --version 0.1.73
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json \
+    -p vote -p result -p worker -p seed
+COPY . .
+RUN cargo build --release --locked --bins -p vote -p result -p worker -p seed \
+ && mkdir -p /out \
+ && cp target/release/vote target/release/result target/release/worker target/release/seed /out/
+
+# The runtime: slim Debian of the same release as the build (same glibc); the
+# binaries need nothing else. They run as a numeric non-root user that owns
+# nothing in the image.
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="votingapp" \
+      org.opencontainers.image.version="${VERSION}"
+USER 10001:10001
+ENV LOG_FORMAT=text RUST_LOG=info
+
+FROM runtime AS vote
+ARG OPTION_A=Cats
+ARG OPTION_B=Dogs
+LABEL org.opencontainers.image.title="votingapp vote" \
+      org.opencontainers.image.description="The vote page of the voting app (${OPTION_A} vs ${OPTION_B})"
+ENV OPTION_A=${OPTION_A} OPTION_B=${OPTION_B} PORT=80
+COPY --from=builder /out/vote /usr/local/bin/vote
+EXPOSE 80
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/usr/local/bin/vote", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/vote"]
+
+FROM runtime AS result
+ARG OPTION_A=Cats
+ARG OPTION_B=Dogs
+LABEL org.opencontainers.image.title="votingapp result" \
+      org.opencontainers.image.description="The live results page of the voting app (${OPTION_A} vs ${OPTION_B})"
+ENV OPTION_A=${OPTION_A} OPTION_B=${OPTION_B} PORT=80
+COPY --from=builder /out/result /usr/local/bin/result
+EXPOSE 80
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/usr/local/bin/result", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/result"]
+
+FROM runtime AS worker
+LABEL org.opencontainers.image.title="votingapp worker" \
+      org.opencontainers.image.description="Moves votes from Redis to Postgres, losing none"
+ENV PORT=8082
+COPY --from=builder /out/worker /usr/local/bin/worker
+EXPOSE 8082
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/usr/local/bin/worker", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/worker"]
+
+FROM runtime AS seed
+LABEL org.opencontainers.image.title="votingapp seed" \
+      org.opencontainers.image.description="Load generator: casts votes at the vote service"
+COPY --from=builder /out/seed /usr/local/bin/seed
+ENTRYPOINT ["/usr/local/bin/seed"]
+CMD ["--url", "http://vote/", "--votes", "3000", "--split", "2:1", "--concurrency", "50"]

@@ -1,0 +1,140 @@
+//! Live-update latency: N browsers hold `/events` open on `result`; for each
+//! sample one vote is POSTed to `vote`, and the time until each browser sees
+//! the new total is recorded.
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    vote: String,
+    #[arg(long)]
+    result: String,
+    #[arg(long, default_value_t = 1000)]
+    viewers: usize,
+    #[arg(long, default_value_t = 30)]
+    samples: usize,
+    /// PID of `result`: its resident memory with every viewer connected is printed.
+    #[arg(long)]
+    result_pid: Option<u32>,
+}
+
+/// A total seen by one viewer, and when.
+struct Seen {
+    viewer: usize,
+    total: i64,
+    at: Instant,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(args.viewers + 16)
+        .build()?;
+    let (seen_tx, mut seen) = mpsc::unbounded_channel::<Seen>();
+    for viewer in 0..args.viewers {
+        let (client, url, seen_tx) = (
+            client.clone(),
+            format!("{}/events", args.result),
+            seen_tx.clone(),
+        );
+        tokio::spawn(async move {
+            let Ok(res) = client.get(url).send().await else {
+                return;
+            };
+            let mut stream = res.bytes_stream();
+            let mut buffer = String::new();
+            while let Some(Ok(chunk)) = stream.next().await {
+                let at = Instant::now();
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let frame: String = buffer.drain(..end + 2).collect();
+                    let Some(data) = frame.strip_prefix("event: tally\ndata: ") else {
+                        continue;
+                    };
+                    if let Ok(tally) = serde_json::from_str::<serde_json::Value>(data.trim()) {
+                        let total = tally["total"].as_i64().unwrap_or(-1);
+                        let _ = seen_tx.send(Seen { viewer, total, at });
+                    }
+                }
+            }
+        });
+    }
+    drop(seen_tx);
+
+    // Every viewer has its first total.
+    let mut first = vec![None; args.viewers];
+    let mut connected = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while connected < args.viewers {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let s = tokio::time::timeout(remaining, seen.recv())
+            .await
+            .context("not every viewer connected within 60 s")?
+            .context("every viewer stream ended")?;
+        if first[s.viewer].is_none() {
+            first[s.viewer] = Some(s.total);
+            connected += 1;
+        }
+    }
+    let base = first.iter().flatten().copied().max().unwrap_or(0);
+    eprintln!("{connected} viewers connected; total {base}");
+    if let Some(pid) = args.result_pid {
+        if let Some(mb) = crate::drain::rss_mb(pid) {
+            println!("rss_mb {mb:.1}");
+        }
+    }
+
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for sample in 0..args.samples {
+        let expected = base + sample as i64 + 1;
+        let sent = Instant::now();
+        let res = client
+            .post(format!("{}/", args.vote))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "cookie",
+                format!("voter_id=live{sample:08}{:08x}", std::process::id()),
+            )
+            .body("vote=a")
+            .send()
+            .await?;
+        anyhow::ensure!(
+            res.status().is_success(),
+            "the vote was refused: {}",
+            res.status()
+        );
+        let mut reached = vec![false; args.viewers];
+        let mut count = 0;
+        while count < args.viewers {
+            let s = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+                .await
+                .with_context(|| {
+                    format!("sample {sample}: only {count} viewers saw the vote within 10 s")
+                })?
+                .context("the viewer streams ended")?;
+            if s.total >= expected && !reached[s.viewer] {
+                reached[s.viewer] = true;
+                count += 1;
+                latency.record(s.at.duration_since(sent).as_micros().max(1) as u64)?;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+    eprintln!(
+        "vote-to-screen latency over {} samples x {} viewers: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        args.samples,
+        args.viewers,
+        ms(0.5),
+        ms(0.99),
+        latency.max() as f64 / 1000.0
+    );
+    println!("p50_ms {:.2}", ms(0.5));
+    println!("p99_ms {:.2}", ms(0.99));
+    Ok(())
+}

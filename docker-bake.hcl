@@ -1,0 +1,62 @@
+# Builds every image the compose file and the Kubernetes manifests use, for
+# amd64 and arm64:   docker buildx bake            (add --push to publish,
+# or --set '*.platform=linux/amd64' --load to load into the local engine).
+
+variable "REGISTRY" {
+  default = "votingapp"
+}
+
+variable "VERSION" {
+  default = "0.1.0"
+}
+
+group "default" {
+  targets = ["vote-before", "vote-after", "result-before", "result-after", "worker", "seed"]
+}
+
+target "_common" {
+  context    = "."
+  dockerfile = "Dockerfile"
+  platforms  = ["linux/amd64", "linux/arm64"]
+  args       = { VERSION = "${VERSION}" }
+}
+
+target "vote-before" {
+  inherits = ["_common"]
+  target   = "vote"
+  args     = { OPTION_A = "Cats", OPTION_B = "Dogs" }
+  tags     = ["${REGISTRY}/vote:before"]
+}
+
+target "vote-after" {
+  inherits = ["_common"]
+  target   = "vote"
+  args     = { OPTION_A = "Java", OPTION_B = ".NET" }
+  tags     = ["${REGISTRY}/vote:after"]
+}
+
+target "result-before" {
+  inherits = ["_common"]
+  target   = "result"
+  args     = { OPTION_A = "Cats", OPTION_B = "Dogs" }
+  tags     = ["${REGISTRY}/result:before"]
+}
+
+target "result-after" {
+  inherits = ["_common"]
+  target   = "result"
+  args     = { OPTION_A = "Java", OPTION_B = ".NET" }
+  tags     = ["${REGISTRY}/result:after"]
+}
+
+target "worker" {
+  inherits = ["_common"]
+  target   = "worker"
+  tags     = ["${REGISTRY}/worker:latest"]
+}
+
+target "seed" {
+  inherits = ["_common"]
+  target   = "seed"
+  tags     = ["${REGISTRY}/seed:latest"]
+}

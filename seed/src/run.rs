@@ -1,0 +1,160 @@
+//! Casting the votes: `concurrency` tasks take vote numbers from one counter,
+//! each vote a form POST with its voter's cookie, paced by `rate` if set.
+
+use crate::plan::Plan;
+use crate::report::{Latency, Summary};
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one task saw.
+struct Tally {
+    latency: Histogram<u64>,
+    ok_a: u64,
+    ok_b: u64,
+    errors: BTreeMap<String, u64>,
+}
+
+pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
+    let url = reqwest::Url::parse(&plan.url).with_context(|| format!("--url {:?}", plan.url))?;
+    anyhow::ensure!(plan.concurrency > 0, "--concurrency must be at least 1");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(plan.concurrency)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    // A fresh set of voter ids per run, so runs do not overwrite each other.
+    let run_nonce: u64 = rand::random();
+    let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = plan.duration().map(|d| started + d);
+    let progress =
+        (!plan.quiet).then(|| tokio::spawn(show_progress(done.clone(), failed.clone(), started)));
+    let mut tasks = Vec::with_capacity(plan.concurrency);
+    for _ in 0..plan.concurrency {
+        let (client, url, plan) = (client.clone(), url.clone(), plan.clone());
+        let (next, done, failed) = (next.clone(), done.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally {
+                latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+                ok_a: 0,
+                ok_b: 0,
+                errors: BTreeMap::new(),
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= plan.votes || deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                if let Some(rate) = plan.rate {
+                    let due = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let choice = plan.choice(i);
+                let voter = format!(
+                    "{:016x}",
+                    run_nonce ^ (i % plan.voters()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                );
+                let sent = Instant::now();
+                let outcome = client
+                    .post(url.clone())
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", format!("voter_id={voter}"))
+                    .body(format!("vote={choice}"))
+                    .send()
+                    .await;
+                let kind = match outcome {
+                    Ok(res) if res.status().is_success() => {
+                        // Read the page so the connection can be reused.
+                        let _ = res.bytes().await;
+                        None
+                    }
+                    Ok(res) => Some(format!("http {}", res.status().as_u16())),
+                    Err(e) if e.is_timeout() => Some("timeout".to_owned()),
+                    Err(e) if e.is_connect() => Some("connect".to_owned()),
+                    Err(_) => Some("other".to_owned()),
+                };
+                let micros = sent.elapsed().as_micros().max(1) as u64;
+                let _ = tally.latency.record(micros.min(60_000_000));
+                match kind {
+                    None if choice == "a" => tally.ok_a += 1,
+                    None => tally.ok_b += 1,
+                    Some(kind) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        *tally.errors.entry(kind).or_default() += 1;
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            tally
+        }));
+    }
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let (mut ok_a, mut ok_b) = (0, 0);
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for task in tasks {
+        let tally = task.await?;
+        latency.add(&tally.latency)?;
+        ok_a += tally.ok_a;
+        ok_b += tally.ok_b;
+        for (kind, n) in tally.errors {
+            *errors.entry(kind).or_default() += n;
+        }
+    }
+    let elapsed = started.elapsed();
+    if let Some(progress) = progress {
+        progress.abort();
+        if std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+    }
+    let sent = done.load(Ordering::Relaxed);
+    Ok(Summary {
+        url: plan.url.clone(),
+        concurrency: plan.concurrency,
+        voters: plan.voters().min(plan.votes),
+        split: format!("{}:{}", plan.split.0, plan.split.1),
+        sent,
+        ok: ok_a + ok_b,
+        ok_a,
+        ok_b,
+        errors,
+        elapsed_s: elapsed.as_secs_f64(),
+        requests_per_s: Summary::rate(sent, elapsed),
+        latency_ms: Latency::from_micros(&latency),
+    })
+}
+
+/// One line a second on a terminal (updated in place), one every 5 s otherwise.
+async fn show_progress(done: Arc<AtomicU64>, failed: Arc<AtomicU64>, started: Instant) {
+    let terminal = std::io::stderr().is_terminal();
+    let every = if terminal {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(5)
+    };
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(every).await;
+        let now = done.load(Ordering::Relaxed);
+        let line = format!(
+            "  {:>6.1}s  {:>9} sent  {:>8.0}/s  {} errors",
+            started.elapsed().as_secs_f64(),
+            now,
+            (now - last) as f64 / every.as_secs_f64(),
+            failed.load(Ordering::Relaxed)
+        );
+        last = now;
+        if terminal {
+            eprint!("\r{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+}
