@@ -37,8 +37,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(parse)
         .collect();
     println!(
-        "\n{:<44} {:>12} {:>12} {:>9} {:>8} {:>5}  {}",
-        "figure", "ours", "baseline", "ratio", "target", "met", "unit / note"
+        "\n{:<44} {:>12} {:>12} {:>9} {:>8} {:>5}  unit / note",
+        "figure", "ours", "baseline", "ratio", "target", "met"
     );
     for f in &figures {
         let show = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
