@@ -8,6 +8,7 @@
 mod harness;
 
 mod config;
+mod deploy;
 mod end_to_end;
 mod faults;
 mod result_service;

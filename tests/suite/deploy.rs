@@ -1,0 +1,404 @@
+//! The deployment files agree with each other and with the binaries: the
+//! Kubernetes manifests parse into typed objects with no unknown field and are
+//! wired right; the compose file, the Dockerfile targets, the bake file and
+//! the images named in `k8s/` are the same set.
+
+use crate::harness::binaries;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Pod, PodSpec, Secret, Service};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const NAMESPACE: &str = "workshop-day1-solutions";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One typed object from a manifest.
+#[derive(Debug)]
+enum Object {
+    Namespace(Namespace),
+    Pod(Pod),
+    Service(Service),
+    ReplicaSet(ReplicaSet),
+    Deployment(Deployment),
+    StatefulSet(StatefulSet),
+    Job(Job),
+    ConfigMap(ConfigMap),
+    Secret(Secret),
+}
+
+/// Deserializes into `T`, failing on any field `T` does not know.
+fn strict<T: serde::de::DeserializeOwned>(doc: serde_norway::Value, file: &Path) -> T {
+    let mut unknown = Vec::new();
+    let value: T = serde_ignored::deserialize(doc, |path| unknown.push(path.to_string()))
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert!(unknown.is_empty(), "{}: unknown fields {unknown:?}", file.display());
+    value
+}
+
+fn parse(file: &Path) -> Vec<Object> {
+    let text = std::fs::read_to_string(file).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|doc| {
+            let doc = <serde_norway::Value as serde::Deserialize>::deserialize(doc).unwrap();
+            let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+            match kind.as_str() {
+                "Namespace" => Object::Namespace(strict(doc, file)),
+                "Pod" => Object::Pod(strict(doc, file)),
+                "Service" => Object::Service(strict(doc, file)),
+                "ReplicaSet" => Object::ReplicaSet(strict(doc, file)),
+                "Deployment" => Object::Deployment(strict(doc, file)),
+                "StatefulSet" => Object::StatefulSet(strict(doc, file)),
+                "Job" => Object::Job(strict(doc, file)),
+                "ConfigMap" => Object::ConfigMap(strict(doc, file)),
+                "Secret" => Object::Secret(strict(doc, file)),
+                other => panic!("{}: unexpected kind {other:?}", file.display()),
+            }
+        })
+        .collect()
+}
+
+/// Each folder `kubectl apply -f` takes: its YAML files in the order kubectl reads them.
+fn folders() -> BTreeMap<PathBuf, Vec<PathBuf>> {
+    let mut folders: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    let mut stack = vec![repo().join("k8s")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                folders.entry(dir.clone()).or_default().push(path);
+            }
+        }
+    }
+    for files in folders.values_mut() {
+        files.sort();
+    }
+    folders
+}
+
+/// A pod (or pod template) with its labels and where it came from.
+struct PodShape {
+    owner: String,
+    labels: BTreeMap<String, String>,
+    spec: PodSpec,
+}
+
+fn pods(objects: &[Object]) -> Vec<PodShape> {
+    let mut out = Vec::new();
+    for object in objects {
+        let (owner, labels, spec) = match object {
+            Object::Pod(p) => (p.metadata.name.clone(), p.metadata.labels.clone(), p.spec.clone()),
+            Object::ReplicaSet(rs) => {
+                let t = rs.spec.template.clone().unwrap();
+                (rs.metadata.name.clone(), t.metadata.and_then(|m| m.labels), t.spec)
+            }
+            Object::Deployment(d) => {
+                let t = d.spec.template.clone();
+                (d.metadata.name.clone(), t.metadata.and_then(|m| m.labels), t.spec)
+            }
+            Object::StatefulSet(s) => {
+                let t = s.spec.template.clone();
+                (s.metadata.name.clone(), t.metadata.and_then(|m| m.labels), t.spec)
+            }
+            Object::Job(j) => {
+                let t = j.spec.as_ref().unwrap().template.clone();
+                (j.metadata.name.clone(), t.metadata.and_then(|m| m.labels), t.spec)
+            }
+            _ => continue,
+        };
+        out.push(PodShape {
+            owner: owner.unwrap_or_default(),
+            labels: labels.unwrap_or_default(),
+            spec: spec.expect("a pod spec"),
+        });
+    }
+    out
+}
+
+/// What one of our binaries reads and serves, from its own `--help`.
+struct BinaryFacts {
+    vars: BTreeSet<String>,
+    default_port: u16,
+}
+
+fn binary_facts(binary: &str) -> BinaryFacts {
+    let out = std::process::Command::new(binaries::path(binary)).arg("--help").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut vars = BTreeSet::new();
+    let mut default_port = 0;
+    let mut in_env = false;
+    for line in text.lines() {
+        if line.starts_with("ENVIRONMENT") {
+            in_env = true;
+            continue;
+        }
+        if in_env {
+            if let Some(name) = line.split_whitespace().next() {
+                vars.insert(name.to_owned());
+                if name == "PORT" {
+                    let default = line.rsplit('[').next().unwrap().trim_end_matches(']');
+                    default_port = default.parse().unwrap();
+                }
+            }
+        }
+    }
+    assert!(!vars.is_empty() && default_port > 0, "{binary} --help: {text}");
+    BinaryFacts { vars, default_port }
+}
+
+/// Our binary behind an image `votingapp/<name>:<tag>`, if it is one of ours.
+fn our_binary(image: &str) -> Option<&str> {
+    let name = image.strip_prefix("votingapp/")?.split(':').next()?;
+    ["vote", "result", "worker"].into_iter().find(|b| *b == name)
+}
+
+/// The variables Kubernetes injects into pods for a Service named `name`.
+fn injected(name: &str, service: &Service) -> Vec<String> {
+    let prefix = name.to_uppercase().replace('-', "_");
+    let mut vars = vec![format!("{prefix}_SERVICE_HOST"), format!("{prefix}_SERVICE_PORT"), format!("{prefix}_PORT")];
+    for port in service.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default() {
+        let base = format!("{prefix}_PORT_{}_TCP", port.port);
+        vars.push(format!("{prefix}_SERVICE_PORT_{}", port.name.unwrap_or_default().to_uppercase().replace('-', "_")));
+        vars.extend([base.clone(), format!("{base}_PROTO"), format!("{base}_PORT"), format!("{base}_ADDR")]);
+    }
+    vars
+}
+
+fn container_ports(container: &Container) -> Vec<(Option<String>, i32)> {
+    container
+        .ports
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p.name, p.container_port))
+        .collect()
+}
+
+#[test]
+fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
+    let facts: BTreeMap<&str, BinaryFacts> =
+        ["vote", "result", "worker"].into_iter().map(|b| (b, binary_facts(b))).collect();
+    let built = built_images();
+    let folders = folders();
+    assert!(folders.len() >= 10, "expected ex1, ex3, ex4, ex5/v1, ex5/v2, ex6, ex6/v1, ex6/v2, ex7, ex8");
+    for (folder, files) in &folders {
+        let name = folder.strip_prefix(repo().join("k8s")).unwrap().display().to_string();
+        let first = parse(&files[0]);
+        assert!(
+            matches!(&first[0], Object::Namespace(ns) if ns.metadata.name.as_deref() == Some(NAMESPACE)),
+            "{name}: the first file kubectl applies must define the namespace"
+        );
+        let objects: Vec<Object> = files.iter().flat_map(|f| parse(f)).collect();
+        let pods = pods(&objects);
+        let services: Vec<&Service> = objects
+            .iter()
+            .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
+            .collect();
+        let config_maps: BTreeSet<String> = objects
+            .iter()
+            .filter_map(|o| if let Object::ConfigMap(c) = o { c.metadata.name.clone() } else { None })
+            .collect();
+        let secrets: BTreeSet<String> = objects
+            .iter()
+            .filter_map(|o| if let Object::Secret(s) = o { s.metadata.name.clone() } else { None })
+            .collect();
+
+        // Everything lives in the workshop's namespace.
+        for object in &objects {
+            let namespace = match object {
+                Object::Namespace(_) => continue,
+                Object::Pod(o) => &o.metadata.namespace,
+                Object::Service(o) => &o.metadata.namespace,
+                Object::ReplicaSet(o) => &o.metadata.namespace,
+                Object::Deployment(o) => &o.metadata.namespace,
+                Object::StatefulSet(o) => &o.metadata.namespace,
+                Object::Job(o) => &o.metadata.namespace,
+                Object::ConfigMap(o) => &o.metadata.namespace,
+                Object::Secret(o) => &o.metadata.namespace,
+            };
+            assert_eq!(namespace.as_deref(), Some(NAMESPACE), "{name}: {object:?}");
+        }
+
+        // Controllers select their own template.
+        for object in &objects {
+            let (selector, labels) = match object {
+                Object::ReplicaSet(o) => {
+                    let s = &o.spec;
+                    (s.selector.match_labels.clone(), s.template.as_ref().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()))
+                }
+                Object::Deployment(o) => {
+                    let s = &o.spec;
+                    (s.selector.match_labels.clone(), s.template.metadata.as_ref().and_then(|m| m.labels.clone()))
+                }
+                Object::StatefulSet(o) => {
+                    let s = &o.spec;
+                    (s.selector.match_labels.clone(), s.template.metadata.as_ref().and_then(|m| m.labels.clone()))
+                }
+                _ => continue,
+            };
+            let (selector, labels) = (selector.unwrap_or_default(), labels.unwrap_or_default());
+            assert!(!selector.is_empty(), "{name}: a controller without a selector");
+            assert!(selector.iter().all(|(k, v)| labels.get(k) == Some(v)), "{name}: {selector:?} does not select {labels:?}");
+        }
+
+        // Services select pods, and their target ports exist on them.
+        let mut node_ports = BTreeSet::new();
+        for service in &services {
+            let svc_name = service.metadata.name.clone().unwrap();
+            let spec = service.spec.as_ref().unwrap();
+            let selector = spec.selector.clone().unwrap_or_default();
+            let selected: Vec<&PodShape> = pods
+                .iter()
+                .filter(|p| !selector.is_empty() && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+                .collect();
+            assert!(!selected.is_empty(), "{name}: service {svc_name} selects no pod");
+            for port in spec.ports.clone().unwrap_or_default() {
+                if let Some(node_port) = port.node_port {
+                    assert!(node_ports.insert(node_port), "{name}: node port {node_port} used twice");
+                }
+                let target = port.target_port.clone().unwrap_or(IntOrString::Int(port.port));
+                for pod in &selected {
+                    let found = pod.spec.containers.iter().flat_map(container_ports).any(|(pname, number)| match &target {
+                        IntOrString::Int(n) => number == *n,
+                        IntOrString::String(s) => pname.as_deref() == Some(s.as_str()),
+                    });
+                    assert!(found, "{name}: service {svc_name} targets {target:?}, which {} does not expose", pod.owner);
+                }
+            }
+        }
+
+        // No variable our binaries read is shadowed by a Service's injected ones.
+        let ours: BTreeSet<&String> = facts.values().flat_map(|f| f.vars.iter()).collect();
+        for service in &services {
+            for var in injected(service.metadata.name.as_deref().unwrap(), service) {
+                assert!(!ours.contains(&var), "{name}: service variables would shadow {var}");
+            }
+        }
+
+        for pod in &pods {
+            let mut ports = BTreeSet::new();
+            for container in &pod.spec.containers {
+                for (_, port) in container_ports(container) {
+                    assert!(ports.insert(port), "{name}: two containers of {} use port {port}", pod.owner);
+                }
+                let image = container.image.clone().unwrap();
+                if image.starts_with("votingapp/") {
+                    assert!(built.contains(&image), "{name}: {image} is not an image the Dockerfile builds ({built:?})");
+                }
+                for env in container.env.clone().unwrap_or_default() {
+                    if let Some(from) = &env.value_from {
+                        if let Some(r) = &from.config_map_key_ref {
+                            assert!(config_maps.contains(&r.name), "{name}: config map {} is not defined", r.name);
+                        }
+                        if let Some(r) = &from.secret_key_ref {
+                            assert!(secrets.contains(&r.name), "{name}: secret {} is not defined", r.name);
+                        }
+                    }
+                }
+                let Some(binary) = our_binary(&image) else { continue };
+                let fact = &facts[binary];
+                for env in container.env.clone().unwrap_or_default() {
+                    assert!(fact.vars.contains(&env.name), "{name}: {binary} does not read {}", env.name);
+                }
+                let exposed: Vec<i32> = container_ports(container).into_iter().map(|(_, n)| n).collect();
+                assert_eq!(exposed, vec![i32::from(fact.default_port)], "{name}: {binary} listens on {}", fact.default_port);
+                for (kind, probe) in [("readiness", &container.readiness_probe), ("liveness", &container.liveness_probe)] {
+                    let get = probe.as_ref().and_then(|p| p.http_get.clone()).unwrap_or_else(|| panic!("{name}: {binary} has no {kind} probe"));
+                    let expected = if kind == "readiness" { "/readyz" } else { "/healthz" };
+                    assert_eq!(get.path.as_deref(), Some(expected), "{name}: {binary} {kind} probe");
+                    assert_eq!(get.port, IntOrString::Int(i32::from(fact.default_port)), "{name}: {binary} {kind} probe port");
+                }
+                let sc = container.security_context.clone().unwrap_or_else(|| panic!("{name}: {binary} has no securityContext"));
+                assert_eq!(sc.run_as_non_root, Some(true), "{name}: {binary}");
+                assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}: {binary}");
+                assert_eq!(sc.allow_privilege_escalation, Some(false), "{name}: {binary}");
+                let resources = container.resources.clone().unwrap_or_default();
+                assert!(resources.requests.is_some() && resources.limits.is_some(), "{name}: {binary} resources");
+            }
+        }
+    }
+}
+
+/// `votingapp/...` tags the bake file builds, checked against the Dockerfile's stages.
+fn built_images() -> BTreeSet<String> {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let stages: BTreeSet<String> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .filter_map(|l| l.split(" AS ").nth(1))
+        .map(|s| s.trim().to_owned())
+        .collect();
+    let bake = std::fs::read_to_string(repo().join("docker-bake.hcl")).unwrap();
+    let mut images = BTreeSet::new();
+    let mut target = None;
+    for line in bake.lines().map(str::trim) {
+        if let Some(t) = line.strip_prefix("target ") {
+            if let Some(v) = t.split('=').nth(1) {
+                target = Some(v.trim().trim_matches('"').to_owned());
+            }
+        } else if line.starts_with("target") && line.contains('=') {
+            target = line.split('=').nth(1).map(|v| v.trim().trim_matches('"').to_owned());
+        }
+        if let Some(tags) = line.strip_prefix("tags") {
+            let tag = tags.split('"').nth(1).unwrap().replace("${REGISTRY}", "votingapp");
+            let stage = target.take().expect("a target before its tags");
+            assert!(stages.contains(&stage), "docker-bake.hcl builds stage {stage}, which the Dockerfile lacks");
+            assert!(tag.starts_with(&format!("votingapp/{stage}:")), "{tag} is built from stage {stage}");
+            images.insert(tag);
+        }
+    }
+    images
+}
+
+#[test]
+fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
+    let built = built_images();
+    let expected: BTreeSet<String> = [
+        "votingapp/vote:before",
+        "votingapp/vote:after",
+        "votingapp/result:before",
+        "votingapp/result:after",
+        "votingapp/worker:latest",
+        "votingapp/seed:latest",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(built, expected);
+
+    let compose: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap()).unwrap();
+    let services = compose["services"].as_mapping().unwrap();
+    let mut ours = BTreeSet::new();
+    for (name, service) in services {
+        let image = service["image"].as_str().unwrap().to_owned();
+        if image.starts_with("votingapp/") {
+            assert!(built.contains(&image), "compose service {name:?} uses {image}, which is not built");
+            let target = service["build"]["target"].as_str().unwrap();
+            assert!(image.starts_with(&format!("votingapp/{target}:")), "compose {name:?}: {image} from target {target}");
+            ours.insert(image);
+        }
+    }
+    assert_eq!(ours.len(), 4, "vote, result, worker and seed in compose: {ours:?}");
+
+    let mut in_k8s = BTreeSet::new();
+    for files in folders().values() {
+        for file in files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for line in text.lines() {
+                if let Some(image) = line.trim().strip_prefix("image: ") {
+                    if image.starts_with("votingapp/") {
+                        in_k8s.insert(image.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(in_k8s, expected, "the manifests use every image we build, and only those");
+}
