@@ -30,6 +30,9 @@ pub struct Plan {
     /// returning voters who change their vote. Default: one voter per vote.
     #[arg(long, env = "SEED_VOTERS")]
     pub voters: Option<u64>,
+    /// Wait up to this many seconds for the vote page to answer before casting.
+    #[arg(long, env = "SEED_WAIT", default_value_t = 60.0)]
+    pub wait: f64,
     /// Also write the summary as JSON to this file.
     #[arg(long, env = "SEED_JSON")]
     pub json: Option<PathBuf>,

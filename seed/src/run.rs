@@ -27,6 +27,7 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         .pool_max_idle_per_host(plan.concurrency)
         .timeout(Duration::from_secs(10))
         .build()?;
+    wait_for_target(&client, &url, Duration::from_secs_f64(plan.wait)).await?;
     // A fresh set of voter ids per run, so runs do not overwrite each other.
     let run_nonce: u64 = rand::random();
     let next = Arc::new(AtomicU64::new(0));
@@ -129,6 +130,30 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         requests_per_s: Summary::rate(sent, elapsed),
         latency_ms: Latency::from_micros(&latency),
     })
+}
+
+/// Waits until the vote page answers 200 (the service may still be starting).
+async fn wait_for_target(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        match client.get(url.clone()).send().await {
+            Ok(res) if res.status().is_success() => return Ok(()),
+            outcome => {
+                if started.elapsed() >= limit {
+                    let why = match outcome {
+                        Ok(res) => format!("it answers {}", res.status()),
+                        Err(e) => e.to_string(),
+                    };
+                    anyhow::bail!("{url} is not ready after {limit:?}: {why}");
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// One line a second on a terminal (updated in place), one every 5 s otherwise.

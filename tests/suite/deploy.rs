@@ -36,7 +36,11 @@ fn strict<T: serde::de::DeserializeOwned>(doc: serde_norway::Value, file: &Path)
     let mut unknown = Vec::new();
     let value: T = serde_ignored::deserialize(doc, |path| unknown.push(path.to_string()))
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    assert!(unknown.is_empty(), "{}: unknown fields {unknown:?}", file.display());
+    assert!(
+        unknown.is_empty(),
+        "{}: unknown fields {unknown:?}",
+        file.display()
+    );
     value
 }
 
@@ -93,22 +97,42 @@ fn pods(objects: &[Object]) -> Vec<PodShape> {
     let mut out = Vec::new();
     for object in objects {
         let (owner, labels, spec) = match object {
-            Object::Pod(p) => (p.metadata.name.clone(), p.metadata.labels.clone(), p.spec.clone()),
+            Object::Pod(p) => (
+                p.metadata.name.clone(),
+                p.metadata.labels.clone(),
+                p.spec.clone(),
+            ),
             Object::ReplicaSet(rs) => {
                 let t = rs.spec.template.clone().unwrap();
-                (rs.metadata.name.clone(), t.metadata.and_then(|m| m.labels), t.spec)
+                (
+                    rs.metadata.name.clone(),
+                    t.metadata.and_then(|m| m.labels),
+                    t.spec,
+                )
             }
             Object::Deployment(d) => {
                 let t = d.spec.template.clone();
-                (d.metadata.name.clone(), t.metadata.and_then(|m| m.labels), t.spec)
+                (
+                    d.metadata.name.clone(),
+                    t.metadata.and_then(|m| m.labels),
+                    t.spec,
+                )
             }
             Object::StatefulSet(s) => {
                 let t = s.spec.template.clone();
-                (s.metadata.name.clone(), t.metadata.and_then(|m| m.labels), t.spec)
+                (
+                    s.metadata.name.clone(),
+                    t.metadata.and_then(|m| m.labels),
+                    t.spec,
+                )
             }
             Object::Job(j) => {
                 let t = j.spec.as_ref().unwrap().template.clone();
-                (j.metadata.name.clone(), t.metadata.and_then(|m| m.labels), t.spec)
+                (
+                    j.metadata.name.clone(),
+                    t.metadata.and_then(|m| m.labels),
+                    t.spec,
+                )
             }
             _ => continue,
         };
@@ -128,7 +152,10 @@ struct BinaryFacts {
 }
 
 fn binary_facts(binary: &str) -> BinaryFacts {
-    let out = std::process::Command::new(binaries::path(binary)).arg("--help").output().unwrap();
+    let out = std::process::Command::new(binaries::path(binary))
+        .arg("--help")
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let mut vars = BTreeSet::new();
     let mut default_port = 0;
@@ -148,24 +175,49 @@ fn binary_facts(binary: &str) -> BinaryFacts {
             }
         }
     }
-    assert!(!vars.is_empty() && default_port > 0, "{binary} --help: {text}");
+    assert!(
+        !vars.is_empty() && default_port > 0,
+        "{binary} --help: {text}"
+    );
     BinaryFacts { vars, default_port }
 }
 
 /// Our binary behind an image `votingapp/<name>:<tag>`, if it is one of ours.
 fn our_binary(image: &str) -> Option<&str> {
     let name = image.strip_prefix("votingapp/")?.split(':').next()?;
-    ["vote", "result", "worker"].into_iter().find(|b| *b == name)
+    ["vote", "result", "worker"]
+        .into_iter()
+        .find(|b| *b == name)
 }
 
 /// The variables Kubernetes injects into pods for a Service named `name`.
 fn injected(name: &str, service: &Service) -> Vec<String> {
     let prefix = name.to_uppercase().replace('-', "_");
-    let mut vars = vec![format!("{prefix}_SERVICE_HOST"), format!("{prefix}_SERVICE_PORT"), format!("{prefix}_PORT")];
-    for port in service.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default() {
+    let mut vars = vec![
+        format!("{prefix}_SERVICE_HOST"),
+        format!("{prefix}_SERVICE_PORT"),
+        format!("{prefix}_PORT"),
+    ];
+    for port in service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default()
+    {
         let base = format!("{prefix}_PORT_{}_TCP", port.port);
-        vars.push(format!("{prefix}_SERVICE_PORT_{}", port.name.unwrap_or_default().to_uppercase().replace('-', "_")));
-        vars.extend([base.clone(), format!("{base}_PROTO"), format!("{base}_PORT"), format!("{base}_ADDR")]);
+        vars.push(format!(
+            "{prefix}_SERVICE_PORT_{}",
+            port.name
+                .unwrap_or_default()
+                .to_uppercase()
+                .replace('-', "_")
+        ));
+        vars.extend([
+            base.clone(),
+            format!("{base}_PROTO"),
+            format!("{base}_PORT"),
+            format!("{base}_ADDR"),
+        ]);
     }
     vars
 }
@@ -182,13 +234,22 @@ fn container_ports(container: &Container) -> Vec<(Option<String>, i32)> {
 
 #[test]
 fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
-    let facts: BTreeMap<&str, BinaryFacts> =
-        ["vote", "result", "worker"].into_iter().map(|b| (b, binary_facts(b))).collect();
+    let facts: BTreeMap<&str, BinaryFacts> = ["vote", "result", "worker"]
+        .into_iter()
+        .map(|b| (b, binary_facts(b)))
+        .collect();
     let built = built_images();
     let folders = folders();
-    assert!(folders.len() >= 10, "expected ex1, ex3, ex4, ex5/v1, ex5/v2, ex6, ex6/v1, ex6/v2, ex7, ex8");
+    assert!(
+        folders.len() >= 10,
+        "expected ex1, ex3, ex4, ex5/v1, ex5/v2, ex6, ex6/v1, ex6/v2, ex7, ex8"
+    );
     for (folder, files) in &folders {
-        let name = folder.strip_prefix(repo().join("k8s")).unwrap().display().to_string();
+        let name = folder
+            .strip_prefix(repo().join("k8s"))
+            .unwrap()
+            .display()
+            .to_string();
         let first = parse(&files[0]);
         assert!(
             matches!(&first[0], Object::Namespace(ns) if ns.metadata.name.as_deref() == Some(NAMESPACE)),
@@ -198,15 +259,33 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
         let pods = pods(&objects);
         let services: Vec<&Service> = objects
             .iter()
-            .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
+            .filter_map(|o| {
+                if let Object::Service(s) = o {
+                    Some(s)
+                } else {
+                    None
+                }
+            })
             .collect();
         let config_maps: BTreeSet<String> = objects
             .iter()
-            .filter_map(|o| if let Object::ConfigMap(c) = o { c.metadata.name.clone() } else { None })
+            .filter_map(|o| {
+                if let Object::ConfigMap(c) = o {
+                    c.metadata.name.clone()
+                } else {
+                    None
+                }
+            })
             .collect();
         let secrets: BTreeSet<String> = objects
             .iter()
-            .filter_map(|o| if let Object::Secret(s) = o { s.metadata.name.clone() } else { None })
+            .filter_map(|o| {
+                if let Object::Secret(s) = o {
+                    s.metadata.name.clone()
+                } else {
+                    None
+                }
+            })
             .collect();
 
         // Everything lives in the workshop's namespace.
@@ -230,21 +309,39 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
             let (selector, labels) = match object {
                 Object::ReplicaSet(o) => {
                     let s = &o.spec;
-                    (s.selector.match_labels.clone(), s.template.as_ref().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()))
+                    (
+                        s.selector.match_labels.clone(),
+                        s.template
+                            .as_ref()
+                            .and_then(|t| t.metadata.as_ref())
+                            .and_then(|m| m.labels.clone()),
+                    )
                 }
                 Object::Deployment(o) => {
                     let s = &o.spec;
-                    (s.selector.match_labels.clone(), s.template.metadata.as_ref().and_then(|m| m.labels.clone()))
+                    (
+                        s.selector.match_labels.clone(),
+                        s.template.metadata.as_ref().and_then(|m| m.labels.clone()),
+                    )
                 }
                 Object::StatefulSet(o) => {
                     let s = &o.spec;
-                    (s.selector.match_labels.clone(), s.template.metadata.as_ref().and_then(|m| m.labels.clone()))
+                    (
+                        s.selector.match_labels.clone(),
+                        s.template.metadata.as_ref().and_then(|m| m.labels.clone()),
+                    )
                 }
                 _ => continue,
             };
             let (selector, labels) = (selector.unwrap_or_default(), labels.unwrap_or_default());
-            assert!(!selector.is_empty(), "{name}: a controller without a selector");
-            assert!(selector.iter().all(|(k, v)| labels.get(k) == Some(v)), "{name}: {selector:?} does not select {labels:?}");
+            assert!(
+                !selector.is_empty(),
+                "{name}: a controller without a selector"
+            );
+            assert!(
+                selector.iter().all(|(k, v)| labels.get(k) == Some(v)),
+                "{name}: {selector:?} does not select {labels:?}"
+            );
         }
 
         // Services select pods, and their target ports exist on them.
@@ -255,20 +352,37 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
             let selector = spec.selector.clone().unwrap_or_default();
             let selected: Vec<&PodShape> = pods
                 .iter()
-                .filter(|p| !selector.is_empty() && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+                .filter(|p| {
+                    !selector.is_empty() && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                })
                 .collect();
-            assert!(!selected.is_empty(), "{name}: service {svc_name} selects no pod");
+            assert!(
+                !selected.is_empty(),
+                "{name}: service {svc_name} selects no pod"
+            );
             for port in spec.ports.clone().unwrap_or_default() {
                 if let Some(node_port) = port.node_port {
-                    assert!(node_ports.insert(node_port), "{name}: node port {node_port} used twice");
+                    assert!(
+                        node_ports.insert(node_port),
+                        "{name}: node port {node_port} used twice"
+                    );
                 }
-                let target = port.target_port.clone().unwrap_or(IntOrString::Int(port.port));
+                let target = port
+                    .target_port
+                    .clone()
+                    .unwrap_or(IntOrString::Int(port.port));
                 for pod in &selected {
-                    let found = pod.spec.containers.iter().flat_map(container_ports).any(|(pname, number)| match &target {
-                        IntOrString::Int(n) => number == *n,
-                        IntOrString::String(s) => pname.as_deref() == Some(s.as_str()),
-                    });
-                    assert!(found, "{name}: service {svc_name} targets {target:?}, which {} does not expose", pod.owner);
+                    let found = pod.spec.containers.iter().flat_map(container_ports).any(
+                        |(pname, number)| match &target {
+                            IntOrString::Int(n) => number == *n,
+                            IntOrString::String(s) => pname.as_deref() == Some(s.as_str()),
+                        },
+                    );
+                    assert!(
+                        found,
+                        "{name}: service {svc_name} targets {target:?}, which {} does not expose",
+                        pod.owner
+                    );
                 }
             }
         }
@@ -277,7 +391,10 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
         let ours: BTreeSet<&String> = facts.values().flat_map(|f| f.vars.iter()).collect();
         for service in &services {
             for var in injected(service.metadata.name.as_deref().unwrap(), service) {
-                assert!(!ours.contains(&var), "{name}: service variables would shadow {var}");
+                assert!(
+                    !ours.contains(&var),
+                    "{name}: service variables would shadow {var}"
+                );
             }
         }
 
@@ -285,41 +402,102 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
             let mut ports = BTreeSet::new();
             for container in &pod.spec.containers {
                 for (_, port) in container_ports(container) {
-                    assert!(ports.insert(port), "{name}: two containers of {} use port {port}", pod.owner);
+                    assert!(
+                        ports.insert(port),
+                        "{name}: two containers of {} use port {port}",
+                        pod.owner
+                    );
                 }
                 let image = container.image.clone().unwrap();
                 if image.starts_with("votingapp/") {
-                    assert!(built.contains(&image), "{name}: {image} is not an image the Dockerfile builds ({built:?})");
+                    assert!(
+                        built.contains(&image),
+                        "{name}: {image} is not an image the Dockerfile builds ({built:?})"
+                    );
                 }
                 for env in container.env.clone().unwrap_or_default() {
                     if let Some(from) = &env.value_from {
                         if let Some(r) = &from.config_map_key_ref {
-                            assert!(config_maps.contains(&r.name), "{name}: config map {} is not defined", r.name);
+                            assert!(
+                                config_maps.contains(&r.name),
+                                "{name}: config map {} is not defined",
+                                r.name
+                            );
                         }
                         if let Some(r) = &from.secret_key_ref {
-                            assert!(secrets.contains(&r.name), "{name}: secret {} is not defined", r.name);
+                            assert!(
+                                secrets.contains(&r.name),
+                                "{name}: secret {} is not defined",
+                                r.name
+                            );
                         }
                     }
                 }
-                let Some(binary) = our_binary(&image) else { continue };
+                let Some(binary) = our_binary(&image) else {
+                    continue;
+                };
                 let fact = &facts[binary];
                 for env in container.env.clone().unwrap_or_default() {
-                    assert!(fact.vars.contains(&env.name), "{name}: {binary} does not read {}", env.name);
+                    assert!(
+                        fact.vars.contains(&env.name),
+                        "{name}: {binary} does not read {}",
+                        env.name
+                    );
                 }
-                let exposed: Vec<i32> = container_ports(container).into_iter().map(|(_, n)| n).collect();
-                assert_eq!(exposed, vec![i32::from(fact.default_port)], "{name}: {binary} listens on {}", fact.default_port);
-                for (kind, probe) in [("readiness", &container.readiness_probe), ("liveness", &container.liveness_probe)] {
-                    let get = probe.as_ref().and_then(|p| p.http_get.clone()).unwrap_or_else(|| panic!("{name}: {binary} has no {kind} probe"));
-                    let expected = if kind == "readiness" { "/readyz" } else { "/healthz" };
-                    assert_eq!(get.path.as_deref(), Some(expected), "{name}: {binary} {kind} probe");
-                    assert_eq!(get.port, IntOrString::Int(i32::from(fact.default_port)), "{name}: {binary} {kind} probe port");
+                let exposed: Vec<i32> = container_ports(container)
+                    .into_iter()
+                    .map(|(_, n)| n)
+                    .collect();
+                assert_eq!(
+                    exposed,
+                    vec![i32::from(fact.default_port)],
+                    "{name}: {binary} listens on {}",
+                    fact.default_port
+                );
+                for (kind, probe) in [
+                    ("readiness", &container.readiness_probe),
+                    ("liveness", &container.liveness_probe),
+                ] {
+                    let get = probe
+                        .as_ref()
+                        .and_then(|p| p.http_get.clone())
+                        .unwrap_or_else(|| panic!("{name}: {binary} has no {kind} probe"));
+                    let expected = if kind == "readiness" {
+                        "/readyz"
+                    } else {
+                        "/healthz"
+                    };
+                    assert_eq!(
+                        get.path.as_deref(),
+                        Some(expected),
+                        "{name}: {binary} {kind} probe"
+                    );
+                    assert_eq!(
+                        get.port,
+                        IntOrString::Int(i32::from(fact.default_port)),
+                        "{name}: {binary} {kind} probe port"
+                    );
                 }
-                let sc = container.security_context.clone().unwrap_or_else(|| panic!("{name}: {binary} has no securityContext"));
+                let sc = container
+                    .security_context
+                    .clone()
+                    .unwrap_or_else(|| panic!("{name}: {binary} has no securityContext"));
                 assert_eq!(sc.run_as_non_root, Some(true), "{name}: {binary}");
+                assert!(
+                    sc.run_as_user.is_some_and(|uid| uid >= 10_000),
+                    "{name}: {binary} runs as a high UID"
+                );
                 assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}: {binary}");
-                assert_eq!(sc.allow_privilege_escalation, Some(false), "{name}: {binary}");
+                assert_eq!(
+                    sc.allow_privilege_escalation,
+                    Some(false),
+                    "{name}: {binary}"
+                );
                 let resources = container.resources.clone().unwrap_or_default();
-                assert!(resources.requests.is_some() && resources.limits.is_some(), "{name}: {binary} resources");
+                assert!(
+                    resources.requests.is_some() && resources.limits.is_some(),
+                    "{name}: {binary} resources"
+                );
             }
         }
     }
@@ -343,13 +521,26 @@ fn built_images() -> BTreeSet<String> {
                 target = Some(v.trim().trim_matches('"').to_owned());
             }
         } else if line.starts_with("target") && line.contains('=') {
-            target = line.split('=').nth(1).map(|v| v.trim().trim_matches('"').to_owned());
+            target = line
+                .split('=')
+                .nth(1)
+                .map(|v| v.trim().trim_matches('"').to_owned());
         }
         if let Some(tags) = line.strip_prefix("tags") {
-            let tag = tags.split('"').nth(1).unwrap().replace("${REGISTRY}", "votingapp");
+            let tag = tags
+                .split('"')
+                .nth(1)
+                .unwrap()
+                .replace("${REGISTRY}", "votingapp");
             let stage = target.take().expect("a target before its tags");
-            assert!(stages.contains(&stage), "docker-bake.hcl builds stage {stage}, which the Dockerfile lacks");
-            assert!(tag.starts_with(&format!("votingapp/{stage}:")), "{tag} is built from stage {stage}");
+            assert!(
+                stages.contains(&stage),
+                "docker-bake.hcl builds stage {stage}, which the Dockerfile lacks"
+            );
+            assert!(
+                tag.starts_with(&format!("votingapp/{stage}:")),
+                "{tag} is built from stage {stage}"
+            );
             images.insert(tag);
         }
     }
@@ -372,20 +563,32 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
     .collect();
     assert_eq!(built, expected);
 
-    let compose: serde_norway::Value =
-        serde_norway::from_str(&std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap()).unwrap();
+    let compose: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap(),
+    )
+    .unwrap();
     let services = compose["services"].as_mapping().unwrap();
     let mut ours = BTreeSet::new();
     for (name, service) in services {
         let image = service["image"].as_str().unwrap().to_owned();
         if image.starts_with("votingapp/") {
-            assert!(built.contains(&image), "compose service {name:?} uses {image}, which is not built");
+            assert!(
+                built.contains(&image),
+                "compose service {name:?} uses {image}, which is not built"
+            );
             let target = service["build"]["target"].as_str().unwrap();
-            assert!(image.starts_with(&format!("votingapp/{target}:")), "compose {name:?}: {image} from target {target}");
+            assert!(
+                image.starts_with(&format!("votingapp/{target}:")),
+                "compose {name:?}: {image} from target {target}"
+            );
             ours.insert(image);
         }
     }
-    assert_eq!(ours.len(), 4, "vote, result, worker and seed in compose: {ours:?}");
+    assert_eq!(
+        ours.len(),
+        4,
+        "vote, result, worker and seed in compose: {ours:?}"
+    );
 
     let mut in_k8s = BTreeSet::new();
     for files in folders().values() {
@@ -400,5 +603,8 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
             }
         }
     }
-    assert_eq!(in_k8s, expected, "the manifests use every image we build, and only those");
+    assert_eq!(
+        in_k8s, expected,
+        "the manifests use every image we build, and only those"
+    );
 }
