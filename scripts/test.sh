@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 
-ensure_packages redis-server:redis-server postgres:postgresql
+ensure_packages redis-server:redis-server postgres:postgresql chromium:chromium chromedriver:chromium-driver
 
 echo "==> building the services"
 cargo build --workspace --bins

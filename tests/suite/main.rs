@@ -7,10 +7,12 @@
 
 mod harness;
 
+mod browser;
 mod config;
 mod deploy;
 mod end_to_end;
 mod faults;
+mod operability;
 mod result_service;
 mod vote_service;
 mod worker_service;

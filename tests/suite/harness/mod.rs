@@ -7,6 +7,7 @@
 //! is killed when the test's values are dropped.
 
 pub mod binaries;
+pub mod browser;
 pub mod postgres;
 pub mod redis_server;
 pub mod service;
