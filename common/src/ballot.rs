@@ -205,6 +205,38 @@ mod tests {
         ));
     }
 
+    /// A brief in-suite fuzz (scripts/fuzz.sh runs the real one): mutated
+    /// messages never panic the parser, and what it accepts round-trips.
+    #[test]
+    fn mutated_messages_never_panic_and_accepted_ones_round_trip() {
+        use rand::RngExt;
+        let mut rng = rand::rng();
+        let seeds: [&[u8]; 3] = [
+            br#"{"voter_id":"0123456789abcdef","vote":"a","ts":1}"#,
+            br#"{"voter_id":"x","vote":"b"}"#,
+            br#"{"vote":"a","voter_id":"\u00e9\"q","ts":-5,"extra":[1,{}]}"#,
+        ];
+        let mut accepted = 0;
+        for round in 0..20_000 {
+            let mut message = seeds[round % seeds.len()].to_vec();
+            for _ in 0..rng.random_range(0..4) {
+                let at = rng.random_range(0..message.len());
+                match rng.random_range(0..3) {
+                    0 => message[at] = rng.random(),
+                    1 => {
+                        message.remove(at);
+                    }
+                    _ => message.insert(at, rng.random()),
+                }
+            }
+            if let Ok(ballot) = Ballot::from_json(&message) {
+                accepted += 1;
+                assert_eq!(Ballot::from_json(ballot.to_json().as_bytes()).unwrap(), ballot);
+            }
+        }
+        assert!(accepted > 0, "some mutations stay valid");
+    }
+
     #[test]
     fn a_newer_stamp_supersedes_and_an_unstamped_ballot_always_does() {
         let at = |ts| Ballot {
