@@ -231,7 +231,10 @@ mod tests {
             }
             if let Ok(ballot) = Ballot::from_json(&message) {
                 accepted += 1;
-                assert_eq!(Ballot::from_json(ballot.to_json().as_bytes()).unwrap(), ballot);
+                assert_eq!(
+                    Ballot::from_json(ballot.to_json().as_bytes()).unwrap(),
+                    ballot
+                );
             }
         }
         assert!(accepted > 0, "some mutations stay valid");

@@ -92,6 +92,47 @@ fn probe(port: u16) -> std::io::Result<()> {
     }
 }
 
+/// The whole `main` of a service: arguments, telemetry, configuration (a bad
+/// value exits 2 naming the variable), then `start` until SIGTERM or SIGINT.
+pub async fn run_service<C, E, Fut>(
+    usage: &Usage,
+    config: impl FnOnce() -> Result<C, E>,
+    start: impl FnOnce(C, tokio_util::sync::CancellationToken) -> anyhow::Result<Fut>,
+) -> ExitCode
+where
+    E: std::fmt::Display,
+    Fut: std::future::Future<Output = std::io::Result<()>>,
+{
+    if let Some(code) = handle_args(usage) {
+        return code;
+    }
+    crate::telemetry::init();
+    let config = match config() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{}: {e}", usage.binary);
+            return ExitCode::from(2);
+        }
+    };
+    let stop = crate::shutdown::on_signal();
+    let running = match start(config, stop) {
+        Ok(running) => running,
+        Err(e) => {
+            tracing::error!(error = ?e, "{} could not start", usage.binary);
+            eprintln!("{}: {e:#}", usage.binary);
+            return ExitCode::FAILURE;
+        }
+    };
+    match running.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = ?e, "{} stopped with an error", usage.binary);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The variables all services read.
 pub const REDIS_URL_VAR: EnvVar = EnvVar {
     name: crate::config::REDIS_URL,

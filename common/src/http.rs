@@ -115,6 +115,40 @@ pub async fn metrics() -> HttpResponse {
         .body(crate::metrics::render())
 }
 
+/// An asset embedded in the binary, cacheable for an hour.
+pub fn static_asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            "public, max-age=3600",
+        ))
+        .body(body)
+}
+
+/// An HTTP server on `listener` whose app is `configure` plus the request
+/// middleware; signals are ours to handle (see `serve`).
+pub fn server<F>(
+    listener: TcpListener,
+    workers: Option<usize>,
+    configure: F,
+) -> std::io::Result<Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
+    let mut server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .wrap(actix_web::middleware::from_fn(observe))
+            .configure(configure.clone())
+    })
+    .disable_signals()
+    .shutdown_timeout(10);
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}
+
 /// Routes every service serves: `/healthz` and `/metrics`.
 pub fn operational_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))

@@ -1,32 +1,12 @@
-use std::process::ExitCode;
+//! The `result` binary: configuration from the environment, then the service
+//! until SIGTERM or SIGINT.
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    if let Some(code) = common::cli::handle_args(&result::config::USAGE) {
-        return code;
-    }
-    common::telemetry::init();
-    let config = match result::config::Config::from_env() {
-        Ok(config) => config,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("result: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let stop = common::shutdown::on_signal();
-    match result::startup::Application::build(config, stop) {
-        Ok(app) => match app.run_until_stopped().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(error = ?e, "result stopped with an error");
-                ExitCode::FAILURE
-            }
-        },
-        Err(e) => {
-            tracing::error!(error = ?e, "result could not start");
-            eprintln!("result: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+async fn main() -> std::process::ExitCode {
+    common::cli::run_service(
+        &result::config::USAGE,
+        result::config::Config::from_env,
+        |config, stop| Ok(result::startup::Application::build(config, stop)?.run_until_stopped()),
+    )
+    .await
 }

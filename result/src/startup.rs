@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::routes::{routes, ResultState};
 use actix_web::dev::Server;
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::web;
 use tokio_util::sync::CancellationToken;
 
 #[allow(missing_debug_implementations)]
@@ -28,16 +28,9 @@ impl Application {
             feed,
             stop: stop.clone(),
         });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(middleware::from_fn(common::http::observe))
-                .configure(routes)
-        })
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+        let server = common::http::server(listener, None, move |cfg| {
+            cfg.app_data(state.clone()).configure(routes);
+        })?;
         tracing::info!(
             port,
             database = %config.database,

@@ -189,18 +189,11 @@ async fn readyz(state: web::Data<VoteState>) -> HttpResponse {
 }
 
 async fn style() -> HttpResponse {
-    asset("text/css; charset=utf-8", STYLE)
+    common::http::static_asset("text/css; charset=utf-8", STYLE)
 }
 
 async fn script() -> HttpResponse {
-    asset("text/javascript; charset=utf-8", SCRIPT)
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(body)
+    common::http::static_asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::routes::{routes, VoteState};
 use crate::stamp::Stamper;
 use actix_web::dev::Server;
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::web;
 use tokio_util::sync::CancellationToken;
 
 #[allow(missing_debug_implementations)]
@@ -26,16 +26,9 @@ impl Application {
             hostname: config.hostname.clone(),
             stamper: Stamper::default(),
         });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(middleware::from_fn(common::http::observe))
-                .configure(routes)
-        })
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+        let server = common::http::server(listener, None, move |cfg| {
+            cfg.app_data(state.clone()).configure(routes);
+        })?;
         tracing::info!(
             port,
             redis = %config.redis,

@@ -1,32 +1,12 @@
-use std::process::ExitCode;
+//! The `worker` binary: configuration from the environment, then the service
+//! until SIGTERM or SIGINT.
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    if let Some(code) = common::cli::handle_args(&worker::config::USAGE) {
-        return code;
-    }
-    common::telemetry::init();
-    let config = match worker::config::Config::from_env() {
-        Ok(config) => config,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("worker: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let stop = common::shutdown::on_signal();
-    match worker::startup::Application::build(config, stop) {
-        Ok(app) => match app.run_until_stopped().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(error = ?e, "worker stopped with an error");
-                ExitCode::FAILURE
-            }
-        },
-        Err(e) => {
-            tracing::error!(error = ?e, "worker could not start");
-            eprintln!("worker: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+async fn main() -> std::process::ExitCode {
+    common::cli::run_service(
+        &worker::config::USAGE,
+        worker::config::Config::from_env,
+        |config, stop| Ok(worker::startup::Application::build(config, stop)?.run_until_stopped()),
+    )
+    .await
 }

@@ -7,7 +7,7 @@ use crate::claim::Queue;
 use crate::config::Config;
 use crate::pipeline::Worker;
 use actix_web::dev::Server;
-use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use common::backoff::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,18 +32,11 @@ impl Application {
         let pool = crate::store::pool(&config.database)?;
         let worker = Arc::new(Worker::new(queue, pool, config.batch_size));
         let state = web::Data::from(worker.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(middleware::from_fn(common::http::observe))
+        let server = common::http::server(listener, Some(1), move |cfg| {
+            cfg.app_data(state.clone())
                 .route("/readyz", web::get().to(readyz))
-                .configure(common::http::operational_routes)
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(5)
-        .listen(listener)?
-        .run();
+                .configure(common::http::operational_routes);
+        })?;
         tracing::info!(
             port,
             worker_id = %config.worker_id,
