@@ -13,8 +13,8 @@ ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
-# cargo-chef is built from crates.io source: no architecture-specific download.
-RUN cargo install cargo-chef --locked --version 0.1.73
+# cargo-chef is built from source: no architecture-specific download.
+RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
 
 FROM chef AS planner
@@ -23,8 +23,7 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json \
-    -p vote -p result -p worker -p seed
+RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bins -p vote -p result -p worker -p seed \
  && mkdir -p /out \
