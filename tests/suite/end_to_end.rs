@@ -52,14 +52,7 @@ async fn votes_cast_on_vote_appear_in_result_and_a_changed_vote_counts_once() {
         (split["percent_a"].as_i64(), split["percent_b"].as_i64()),
         (Some(67), Some(33))
     );
-    let page = http_client(false)
-        .get(result.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::harness::page_text(&result.url("/")).await;
     assert!(
         page.contains("67%") && page.contains("33%") && page.contains("3 votes"),
         "{page}"

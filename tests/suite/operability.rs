@@ -14,24 +14,13 @@ fn sample(metrics: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn scrape(url: &str) -> String {
-    http_client(false)
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
     let stack = Stack::start("seed-and-metrics");
     let vote = stack.vote(&[]).await;
     let worker = stack.worker(&[]).await;
     let result = stack.result(&[]).await.ready().await;
-    let before = scrape(&vote.url("/metrics")).await;
+    let before = crate::harness::page_text(&vote.url("/metrics")).await;
     let summary_path = stack.dir.join("seed.json");
     let out = tokio::process::Command::new(binaries::path("seed"))
         .args([
@@ -92,7 +81,7 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
     )
     .await;
 
-    let after = scrape(&vote.url("/metrics")).await;
+    let after = crate::harness::page_text(&vote.url("/metrics")).await;
     let accepted = |m: &str| {
         sample(m, r#"votes_accepted_total{choice="a"}"#)
             + sample(m, r#"votes_accepted_total{choice="b"}"#)
@@ -108,7 +97,7 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
     );
     assert_eq!(posts, 3000.0, "{after}");
 
-    let worker_metrics = scrape(&worker.url("/metrics")).await;
+    let worker_metrics = crate::harness::page_text(&worker.url("/metrics")).await;
     assert_eq!(
         sample(&worker_metrics, "votes_stored_total"),
         3000.0,
@@ -122,7 +111,7 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
         worker_metrics.contains("worker_claim_to_commit_seconds_bucket"),
         "{worker_metrics}"
     );
-    let result_metrics = scrape(&result.url("/metrics")).await;
+    let result_metrics = crate::harness::page_text(&result.url("/metrics")).await;
     assert!(
         sample(&result_metrics, "result_updates_pushed_total") >= 1.0,
         "{result_metrics}"

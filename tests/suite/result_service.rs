@@ -39,14 +39,7 @@ async fn the_page_and_api_show_both_names_percentages_and_the_total() {
         serde_json::json!({"option_a":"Java","option_b":".NET","a":0,"b":0,"total":0,
             "percent_a":50,"percent_b":50,"label":"No votes yet"})
     );
-    let page = http_client(false)
-        .get(result.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::harness::page_text(&result.url("/")).await;
     for expected in ["Java", ".NET", "50%", "No votes yet"] {
         assert!(page.contains(expected), "{expected} missing from {page}");
     }
@@ -69,14 +62,7 @@ async fn the_page_and_api_show_both_names_percentages_and_the_total() {
         (three["percent_a"].as_i64(), three["percent_b"].as_i64()),
         (Some(67), Some(33))
     );
-    let page = http_client(false)
-        .get(result.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::harness::page_text(&result.url("/")).await;
     for expected in ["67%", "33%", "3 votes"] {
         assert!(page.contains(expected), "{expected} missing from {page}");
     }
@@ -131,14 +117,7 @@ async fn updates_are_pushed_to_open_pages_when_votes_commit() {
     assert_eq!(update["a"], 1);
     assert_eq!(update["percent_a"], 100);
 
-    let metrics = http_client(false)
-        .get(result.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::harness::page_text(&result.url("/metrics")).await;
     assert!(metrics.contains("result_viewers_connected 1"), "{metrics}");
     assert!(metrics.contains("result_updates_pushed_total"), "{metrics}");
 }
@@ -199,4 +178,22 @@ async fn with_postgres_down_the_page_and_api_say_so_and_recover_on_their_own() {
             .status(),
         200
     );
+}
+
+#[tokio::test]
+async fn every_result_replica_follows_the_same_totals_without_affinity() {
+    let stack = Stack::start("result-replicas");
+    let first = stack.result(&[]).await.ready().await;
+    let second = stack.result(&[]).await.ready().await;
+    let pg = stack.pg.client().await;
+    pg.execute(
+        "INSERT INTO votes (id, vote) VALUES ('r1', 'a'), ('r2', 'b'), ('r3', 'b')",
+        &[],
+    )
+    .await
+    .unwrap();
+    for replica in [&first, &second] {
+        let body = api_until(&replica.url("/api/results"), 3).await;
+        assert_eq!((body["a"].as_i64(), body["b"].as_i64()), (Some(1), Some(2)));
+    }
 }

@@ -328,14 +328,7 @@ async fn option_names_are_rendered_escaped() {
             ("OPTION_B", "Fish & \"Chips\""),
         ])
         .await;
-    let html = http_client(false)
-        .get(vote.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = crate::harness::page_text(&vote.url("/")).await;
     assert!(!html.contains("<script>alert(1)</script>"), "{html}");
     assert!(
         html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),

@@ -121,3 +121,15 @@ pub fn http_client(cookies: bool) -> reqwest::Client {
         .build()
         .expect("build an HTTP client")
 }
+
+/// The body of `GET url` as text (the request must succeed at the HTTP level).
+pub async fn page_text(url: &str) -> String {
+    http_client(false)
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("reading {url}: {e}"))
+}
