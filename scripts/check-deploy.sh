@@ -17,6 +17,8 @@ python3 -c 'import yaml' 2>/dev/null || missing+=(PyYAML)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]} from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}"
+  # New console scripts need fresh shims under pyenv.
+  if command -v pyenv >/dev/null; then pyenv rehash; fi
   hash -r
 fi
 
