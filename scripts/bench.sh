@@ -24,6 +24,7 @@ OUT=$PWD/target/bench
 rm -rf "$OUT" && mkdir -p "$OUT"
 FIGURES=$OUT/figures.tsv
 : >"$FIGURES"
+phase() { echo "==> [$(( SECONDS / 60 ))m$(( SECONDS % 60 ))s] $*"; }
 figure() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$FIGURES"; }
 rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -62,13 +63,13 @@ start() { # start NAME PORT [ENV=VALUE...]
 }
 
 # --- vote: POST / throughput against redis-benchmark RPUSH ------------------
-echo "==> baseline: redis-benchmark RPUSH, 50 connections, unpipelined"
+phase "baseline: redis-benchmark RPUSH, 50 connections, unpipelined"
 rb=$(redis-benchmark -p "$REDIS_PORT" -c 50 -n 300000 -P 1 -t rpush --csv | awk -F'"' '/RPUSH/ { print $4 }')
 VOTE_PORT=$(free_port)
 start vote "$VOTE_PORT"
 VOTE_PID=${pids[-1]}
 vote_idle=$(rss "$VOTE_PID")
-echo "==> vote: wrk POST /, 50 connections, ${WRK_SECONDS}s"
+phase "vote: wrk POST /, 50 connections, ${WRK_SECONDS}s"
 wrk -t2 -c50 -d"${WRK_SECONDS}s" --latency -s bench/post.lua "http://127.0.0.1:$VOTE_PORT/" >"$OUT/wrk.txt" &
 wrk_pid=$!
 sleep $((WRK_SECONDS / 2))
@@ -84,24 +85,24 @@ queued=$(redis-cli -p "$REDIS_PORT" llen votes)
 echo "    votes queued by the load: $queued"
 
 # --- worker: draining queued votes against pgbench 1,000-row upserts --------
-echo "==> schema"
+phase "schema"
 start worker "$(free_port)" WORKER_ID=schema
 until [ "$("${PSQL[@]}" -t -A -c "SELECT to_regclass('vote_counts') IS NOT NULL")" = t ]; do sleep 0.1; done
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 "${PSQL[@]}" -c "TRUNCATE votes"
-echo "==> baseline: pgbench 1,000-row upserts into votes, 1 client, 15 s"
+phase "baseline: pgbench 1,000-row upserts into votes, 1 client, 15 s"
 "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 1 -T 15 -f bench/upsert.sql postgres >"$OUT/pgbench.txt" 2>&1
 pg_tps=$(awk '/^tps/ { print $3; exit }' "$OUT/pgbench.txt")
 pg_rows=$(awk -v t="$pg_tps" 'BEGIN { printf "%.0f", t * 1000 }')
 "${PSQL[@]}" -c "TRUNCATE votes"
-echo "==> worker: draining $DRAIN_VOTES queued votes"
+phase "worker: draining $DRAIN_VOTES queued votes"
 worker_rate=$("$BIN/bench" drain --redis "$REDIS_URL" --database "$DATABASE_URL" --worker-bin "$BIN/worker" \
   --votes "$DRAIN_VOTES" --rss-out "$OUT/worker_rss")
 stored=$("${PSQL[@]}" -t -A -c "SELECT count(*) FROM votes")
 figure "worker drain votes/s ($DRAIN_VOTES queued)" "$worker_rate" "$pg_rows" "votes/s vs pgbench rows/s" ">=0.5" "stored $stored rows"
 
 # --- result: tally cost at 1,000 vs many voters; live latency ---------------
-echo "==> result: tally cost"
+phase "result: tally cost"
 "${PSQL[@]}" -c "TRUNCATE votes"
 "${PSQL[@]}" -c "INSERT INTO votes (id, vote) SELECT 's' || g, CASE WHEN g % 3 = 0 THEN 'b' ELSE 'a' END FROM generate_series(1, 1000) g"
 "$BIN/bench" tally --database "$DATABASE_URL" >"$OUT/tally_small.txt"
@@ -111,7 +112,6 @@ for ((from = 1001; from <= BIG_VOTERS; from += step)); do
   to=$((from + step - 1)); [ "$to" -gt "$BIG_VOTERS" ] && to=$BIG_VOTERS
   "${PSQL[@]}" -c "INSERT INTO votes (id, vote) SELECT 's' || g, CASE WHEN g % 3 = 0 THEN 'b' ELSE 'a' END FROM generate_series($from, $to) g"
 done
-"${PSQL[@]}" -c "VACUUM ANALYZE votes"
 "$BIN/bench" tally --database "$DATABASE_URL" >"$OUT/tally_big.txt"
 small_ours=$(awk '/^ours_ms/ { print $2 }' "$OUT/tally_small.txt")
 big_ours=$(awk '/^ours_ms/ { print $2 }' "$OUT/tally_big.txt")
@@ -120,7 +120,7 @@ big_orig=$(awk '/^original_ms/ { print $2 }' "$OUT/tally_big.txt")
 figure "tally query at $BIG_VOTERS vs 1000 voters" "$big_ours" "$small_ours" "ms (ours at big / ours at 1000)" "<=3" "flat: does not grow with voters"
 figure "tally at $BIG_VOTERS voters: ours vs original" "$big_ours" "$big_orig" "ms (ours / original GROUP BY)" "<=0.01" "original at 1000: ${small_orig} ms"
 
-echo "==> result: live latency with $VIEWERS viewers"
+phase "result: live latency with $VIEWERS viewers"
 start worker "$(free_port)" WORKER_ID=live
 RESULT_PORT=$(free_port)
 start result "$RESULT_PORT"
@@ -141,3 +141,4 @@ figure "result RSS idle" "$result_idle" "" "MB" "-" ""
 figure "result RSS, $VIEWERS viewers" "$(awk '/^rss_mb/ { print $2 }' "$OUT/live.txt")" "" "MB" "-" ""
 
 "$BIN/bench" report --input "$FIGURES" --json "$OUT/results.json"
+phase "done"
