@@ -156,28 +156,12 @@ async fn with_postgres_down_the_page_and_api_say_so_and_recover_on_their_own() {
         .await
         .unwrap()
         .contains("Results are unavailable"));
-    assert_eq!(
-        client
-            .get(result.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(result.status("/readyz").await, 503);
 
     stack.pg.start_again();
     let back = api_until(&result.url("/api/results"), 1).await;
     assert_eq!(back["b"], 1);
-    assert_eq!(
-        client
-            .get(result.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(result.status("/readyz").await, 200);
 }
 
 #[tokio::test]

@@ -294,10 +294,7 @@ async fn with_redis_down_a_vote_gets_503_and_the_service_recovers_on_its_own() {
         "{body}"
     );
     // The page itself still renders.
-    assert_eq!(
-        client.get(vote.url("/")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(vote.status("/").await, 200);
 
     stack.redis.start_again();
     eventually(
@@ -306,15 +303,7 @@ async fn with_redis_down_a_vote_gets_503_and_the_service_recovers_on_its_own() {
         || async { (cast().await.ok()?.status() == 200).then_some(()) },
     )
     .await;
-    assert_eq!(
-        client
-            .get(vote.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(vote.status("/readyz").await, 200);
     // Redis restarted without persistence: only the vote after recovery is there.
     assert!(stack.queued().await >= 1);
 }

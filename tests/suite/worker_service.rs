@@ -130,16 +130,7 @@ async fn the_worker_started_before_its_databases_waits_for_them() {
     stack.redis.stop();
     stack.pg.stop();
     let worker = stack.worker(&[]).await;
-    let client = crate::harness::http_client(false);
-    assert_eq!(
-        client
-            .get(worker.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(worker.status("/readyz").await, 503);
     logged(&worker, "waiting for Redis").await;
     stack.redis.start_again();
     push(&stack, &[original("early", "a")]).await;
@@ -152,15 +143,7 @@ async fn the_worker_started_before_its_databases_waits_for_them() {
     stack.pg.start_again();
     drained(&stack).await;
     assert_eq!(stack.stored_votes().await["early"], "a");
-    assert_eq!(
-        client
-            .get(worker.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(worker.status("/readyz").await, 200);
 }
 
 async fn logged(service: &crate::harness::service::Service, line: &str) {

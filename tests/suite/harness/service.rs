@@ -96,6 +96,17 @@ impl Service {
         self
     }
 
+    /// The status `GET path` answers with.
+    pub async fn status(&self, path: &str) -> u16 {
+        http_client(false)
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on {}: {e}", self.name))
+            .status()
+            .as_u16()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
