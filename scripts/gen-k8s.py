@@ -76,10 +76,11 @@ def env_list(env):
     return out
 
 
-def vote(tag, env=None):
+def web_app(name, tag, env=None):
+    """vote or result: one of our web front ends on port 80."""
     c = {
-        "name": "vote",
-        "image": f"votingapp/vote:{tag}",
+        "name": name,
+        "image": f"votingapp/{name}:{tag}",
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": 80}],
     }
@@ -91,18 +92,12 @@ def vote(tag, env=None):
     return c
 
 
+def vote(tag, env=None):
+    return web_app("vote", tag, env)
+
+
 def result(tag, env):
-    c = {
-        "name": "result",
-        "image": f"votingapp/result:{tag}",
-        "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": "http", "containerPort": 80}],
-        "env": env_list(env),
-    }
-    c.update(http_probes(80))
-    c["resources"] = resources("50m", "16Mi", "500m", "64Mi")
-    c["securityContext"] = hardened(APP_UID)
-    return c
+    return web_app("result", tag, env)
 
 
 def worker(env):

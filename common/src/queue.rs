@@ -44,3 +44,14 @@ impl WorkerKeys {
             .map(Self::new)
     }
 }
+
+/// `PING` with a one-second limit, for readiness checks.
+pub async fn ping(redis: &mut redis::aio::ConnectionManager) -> Result<(), String> {
+    let command = redis::cmd("PING");
+    let answer = command.query_async::<String>(redis);
+    match tokio::time::timeout(std::time::Duration::from_secs(1), answer).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 1s".into()),
+    }
+}

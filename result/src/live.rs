@@ -44,9 +44,9 @@ impl Snapshot {
                 "event: tally\ndata: {}\n\n",
                 serde_json::to_string(&tally.report(options)).unwrap_or_default()
             ),
-            State::Unavailable(reason) => format!(
+            State::Unavailable(_) => format!(
                 "event: unavailable\ndata: {}\n\n",
-                serde_json::json!({ "error": unavailable_message(reason) })
+                serde_json::json!({ "error": UNAVAILABLE })
             ),
         };
         Arc::new(Self {
@@ -57,9 +57,8 @@ impl Snapshot {
 }
 
 /// What people are told while Postgres is down (the cause goes to the log).
-pub fn unavailable_message(_reason: &str) -> &'static str {
-    "Results are unavailable: the database cannot be reached. They will reappear on their own."
-}
+pub const UNAVAILABLE: &str =
+    "Results are unavailable: the database cannot be reached. They will reappear on their own.";
 
 pub type Feed = watch::Receiver<Arc<Snapshot>>;
 

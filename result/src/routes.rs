@@ -3,7 +3,7 @@
 //!
 //! Metrics recorded here: `result_viewers_connected`.
 
-use crate::live::{unavailable_message, Feed, State};
+use crate::live::{Feed, State, UNAVAILABLE};
 use crate::page::{ResultPage, SCRIPT, STYLE};
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpResponse};
@@ -39,9 +39,9 @@ async fn show(state: web::Data<ResultState>) -> HttpResponse {
     let snapshot = state.feed.borrow().clone();
     let (tally, problem, mut builder) = match &snapshot.state {
         State::Current(tally) => (*tally, None, HttpResponse::Ok()),
-        State::Unavailable(reason) => (
+        State::Unavailable(_) => (
             Tally::default(),
-            Some(unavailable_message(reason)),
+            Some(UNAVAILABLE),
             HttpResponse::ServiceUnavailable(),
         ),
     };
@@ -63,9 +63,9 @@ async fn api(state: web::Data<ResultState>) -> HttpResponse {
         State::Current(tally) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(tally.report(&state.options)),
-        State::Unavailable(reason) => HttpResponse::ServiceUnavailable()
+        State::Unavailable(_) => HttpResponse::ServiceUnavailable()
             .insert_header((header::RETRY_AFTER, "1"))
-            .json(serde_json::json!({ "error": unavailable_message(reason) })),
+            .json(serde_json::json!({ "error": UNAVAILABLE })),
     }
 }
 

@@ -6,7 +6,9 @@
 use crate::harness::binaries;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Pod, PodSpec, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Namespace, Pod, PodSpec, PodTemplateSpec, Secret, Service,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -91,56 +93,40 @@ fn folders() -> BTreeMap<PathBuf, Vec<PathBuf>> {
 struct PodShape {
     owner: String,
     labels: BTreeMap<String, String>,
+    /// The controller's selector; `None` for a bare Pod or a Job.
+    selector: Option<BTreeMap<String, String>>,
     spec: PodSpec,
 }
 
+/// Every pod an object runs: a Pod itself, or the template of its controller.
 fn pods(objects: &[Object]) -> Vec<PodShape> {
     let mut out = Vec::new();
     for object in objects {
-        let (owner, labels, spec) = match object {
-            Object::Pod(p) => (
-                p.metadata.name.clone(),
-                p.metadata.labels.clone(),
-                p.spec.clone(),
+        let (meta, selector, template) = match object {
+            Object::Pod(p) => {
+                let template = PodTemplateSpec {
+                    metadata: Some(p.metadata.clone()),
+                    spec: p.spec.clone(),
+                };
+                (&p.metadata, None, template)
+            }
+            Object::ReplicaSet(o) => (
+                &o.metadata,
+                Some(&o.spec.selector),
+                o.spec.template.clone().unwrap(),
             ),
-            Object::ReplicaSet(rs) => {
-                let t = rs.spec.template.clone().unwrap();
-                (
-                    rs.metadata.name.clone(),
-                    t.metadata.and_then(|m| m.labels),
-                    t.spec,
-                )
+            Object::Deployment(o) => (&o.metadata, Some(&o.spec.selector), o.spec.template.clone()),
+            Object::StatefulSet(o) => {
+                (&o.metadata, Some(&o.spec.selector), o.spec.template.clone())
             }
-            Object::Deployment(d) => {
-                let t = d.spec.template.clone();
-                (
-                    d.metadata.name.clone(),
-                    t.metadata.and_then(|m| m.labels),
-                    t.spec,
-                )
-            }
-            Object::StatefulSet(s) => {
-                let t = s.spec.template.clone();
-                (
-                    s.metadata.name.clone(),
-                    t.metadata.and_then(|m| m.labels),
-                    t.spec,
-                )
-            }
-            Object::Job(j) => {
-                let t = j.spec.as_ref().unwrap().template.clone();
-                (
-                    j.metadata.name.clone(),
-                    t.metadata.and_then(|m| m.labels),
-                    t.spec,
-                )
-            }
+            Object::Job(o) => (&o.metadata, None, o.spec.as_ref().unwrap().template.clone()),
             _ => continue,
         };
         out.push(PodShape {
-            owner: owner.unwrap_or_default(),
-            labels: labels.unwrap_or_default(),
-            spec: spec.expect("a pod spec"),
+            owner: meta.name.clone().unwrap_or_default(),
+            labels: template.metadata.and_then(|m| m.labels).unwrap_or_default(),
+            selector: selector.map(|s| s.match_labels.clone().unwrap_or_default()),
+            spec: template.spec.expect("a pod spec"),
         });
     }
     out
@@ -306,35 +292,11 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
         }
 
         // Controllers select their own template.
-        for object in &objects {
-            let (selector, labels) = match object {
-                Object::ReplicaSet(o) => {
-                    let s = &o.spec;
-                    (
-                        s.selector.match_labels.clone(),
-                        s.template
-                            .as_ref()
-                            .and_then(|t| t.metadata.as_ref())
-                            .and_then(|m| m.labels.clone()),
-                    )
-                }
-                Object::Deployment(o) => {
-                    let s = &o.spec;
-                    (
-                        s.selector.match_labels.clone(),
-                        s.template.metadata.as_ref().and_then(|m| m.labels.clone()),
-                    )
-                }
-                Object::StatefulSet(o) => {
-                    let s = &o.spec;
-                    (
-                        s.selector.match_labels.clone(),
-                        s.template.metadata.as_ref().and_then(|m| m.labels.clone()),
-                    )
-                }
-                _ => continue,
+        for pod in &pods {
+            let Some(selector) = &pod.selector else {
+                continue;
             };
-            let (selector, labels) = (selector.unwrap_or_default(), labels.unwrap_or_default());
+            let labels = &pod.labels;
             assert!(
                 !selector.is_empty(),
                 "{name}: a controller without a selector"

@@ -1,37 +1,14 @@
 //! The three services together, as a visitor uses them.
 
-use crate::harness::{eventually, http_client, Stack};
-use reqwest::header::CONTENT_TYPE;
+use crate::harness::{cast, http_client, Stack};
 use std::time::Duration;
 
-async fn cast(client: &reqwest::Client, url: &str, choice: &str) {
-    let res = client
-        .post(url)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(format!("vote={choice}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+async fn cast_ok(client: &reqwest::Client, url: &str, choice: &str) {
+    assert_eq!(cast(client, url, choice).await.status(), 200);
 }
 
 async fn tally_until(url: &str, a: i64, b: i64) -> serde_json::Value {
-    eventually(
-        Duration::from_secs(15),
-        &format!("a tally of {a}:{b}"),
-        || async {
-            let body: serde_json::Value = http_client(false)
-                .get(url)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (body["a"] == a && body["b"] == b).then_some(body)
-        },
-    )
-    .await
+    crate::harness::tally_until(url, a, b, Duration::from_secs(15)).await
 }
 
 #[tokio::test]
@@ -43,9 +20,9 @@ async fn votes_cast_on_vote_appear_in_result_and_a_changed_vote_counts_once() {
     let api = result.url("/api/results");
     let voters: Vec<reqwest::Client> = (0..3).map(|_| http_client(true)).collect();
 
-    cast(&voters[0], &vote.url("/"), "a").await;
-    cast(&voters[1], &vote.url("/"), "a").await;
-    cast(&voters[2], &vote.url("/"), "b").await;
+    cast_ok(&voters[0], &vote.url("/"), "a").await;
+    cast_ok(&voters[1], &vote.url("/"), "a").await;
+    cast_ok(&voters[2], &vote.url("/"), "b").await;
     let split = tally_until(&api, 2, 1).await;
     assert_eq!(split["total"], 3);
     assert_eq!(
@@ -59,9 +36,9 @@ async fn votes_cast_on_vote_appear_in_result_and_a_changed_vote_counts_once() {
     );
 
     // The third voter changes their mind twice: still one vote, the last one.
-    cast(&voters[2], &vote.url("/"), "a").await;
+    cast_ok(&voters[2], &vote.url("/"), "a").await;
     tally_until(&api, 3, 0).await;
-    cast(&voters[2], &vote.url("/"), "b").await;
+    cast_ok(&voters[2], &vote.url("/"), "b").await;
     let last = tally_until(&api, 2, 1).await;
     assert_eq!(last["total"], 3);
     assert_eq!(stack.stored_votes().await.len(), 3);

@@ -64,22 +64,7 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
 
     // Every vote reaches the results page: 2:1 over 3,000 voters.
     let api = result.url("/api/results");
-    eventually(
-        Duration::from_secs(30),
-        "3,000 votes in the tally",
-        || async {
-            let body: serde_json::Value = http_client(false)
-                .get(&api)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (body["a"] == 2000 && body["b"] == 1000).then_some(())
-        },
-    )
-    .await;
+    crate::harness::tally_until(&api, 2000, 1000, Duration::from_secs(30)).await;
 
     let after = crate::harness::page_text(&vote.url("/metrics")).await;
     let accepted = |m: &str| {

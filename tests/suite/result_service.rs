@@ -1,23 +1,15 @@
 //! The result service: names, percentages and totals on the page and the API,
 //! live updates over Server-Sent Events, and Postgres going away and back.
 
-use crate::harness::{eventually, http_client, Stack};
+use crate::harness::{eventually, get_json, http_client, Stack};
 use futures_util::StreamExt;
 use std::time::Duration;
-
-async fn api(url: &str) -> Option<serde_json::Value> {
-    let res = http_client(false).get(url).send().await.ok()?;
-    if res.status() != 200 {
-        return None;
-    }
-    res.json().await.ok()
-}
 
 async fn api_until(url: &str, total: i64) -> serde_json::Value {
     eventually(
         Duration::from_secs(10),
         &format!("a total of {total}"),
-        || async { api(url).await.filter(|body| body["total"] == total) },
+        || async { get_json(url).await.filter(|body| body["total"] == total) },
     )
     .await
 }

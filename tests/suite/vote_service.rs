@@ -1,7 +1,7 @@
 //! The vote service: the page, the cookie, the queued JSON, every bad input,
 //! and Redis going away and coming back.
 
-use crate::harness::{eventually, http_client, Stack};
+use crate::harness::{cast, eventually, http_client, Stack};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use std::time::Duration;
 
@@ -83,13 +83,7 @@ async fn a_vote_is_queued_as_the_original_json_and_the_page_marks_the_choice() {
     let stack = Stack::start("vote-queues");
     let vote = stack.vote(&[]).await;
     let client = http_client(true);
-    let res = client
-        .post(vote.url("/"))
-        .header(CONTENT_TYPE, FORM)
-        .body("vote=b")
-        .send()
-        .await
-        .unwrap();
+    let res = cast(&client, &vote.url("/"), "b").await;
     assert_eq!(res.status(), 200);
     let id = voter_id_from(&res);
     let html = res.text().await.unwrap();
@@ -97,13 +91,7 @@ async fn a_vote_is_queued_as_the_original_json_and_the_page_marks_the_choice() {
     assert!(html.contains("You voted for Dogs."), "{html}");
 
     // The same browser votes again: same voter id, new choice.
-    let again = client
-        .post(vote.url("/"))
-        .header(CONTENT_TYPE, FORM)
-        .body("vote=a")
-        .send()
-        .await
-        .unwrap();
+    let again = cast(&client, &vote.url("/"), "a").await;
     assert_eq!(again.status(), 200);
     assert!(
         again.headers().get(SET_COOKIE).is_none(),

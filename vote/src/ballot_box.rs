@@ -56,13 +56,6 @@ impl BallotBox {
 
     /// PING, for readiness.
     pub async fn ping(&self) -> Result<(), String> {
-        let mut redis = self.redis.clone();
-        let command = redis::cmd("PING");
-        let ping = command.query_async::<String>(&mut redis);
-        match tokio::time::timeout(Duration::from_secs(1), ping).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 1s".into()),
-        }
+        common::queue::ping(&mut self.redis.clone()).await
     }
 }

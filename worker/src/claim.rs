@@ -250,17 +250,6 @@ impl Queue {
 
     /// PING, for readiness.
     pub async fn ping(&self) -> Result<(), String> {
-        let mut redis = self.control.clone();
-        let command = redis::cmd("PING");
-        match tokio::time::timeout(
-            Duration::from_secs(1),
-            command.query_async::<String>(&mut redis),
-        )
-        .await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 1s".into()),
-        }
+        common::queue::ping(&mut self.control.clone()).await
     }
 }

@@ -18,7 +18,7 @@ pub struct Browser {
 impl Browser {
     pub async fn start(dir: &TestDir) -> Self {
         let port = free_port();
-        let driver = Command::new(super::redis_server::which("chromedriver").expect(
+        let driver = Command::new(super::which("chromedriver").expect(
             "chromedriver is not installed; install chromium-driver (scripts/test.sh does)",
         ))
         .arg(format!("--port={port}"))
@@ -60,7 +60,7 @@ impl Browser {
             format!("--user-data-dir={}", profile.display()),
         ];
         let mut caps = serde_json::Map::new();
-        let binary = super::redis_server::which("chromium")
+        let binary = super::which("chromium")
             .expect("chromium is not installed (scripts/test.sh installs it)");
         caps.insert(
             "goog:chromeOptions".to_owned(),

@@ -112,6 +112,27 @@ pub fn signal(pid: u32, name: &str) {
         .status();
 }
 
+/// Signals a child process (if it is still ours) and waits for it to end.
+pub fn stop_child(child: &mut Option<std::process::Child>, name: &str) {
+    if let Some(mut child) = child.take() {
+        signal(child.id(), name);
+        let _ = child.wait();
+    }
+}
+
+/// Finds a program on `PATH` (or in /usr/bin, /usr/sbin).
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_string_lossy()
+        .split(':')
+        .map(|dir| PathBuf::from(dir).join(name))
+        .chain([
+            PathBuf::from("/usr/bin").join(name),
+            PathBuf::from("/usr/sbin").join(name),
+        ])
+        .find(|p| p.exists())
+}
+
 /// An HTTP client for tests; `cookies` keeps a cookie jar like a browser.
 pub fn http_client(cookies: bool) -> reqwest::Client {
     reqwest::Client::builder()
@@ -132,4 +153,34 @@ pub async fn page_text(url: &str) -> String {
         .text()
         .await
         .unwrap_or_else(|e| panic!("reading {url}: {e}"))
+}
+
+/// The JSON body of `GET url`, if it answers 200.
+pub async fn get_json(url: &str) -> Option<serde_json::Value> {
+    let res = http_client(false).get(url).send().await.ok()?;
+    if res.status() != 200 {
+        return None;
+    }
+    res.json().await.ok()
+}
+
+/// Waits until `/api/results` at `url` reports `a` and `b` votes.
+pub async fn tally_until(url: &str, a: i64, b: i64, limit: Duration) -> serde_json::Value {
+    eventually(limit, &format!("a tally of {a}:{b}"), || async {
+        get_json(url)
+            .await
+            .filter(|body| body["a"] == a && body["b"] == b)
+    })
+    .await
+}
+
+/// POSTs `vote=<choice>` as the vote form does.
+pub async fn cast(client: &reqwest::Client, url: &str, choice: &str) -> reqwest::Response {
+    client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("vote={choice}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
 }

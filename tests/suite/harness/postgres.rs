@@ -3,7 +3,7 @@
 //! the suite runs as root. The cluster is initialised once per run and copied
 //! for each test, which takes a fraction of a second.
 
-use super::{free_port, run_root, signal, TestDir};
+use super::{free_port, run_root, stop_child, TestDir};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,17 +30,21 @@ fn bin(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// The uid and gid of the `postgres` user when we are root (Postgres refuses root).
+/// The uid and gid of the `postgres` user when we are root (Postgres refuses
+/// root); looked up once per run.
 fn postgres_user() -> Option<(u32, u32)> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return None;
-    }
-    let id = |flag: &str| -> Option<u32> {
-        let out = Command::new("id").args([flag, "postgres"]).output().ok()?;
-        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-    };
-    Some((id("-u")?, id("-g")?))
+    static USER: OnceLock<Option<(u32, u32)>> = OnceLock::new();
+    *USER.get_or_init(|| {
+        let uid = Command::new("id").arg("-u").output().ok()?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return None;
+        }
+        let id = |flag: &str| -> Option<u32> {
+            let out = Command::new("id").args([flag, "postgres"]).output().ok()?;
+            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+        };
+        Some((id("-u")?, id("-g")?))
+    })
 }
 
 fn as_postgres(command: &mut Command) -> &mut Command {
@@ -187,18 +191,13 @@ impl Postgres {
 
     /// A fast shutdown (what a restart or `docker stop` does).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id(), "INT");
-            let _ = child.wait();
-        }
+        stop_child(&mut self.child, "INT");
     }
 
-    /// A crash: SIGKILL to the postmaster; committed data survives via the WAL.
+    /// An immediate shutdown (SIGQUIT): no checkpoint, recovery from the WAL
+    /// on the next start, as after a crash.
     pub fn crash(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id(), "QUIT");
-            let _ = child.wait();
-        }
+        stop_child(&mut self.child, "QUIT");
     }
 
     /// Starts it again after `stop` or `crash`, on the same port and data.

@@ -1,6 +1,6 @@
 //! A real `redis-server` per test on a free loopback port.
 
-use super::{free_port, signal, TestDir};
+use super::{free_port, stop_child, TestDir};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let binary = which("redis-server")
+        let binary = super::which("redis-server")
             .expect("redis-server is not installed; install redis-server (scripts/test.sh does)");
         let child = Command::new(binary)
             .args(["--port", &self.port.to_string()])
@@ -72,10 +72,7 @@ impl RedisServer {
 
     /// A clean shutdown (SIGTERM): the AOF is flushed.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id(), "TERM");
-            let _ = child.wait();
-        }
+        stop_child(&mut self.child, "TERM");
     }
 
     pub fn start_again(&mut self) {
@@ -86,21 +83,6 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        stop_child(&mut self.child, "KILL");
     }
-}
-
-pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_string_lossy()
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join(name))
-        .chain([
-            PathBuf::from("/usr/bin").join(name),
-            PathBuf::from("/usr/sbin").join(name),
-        ])
-        .find(|p| p.exists())
 }
