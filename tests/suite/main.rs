@@ -9,6 +9,7 @@ mod harness;
 
 mod browser;
 mod config;
+mod containers;
 mod deploy;
 mod end_to_end;
 mod faults;

@@ -8,6 +8,7 @@
 
 pub mod binaries;
 pub mod browser;
+pub mod compose;
 pub mod postgres;
 pub mod redis_server;
 pub mod service;

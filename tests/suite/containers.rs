@@ -1,0 +1,663 @@
+//! The images and the compose stack, as a user runs them: built from the real
+//! Dockerfile, started from the real docker-compose.yml (plus only the offline
+//! override, as no registry can be reached here), voted on through the
+//! published ports, hit with faults, stopped and started again.
+//!
+//! Needs a Docker engine and the local images of scripts/offline-images.sh
+//! (scripts/test.sh makes them); without an engine each test prints why it was
+//! skipped and passes. These tests run on their own, after the rest of the
+//! suite (scripts/test.sh), so image builds do not slow the timing-sensitive
+//! fault tests.
+
+use crate::harness::compose::{
+    docker, docker_unavailable, output, repo_root, run_ok, ComposeStack,
+};
+use crate::harness::{eventually, get_json, http_client, page_text};
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const VOTE: &str = "http://127.0.0.1:8080/";
+const RESULTS: &str = "http://127.0.0.1:8081/api/results";
+const IMAGES: [&str; 6] = [
+    "votingapp/vote:before",
+    "votingapp/vote:after",
+    "votingapp/result:before",
+    "votingapp/result:after",
+    "votingapp/worker:latest",
+    "votingapp/seed:latest",
+];
+
+/// One container test at a time: they share the engine's images and the
+/// published ports 8080 and 8081.
+static ENGINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// True (and says why) when there is no engine to run containers on.
+fn skip(test: &str) -> bool {
+    match docker_unavailable() {
+        Some(reason) => {
+            eprintln!("skipped: {test}: {reason}");
+            true
+        }
+        None => false,
+    }
+}
+
+fn script(name: &str) -> Command {
+    let mut command = Command::new(repo_root().join("scripts").join(name));
+    command.current_dir(repo_root());
+    command
+}
+
+/// The tally's `total`, once `/api/results` answers.
+async fn total() -> i64 {
+    eventually(Duration::from_secs(60), "result to answer", || async {
+        get_json(RESULTS).await.and_then(|t| t["total"].as_i64())
+    })
+    .await
+}
+
+async fn total_reaches(expected: i64, limit: Duration) -> Duration {
+    let started = Instant::now();
+    eventually(limit, &format!("a total of {expected}"), || async {
+        let now = get_json(RESULTS).await.and_then(|t| t["total"].as_i64());
+        (now == Some(expected)).then_some(())
+    })
+    .await;
+    started.elapsed()
+}
+
+/// POSTs one vote as voter `id`; true when the vote service acknowledged it.
+async fn vote_as(client: &reqwest::Client, id: &str, choice: &str) -> Result<bool, reqwest::Error> {
+    let res = client
+        .post(VOTE)
+        .header("cookie", format!("voter_id={id}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("vote={choice}"))
+        .send()
+        .await?;
+    Ok(res.status() == 200)
+}
+
+/// Votes from new voters, from a few lanes, until stopped: what was
+/// acknowledged (voter -> choice), and how many were refused or failed.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acknowledged: Arc<Mutex<HashMap<String, &'static str>>>,
+    refused: Arc<AtomicUsize>,
+    lanes: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(lanes: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acknowledged = Arc::new(Mutex::new(HashMap::new()));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let lanes = (0..lanes)
+            .map(|lane| {
+                let (stop, acknowledged, refused) =
+                    (stop.clone(), acknowledged.clone(), refused.clone());
+                tokio::spawn(async move {
+                    let client = http_client(false);
+                    // Bounded: at most 200,000 votes a lane, and it stops when told.
+                    for i in 0..200_000u32 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let id = format!("ct-{lane}-{i}");
+                        let choice = if i % 3 == 0 { "b" } else { "a" };
+                        match vote_as(&client, &id, choice).await {
+                            Ok(true) => {
+                                acknowledged.lock().unwrap().insert(id, choice);
+                            }
+                            _ => {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(4)).await;
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            acknowledged,
+            refused,
+            lanes,
+        }
+    }
+
+    fn acknowledged(&self) -> usize {
+        self.acknowledged.lock().unwrap().len()
+    }
+
+    /// Waits until `more` further votes are acknowledged: the pipeline takes votes again.
+    async fn flowing(&self, more: usize, what: &str) {
+        let target = self.acknowledged() + more;
+        eventually(
+            Duration::from_secs(60),
+            &format!("votes acknowledged {what}"),
+            || async { (self.acknowledged() >= target).then_some(()) },
+        )
+        .await;
+    }
+
+    async fn finish(self) -> (HashMap<String, &'static str>, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        for lane in self.lanes {
+            lane.await.unwrap();
+        }
+        let acknowledged = self.acknowledged.lock().unwrap().clone();
+        (acknowledged, self.refused.load(Ordering::Relaxed))
+    }
+}
+
+/// A container's start time and restart count.
+fn started(stack: &ComposeStack, service: &str) -> (String, i64) {
+    let state = stack.inspect(service);
+    (
+        state["State"]["StartedAt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        state["RestartCount"].as_i64().unwrap_or_default(),
+    )
+}
+
+fn wait_healthy(stack: &ComposeStack, service: &str) {
+    let limit = Instant::now() + Duration::from_secs(90);
+    loop {
+        let state = stack.inspect(service);
+        if state["State"]["Health"]["Status"] == "healthy" {
+            return;
+        }
+        assert!(
+            Instant::now() < limit,
+            "{service} not healthy: {}",
+            state["State"]
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Waits until no Redis list holds a vote: the queue and every worker's
+/// processing list are drained (an empty list does not exist in Redis).
+async fn redis_lists_drained(stack: &ComposeStack) {
+    eventually(
+        Duration::from_secs(120),
+        "the Redis lists to drain",
+        || async {
+            let keys = stack.redis_cli(&["--scan", "--pattern", "votes*"]);
+            let lists: Vec<&str> = keys
+                .lines()
+                .filter(|key| stack.redis_cli(&["type", key]) == "list")
+                .collect();
+            lists.is_empty().then_some(())
+        },
+    )
+    .await;
+}
+
+fn image_sizes() -> Vec<(String, u64)> {
+    IMAGES
+        .iter()
+        .map(|image| {
+            let size = docker(&["image", "inspect", "--format", "{{.Size}}", image]);
+            (image.to_string(), size.trim().parse().unwrap())
+        })
+        .collect()
+}
+
+/// Hides a local image's name while alive (the image itself stays).
+struct HiddenImage {
+    name: String,
+    backup: String,
+}
+
+impl HiddenImage {
+    fn new(name: &str) -> Self {
+        let backup = format!("votingapp-test/hidden:{}", std::process::id());
+        docker(&["tag", name, &backup]);
+        docker(&["rmi", name]);
+        Self {
+            name: name.to_owned(),
+            backup,
+        }
+    }
+}
+
+impl Drop for HiddenImage {
+    fn drop(&mut self) {
+        let _ = output(Command::new("docker").args(["tag", &self.backup, &self.name]));
+        let _ = output(Command::new("docker").args(["rmi", &self.backup]));
+    }
+}
+
+#[test]
+fn without_an_engine_the_scripts_say_so() {
+    for (name, args) in [
+        ("compose.sh", vec!["--offline", "up"]),
+        ("build-images.sh", vec!["--offline"]),
+        ("offline-images.sh", vec![]),
+    ] {
+        let out = output(
+            script(name)
+                .args(&args)
+                .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} succeeded without an engine");
+        assert!(
+            stderr.contains("no Docker engine answers"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_stand_in_names_the_script_that_builds_it() {
+    if skip("a_missing_stand_in_names_the_script_that_builds_it") {
+        return;
+    }
+    let _engine = ENGINE.blocking_lock();
+    let listed = run_ok(script("offline-images.sh").arg("--list"));
+    let compose = std::fs::read_to_string(repo_root().join("compose.offline.yaml")).unwrap();
+    for image in listed.lines() {
+        assert!(
+            compose.contains(image),
+            "compose.offline.yaml does not use {image}"
+        );
+    }
+    let standin = listed.lines().find(|i| i.contains("redis")).unwrap();
+    let _hidden = HiddenImage::new(standin);
+    let out = output(script("compose.sh").args(["--offline", "config", "-q"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(standin) && stderr.contains("./scripts/offline-images.sh"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_stand_ins_honour_the_official_images_contract() {
+    if skip("the_stand_ins_honour_the_official_images_contract") {
+        return;
+    }
+    let _engine = ENGINE.blocking_lock();
+    let listed = run_ok(script("offline-images.sh").arg("--list"));
+    let postgres = listed.lines().find(|i| i.contains("postgres")).unwrap();
+    let redis = listed.lines().find(|i| i.contains("redis")).unwrap();
+    for image in [postgres, redis] {
+        let labels = docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            image,
+        ]);
+        assert!(
+            labels.contains("\"io.votingapp.stand-in\":\"true\""),
+            "{image}: {labels}"
+        );
+        assert!(labels.contains("TEST STAND-IN"), "{image}: {labels}");
+    }
+
+    // A new database without a password: refused, naming the variable.
+    let out = output(Command::new("docker").args(["run", "--rm", postgres]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("POSTGRES_PASSWORD"));
+
+    // As the manifests run it: uid 70, PGDATA below the volume's mount point,
+    // its own user and database; the password is needed over TCP.
+    let name = format!("votingapp-test-pg-{}", std::process::id());
+    let _gone = Removed(name.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--user",
+        "70",
+        "-e",
+        "POSTGRES_PASSWORD=s3cret",
+        "-e",
+        "POSTGRES_USER=app",
+        "-e",
+        "POSTGRES_DB=votes",
+        "-e",
+        "PGDATA=/var/lib/postgresql/data/pgdata",
+        "--mount",
+        "type=volume,dst=/var/lib/postgresql/data",
+        postgres,
+    ]);
+    let ready = Instant::now() + Duration::from_secs(60);
+    while !output(Command::new("docker").args([
+        "exec",
+        &name,
+        "pg_isready",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "app",
+    ]))
+    .status
+    .success()
+    {
+        assert!(
+            Instant::now() < ready,
+            "postgres stand-in never ready: {}",
+            docker(&["logs", &name])
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let tcp = |password: &str| {
+        output(Command::new("docker").args([
+            "exec",
+            "-e",
+            &format!("PGPASSWORD={password}"),
+            &name,
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "app",
+            "-d",
+            "votes",
+            "-Atc",
+            "select current_user, current_database()",
+        ]))
+    };
+    let good = tcp("s3cret");
+    assert_eq!(
+        String::from_utf8_lossy(&good.stdout).trim(),
+        "app|votes",
+        "{good:?}"
+    );
+    assert!(
+        !tcp("wrong").status.success(),
+        "a wrong password was accepted"
+    );
+    let owner = docker(&[
+        "exec",
+        &name,
+        "stat",
+        "-c",
+        "%u",
+        "/var/lib/postgresql/data/pgdata/PG_VERSION",
+    ]);
+    assert_eq!(owner.trim(), "70");
+
+    // Redis as the manifests run it: uid 999, append-only, answering redis-cli ping.
+    let rname = format!("votingapp-test-redis-{}", std::process::id());
+    let _rgone = Removed(rname.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &rname,
+        "--user",
+        "999",
+        redis,
+        "--appendonly",
+        "yes",
+    ]);
+    let ready = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pong = output(Command::new("docker").args(["exec", &rname, "redis-cli", "ping"]));
+        if String::from_utf8_lossy(&pong.stdout).trim() == "PONG" {
+            break;
+        }
+        assert!(
+            Instant::now() < ready,
+            "redis stand-in never answered: {}",
+            docker(&["logs", &rname])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let aof = docker(&["exec", &rname, "redis-cli", "config", "get", "appendonly"]);
+    assert!(aof.contains("yes"), "{aof}");
+    let protected = docker(&[
+        "exec",
+        &rname,
+        "redis-cli",
+        "config",
+        "get",
+        "protected-mode",
+    ]);
+    assert!(protected.contains("no"), "{protected}");
+}
+
+/// Removes a container (and its anonymous volumes) when dropped.
+struct Removed(String);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = output(Command::new("docker").args(["rm", "-f", "-v", &self.0]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
+    if skip("the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes") {
+        return;
+    }
+    let _engine = ENGINE.lock().await;
+    // Every image builds (from cache when scripts/test.sh has built them).
+    let build = Instant::now();
+    run_ok(script("build-images.sh").arg("--offline"));
+    eprintln!(
+        "containers: images built in {:.1} s",
+        build.elapsed().as_secs_f64()
+    );
+    for (image, size) in image_sizes() {
+        eprintln!("containers: {image:<26} {:6.1} MB", size as f64 / 1e6);
+    }
+    for image in ["votingapp/vote:after", "votingapp/result:after"] {
+        let name = format!("votingapp-test-after-{}", std::process::id());
+        let _gone = Removed(name.clone());
+        docker(&["run", "-d", "--name", &name, "-p", "127.0.0.1::80", image]);
+        let port = docker(&["port", &name, "80"]);
+        let url = format!("http://{}/", port.lines().next().unwrap().trim());
+        let page = eventually(Duration::from_secs(20), "the :after page", || async {
+            http_client(false)
+                .get(&url)
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        })
+        .await;
+        assert!(
+            page.contains("Java") && page.contains(".NET"),
+            "{image}: {page}"
+        );
+        assert!(!page.contains("Cats"), "{image}: {page}");
+    }
+
+    let stack = ComposeStack::new("votingapp-ci");
+    let cold = Instant::now();
+    stack.run(&["up", "-d", "--wait"]);
+    eprintln!(
+        "containers: first healthy stack (new volumes) in {:.1} s",
+        cold.elapsed().as_secs_f64()
+    );
+    for service in ["vote", "result", "worker", "redis", "db"] {
+        assert_eq!(
+            stack.inspect(service)["State"]["Health"]["Status"],
+            "healthy",
+            "{service}"
+        );
+    }
+    for (service, binary) in [("vote", "vote"), ("result", "result"), ("worker", "worker")] {
+        let state = stack.inspect(service);
+        assert_eq!(state["Config"]["User"], "10001:10001", "{service}");
+        assert_eq!(state["HostConfig"]["ReadonlyRootfs"], true, "{service}");
+        let check: Vec<&str> = state["Config"]["Healthcheck"]["Test"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            check,
+            ["CMD", &format!("/usr/local/bin/{binary}"), "healthcheck"],
+            "{service}"
+        );
+    }
+
+    // One visitor votes, with the cookie a browser keeps; it shows within a second.
+    assert_eq!(total().await, 0);
+    let visitor = http_client(true);
+    assert_eq!(
+        crate::harness::cast(&visitor, VOTE, "a").await.status(),
+        200
+    );
+    let seen = total_reaches(1, Duration::from_secs(10)).await;
+    eprintln!(
+        "containers: vote to /api/results in {} ms",
+        seen.as_millis()
+    );
+    assert!(
+        seen < Duration::from_secs(1),
+        "the vote took {seen:?} to show"
+    );
+    let page = page_text("http://127.0.0.1:8081/").await;
+    assert!(page.contains("100%") && page.contains("1 vote"), "{page}");
+    assert_eq!(
+        crate::harness::cast(&visitor, VOTE, "b").await.status(),
+        200
+    );
+    let changed = eventually(Duration::from_secs(10), "the changed vote", || async {
+        get_json(RESULTS).await.filter(|t| t["b"] == 1)
+    })
+    .await;
+    assert_eq!(
+        (changed["a"].as_i64(), changed["total"].as_i64()),
+        (Some(0), Some(1))
+    );
+
+    // The seed profile: 3,000 votes, exit 0, all counted.
+    let seed = output(&mut stack.command(&["--profile", "seed", "run", "--rm", "seed"]));
+    let summary = String::from_utf8_lossy(&seed.stderr);
+    eprintln!(
+        "containers: {}",
+        summary
+            .lines()
+            .filter(|l| l.contains("seed:") || l.contains("ok"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
+    assert!(seed.status.success(), "seed failed: {summary}");
+    total_reaches(3001, Duration::from_secs(30)).await;
+
+    // Memory under a longer seed load.
+    let mut load = stack
+        .command(&[
+            "--profile",
+            "seed",
+            "run",
+            "--rm",
+            "seed",
+            "--url",
+            "http://vote/",
+            "--votes",
+            "2000000",
+            "--duration",
+            "8",
+            "--concurrency",
+            "50",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let project_filter = format!("label=com.docker.compose.project={}", stack.project);
+    let ids = docker(&["ps", "-q", "--filter", &project_filter]);
+    let mut stats_args = vec![
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}",
+    ];
+    stats_args.extend(ids.lines());
+    eprintln!(
+        "containers: docker stats under seed load:\n{}",
+        docker(&stats_args)
+    );
+    assert!(load.wait().unwrap().success(), "the long seed run failed");
+    redis_lists_drained(&stack).await;
+    let before_faults = total().await;
+
+    // Faults while votes flow.
+    let votes = Load::start(4);
+    votes.flowing(200, "before the faults").await;
+    // The worker SIGKILLed by the engine: an operator starts it again.
+    let worker = stack.container("worker");
+    docker(&["kill", &worker]);
+    votes.flowing(200, "while the worker is down").await;
+    stack.run(&["start", "worker"]);
+    wait_healthy(&stack, "worker");
+    // The worker's process killed from outside: the restart policy brings it back.
+    let (_, restarts) = started(&stack, "worker");
+    let pid = stack.inspect("worker")["State"]["Pid"].as_i64().unwrap();
+    run_ok(Command::new("kill").args(["-KILL", &pid.to_string()]));
+    eventually(Duration::from_secs(30), "the worker's restart", || async {
+        (started(&stack, "worker").1 > restarts).then_some(())
+    })
+    .await;
+    votes.flowing(200, "after the worker restarted").await;
+    for service in ["db", "redis"] {
+        let (was, _) = started(&stack, service);
+        stack.run(&["restart", service]);
+        assert_ne!(started(&stack, service).0, was, "{service} did not restart");
+        votes
+            .flowing(200, &format!("after {service} restarted"))
+            .await;
+    }
+    let (acknowledged, refused) = votes.finish().await;
+    redis_lists_drained(&stack).await;
+    let stored: HashMap<String, String> = stack
+        .sql("SELECT id, vote FROM votes WHERE id LIKE 'ct-%'")
+        .lines()
+        .filter_map(|row| row.split_once('|'))
+        .map(|(id, vote)| (id.to_owned(), vote.to_owned()))
+        .collect();
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
+        .collect();
+    eprintln!(
+        "containers: faults: {} votes acknowledged, {refused} refused or failed, {} stored, {} lost",
+        acknowledged.len(),
+        stored.len(),
+        lost.len()
+    );
+    assert!(
+        lost.is_empty(),
+        "acknowledged votes missing or wrong: {:?}",
+        &lost[..lost.len().min(10)]
+    );
+    // result came back by itself, and counts what Postgres holds.
+    let expected = before_faults + stored.len() as i64;
+    total_reaches(expected, Duration::from_secs(30)).await;
+
+    // Stopped and started again without -v: the votes are still there.
+    stack.run(&["down"]);
+    let warm = Instant::now();
+    stack.run(&["up", "-d", "--wait"]);
+    eprintln!(
+        "containers: healthy stack again (kept volumes) in {:.1} s",
+        warm.elapsed().as_secs_f64()
+    );
+    assert_eq!(total().await, expected);
+
+    // Nothing left behind.
+    stack.run(&["--profile", "seed", "down", "-v", "--remove-orphans"]);
+    assert_eq!(stack.leftovers(), Vec::<String>::new());
+}

@@ -1,0 +1,148 @@
+//! Containers for the container tests: the real Dockerfile and
+//! docker-compose.yml plus compose.offline.yaml (the local images made by
+//! scripts/offline-images.sh, since no registry can be reached here), run by
+//! the real Docker engine under a compose project name of the test's own.
+//! A stack is torn down, volumes included, when its value is dropped.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The repository's root (the compose file, the Dockerfile, the scripts).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the repository")
+        .to_path_buf()
+}
+
+/// Why containers cannot run here, or `None` when a Docker engine answers.
+pub fn docker_unavailable() -> Option<String> {
+    match Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+    {
+        Err(e) => Some(format!("the docker command cannot run ({e})")),
+        Ok(out) if !out.status.success() => Some(format!(
+            "no Docker engine answers (docker info: {})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// Runs a command to its end; panics with what it printed if it fails.
+pub fn run_ok(command: &mut Command) -> String {
+    let out = output(command);
+    assert!(
+        out.status.success(),
+        "{command:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn output(command: &mut Command) -> Output {
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?} cannot start: {e}"))
+}
+
+/// `docker ARGS...`, to its end, its standard output on success.
+pub fn docker(args: &[&str]) -> String {
+    run_ok(Command::new("docker").args(args))
+}
+
+/// One compose project: the stack as a user runs it, offline.
+pub struct ComposeStack {
+    pub project: String,
+}
+
+impl ComposeStack {
+    pub fn new(project: &str) -> Self {
+        let stack = Self {
+            project: project.to_owned(),
+        };
+        // What a crashed earlier run may have left under the same name.
+        let _ = output(&mut stack.command(&["down", "-v", "--remove-orphans", "-t", "1"]));
+        stack
+    }
+
+    /// `docker compose -p <project> -f docker-compose.yml -f compose.offline.yaml ARGS...`
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("docker");
+        command
+            .current_dir(repo_root())
+            .env("COMPOSE_BAKE", "false")
+            .args(["compose", "-p", &self.project])
+            .args(["-f", "docker-compose.yml", "-f", "compose.offline.yaml"])
+            .args(args);
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        run_ok(&mut self.command(args))
+    }
+
+    /// Runs a program inside a running service's container.
+    pub fn exec(&self, service: &str, args: &[&str]) -> String {
+        let mut all = vec!["exec", "-T", service];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// One SQL statement through psql in the `db` container, rows as `a|b` lines.
+    pub fn sql(&self, statement: &str) -> String {
+        self.exec("db", &["psql", "-U", "postgres", "-Atqc", statement])
+    }
+
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        let mut all = vec!["redis-cli"];
+        all.extend_from_slice(args);
+        self.exec("redis", &all).trim().to_owned()
+    }
+
+    /// The container id of a service.
+    pub fn container(&self, service: &str) -> String {
+        let id = self.run(&["ps", "-q", service]).trim().to_owned();
+        assert!(!id.is_empty(), "service {service} has no container");
+        id
+    }
+
+    /// `docker inspect` of a service's container, as JSON.
+    pub fn inspect(&self, service: &str) -> serde_json::Value {
+        let text = docker(&["inspect", &self.container(service)]);
+        let mut all: Vec<serde_json::Value> =
+            serde_json::from_str(&text).expect("docker inspect prints JSON");
+        all.remove(0)
+    }
+
+    /// Containers, networks and volumes that still carry this project's label.
+    pub fn leftovers(&self) -> Vec<String> {
+        let label = format!("label=com.docker.compose.project={}", self.project);
+        let mut left = Vec::new();
+        for (kind, args) in [
+            ("container", vec!["ps", "-a", "-q", "--filter", &label]),
+            ("network", vec!["network", "ls", "-q", "--filter", &label]),
+            ("volume", vec!["volume", "ls", "-q", "--filter", &label]),
+        ] {
+            left.extend(docker(&args).lines().map(|id| format!("{kind} {id}")));
+        }
+        left
+    }
+}
+
+impl Drop for ComposeStack {
+    fn drop(&mut self) {
+        let _ = output(&mut self.command(&[
+            "--profile",
+            "seed",
+            "down",
+            "-v",
+            "--remove-orphans",
+            "-t",
+            "3",
+        ]));
+    }
+}
