@@ -62,7 +62,7 @@ trap 'rm -f "${TMPDIR:-/tmp}/votingapp-images.$$.yaml"' EXIT
 
 echo "==> building the images"
 start=$SECONDS
-COMPOSE_BAKE=false docker compose --project-directory . \
+docker compose --project-directory . \
   -f "${TMPDIR:-/tmp}/votingapp-images.$$.yaml" build
 echo "==> built in $((SECONDS - start)) s"
 docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' 'votingapp/*' | sort | column -t

@@ -35,4 +35,4 @@ if [ -n "${offline:-}" ]; then
     exit 1
   fi
 fi
-COMPOSE_BAKE=${COMPOSE_BAKE:-false} exec docker compose "${files[@]}" "$@"
+exec docker compose "${files[@]}" "$@"

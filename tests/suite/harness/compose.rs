@@ -74,7 +74,6 @@ impl ComposeStack {
         let mut command = Command::new("docker");
         command
             .current_dir(repo_root())
-            .env("COMPOSE_BAKE", "false")
             .args(["compose", "-p", &self.project])
             .args(["-f", "docker-compose.yml", "-f", "compose.offline.yaml"])
             .args(args);
