@@ -36,20 +36,21 @@ NODE_BINARIES=(kubelet kube-proxy kube-controller-manager kube-scheduler)
 
 say() { printf '==> cluster: %s\n' "$*"; }
 
-# The Kubernetes source tree, from Debian's source package (once).
+# The Kubernetes source tree, from Debian's source package (once); its path
+# is the only thing printed on standard output.
 source_tree() {
   local tree
-  tree=$(ls -d "$CACHE"/src/kubernetes-*/ 2>/dev/null | head -n 1)
+  tree=$(ls -d "$CACHE"/src/kubernetes-*/ 2>/dev/null | head -n 1 || true)
   if [ -z "$tree" ]; then
-    say "fetching Debian's kubernetes source package (34 MB, once)"
-    ensure_packages dpkg-source:dpkg-dev
+    say "fetching Debian's kubernetes source package (34 MB, once)" >&2
+    ensure_packages dpkg-source:dpkg-dev >&2
     mkdir -p "$CACHE/src"
     local list=/etc/apt/sources.list.d/votingapp-deb-src.sources uri
     uri=$(awk '/^URIs:/ && !/security/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
     [ -n "$uri" ] || uri=$(awk '$1 == "deb" && !/security/ { print ($2 ~ /^\[/ ? $3 : $2); exit }' /etc/apt/sources.list)
     printf 'Types: deb-src\nURIs: %s\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" |
       as_root tee "$list" >/dev/null
-    as_root apt-get update -qq
+    as_root apt-get update -qq >&2
     (cd "$CACHE/src" && apt-get source -qq kubernetes >/dev/null 2>&1)
     as_root rm -f "$list"
     tree=$(ls -d "$CACHE"/src/kubernetes-*/ | head -n 1)
@@ -67,6 +68,12 @@ build() {
   say "building ${missing[*]} from $tree (a few minutes, once)"
   mkdir -p "$tree/.go/src/k8s.io" "$BIN" "$CACHE/gocache"
   [ -L "$tree/.go/src/k8s.io/kubernetes" ] || ln -s ../../.. "$tree/.go/src/k8s.io/kubernetes"
+  # This machine refuses a negative oom_score_adj for containers (`docker run
+  # --oom-score-adj -998` fails: "can't get final child's PID from pipe: EOF"),
+  # which the kubelet gives every pod's sandbox (-998) and Guaranteed pods'
+  # containers (-997). The test kubelet uses 0 for both; nothing else differs.
+  sed -i 's/defaultSandboxOOMAdj int = -998/defaultSandboxOOMAdj int = 0/' "$tree/pkg/kubelet/dockershim/docker_sandbox.go"
+  sed -i 's/guaranteedOOMScoreAdj int = -997/guaranteedOOMScoreAdj int = 0/' "$tree/pkg/kubelet/qos/policy.go"
   local what=() start=$SECONDS
   for name in "${missing[@]}"; do what+=("cmd/$name"); done
   if ! (cd "$tree" && env GOPATH="$tree/.go" GOPROXY=off GOFLAGS= GOCACHE="$CACHE/gocache" CGO_ENABLED=0 \
@@ -200,6 +207,7 @@ up_api() {
     --service-cluster-ip-range "$SERVICE_CIDR" --service-node-port-range 30000-32767 \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --kubelet-preferred-address-types InternalIP \
     --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota
   wait_for "the API server" 90 kubectl_ get --raw /readyz
   say "API server $K8S_VERSION ready on https://127.0.0.1:$API_PORT"
@@ -225,8 +233,22 @@ dns_records() {
     }' | sort
 }
 
+# The test cluster's volumes are hostPath folders with no provisioner: once
+# a claim is gone (its namespace deleted), the folder is emptied and the
+# volume offered again, as a provisioner's "Delete" would do.
+recycle_volumes() {
+  local name path
+  kubectl_ get pv -l votingapp-test-cluster=true \
+    -o jsonpath='{range .items[?(@.status.phase=="Released")]}{.metadata.name} {.spec.hostPath.path}{"\n"}{end}' 2>/dev/null |
+    while read -r name path; do
+      [ -n "$path" ] && [ "${path#"$STATE"/volumes/}" != "$path" ] || continue
+      find "$path" -mindepth 1 -delete 2>/dev/null || true
+      kubectl_ patch pv "$name" --type json -p '[{"op": "remove", "path": "/spec/claimRef"}]' >/dev/null 2>&1 || true
+    done
+}
+
 # Rewrites the stand-in's hosts file each second (dnsmasq re-reads it on
-# SIGHUP), and turns hairpin on for the bridge's ports, so that a pod reaches
+# SIGHUP), recycles released volumes, and turns hairpin on for the bridge's ports, so that a pod reaches
 # itself through its own Service.
 dns_feed() {
   local hosts=$STATE/dns/hosts port
@@ -235,6 +257,7 @@ dns_feed() {
       mv "$hosts.new" "$hosts"
       kill -HUP "$(cat "$(pidfile dnsmasq)")" 2>/dev/null || true
     fi
+    recycle_volumes
     for port in /sys/class/net/docker0/brif/*/hairpin_mode; do
       [ "$(cat "$port" 2>/dev/null)" = 1 ] || echo 1 >"$port" 2>/dev/null || true
     done
@@ -304,7 +327,7 @@ metadata: {name: votingapp-pv$n, labels: {votingapp-test-cluster: "true"}}
 spec:
   capacity: {storage: 5Gi}
   accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Recycle
+  persistentVolumeReclaimPolicy: Retain
   hostPath: {path: $STATE/volumes/pv$n}
 EOF
   done

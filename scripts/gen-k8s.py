@@ -109,7 +109,10 @@ def worker(env):
         "ports": [{"name": "metrics", "containerPort": 8082}],
         "env": env_list(env),
     }
-    c.update(http_probes(8082))
+    # Liveness only: the worker is behind no Service, so readiness would only
+    # mark its pod (shared with result up to ex6/v2) unready when Redis or
+    # Postgres is down, taking the result page out of its Service with it.
+    c["livenessProbe"] = http_probes(8082)["livenessProbe"]
     c["resources"] = resources("50m", "16Mi", "1", "128Mi")
     c["securityContext"] = hardened(APP_UID)
     return c
@@ -124,6 +127,10 @@ def redis(with_probes=True):
         # Append-only file: queued votes survive a restart of the container.
         "args": ["redis-server", "--appendonly", "yes"],
         "volumeMounts": [{"name": "redis-data", "mountPath": "/data"}],
+        # Outlives the vote container's drain (DRAIN_SECONDS, 5 s) in the same
+        # pod, so that the votes it takes while draining still reach Redis and
+        # the worker can take them from this Redis before it goes.
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", "10"]}}},
     }
     if with_probes:
         probe = {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 5}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests and the integration suite against real
-# Redis and Postgres servers it starts itself, then, where a Docker engine
-# answers, the container tests (images built from the Dockerfile, the compose
-# stack run offline). Installs what is missing first.
+# Redis and Postgres servers it starts itself; then the container tests (images
+# built from the Dockerfile, the compose stack run offline) where a Docker
+# engine answers, and the cluster tests on a real Kubernetes 1.20 that it
+# starts (scripts/cluster.sh: the API server always, a node with Docker).
+# Installs what is missing first.
 # Extra arguments go to one `cargo test` run instead (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,28 +14,43 @@ ensure_packages redis-server:redis-server postgres:postgresql chromium:chromium 
 
 echo "==> building the services"
 cargo build --workspace --bins
+node=""
 if docker info >/dev/null 2>&1; then
-  echo "==> images for the container tests (from cache after the first run)"
+  echo "==> images for the container and cluster tests (from cache after the first run)"
   ensure_compose
   scripts/offline-images.sh
   scripts/build-images.sh --offline
 else
-  echo "==> no Docker engine answers (docker info failed): the container tests will say they were skipped"
+  echo "==> no Docker engine answers (docker info failed): the container tests and the cluster's node will say they were skipped"
+  node=--api-only
 fi
 
+# A real Kubernetes API server for every run; with Docker, a node too.
+echo "==> starting the test cluster (scripts/cluster.sh; binaries from cache after the first run)"
+scripts/cluster.sh down >/dev/null
+trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
+if ! scripts/cluster.sh up $node; then
+  [ -z "$node" ] || exit 1
+  export VOTINGAPP_CLUSTER_NODE_SKIPPED="the cluster's node did not come up (scripts/cluster.sh up failed; see its messages above)"
+  echo "==> $VOTINGAPP_CLUSTER_NODE_SKIPPED: API server only"
+  scripts/cluster.sh down >/dev/null
+  scripts/cluster.sh up --api-only
+fi
+export VOTINGAPP_KUBECONFIG=${VOTINGAPP_CLUSTER_DIR:-/var/lib/votingapp/cluster}/kubeconfig
+
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
 status=0
 if [ $# -gt 0 ]; then
   echo "==> running the tests: $*"
   cargo test --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
 else
   echo "==> running the tests"
-  cargo test --workspace --lib --bins --tests -- --skip containers:: 2>&1 | tee "$log" || status=$?
-  # On their own: building images and restarting containers would slow the
-  # timing-sensitive fault tests above.
-  echo "==> running the container tests"
-  cargo test -p tests --test suite containers:: -- --nocapture 2>&1 | tee -a "$log" || status=$?
+  cargo test --workspace --lib --bins --tests -- --skip containers:: --skip cluster:: 2>&1 | tee "$log" || status=$?
+  # On their own: containers and pods starting would slow the timing-sensitive
+  # fault tests above. --nocapture shows their figures and skip messages.
+  echo "==> running the container and cluster tests"
+  cargo test -p tests --test suite -- --nocapture containers:: cluster:: 2>&1 | tee -a "$log" || status=$?
 fi
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }

@@ -154,6 +154,11 @@ pub const OPTION_B_VAR: EnvVar = EnvVar {
     default: crate::config::DEFAULT_OPTION_B,
     meaning: "name of the second option",
 };
+pub const DRAIN_SECONDS_VAR: EnvVar = EnvVar {
+    name: crate::config::DRAIN_SECONDS,
+    default: "5",
+    meaning: "seconds a stopping service keeps serving, readiness 503",
+};
 pub const LOG_FORMAT_VAR: EnvVar = EnvVar {
     name: crate::config::LOG_FORMAT,
     default: "text",

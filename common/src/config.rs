@@ -13,6 +13,7 @@ pub const OPTION_A: &str = "OPTION_A";
 pub const OPTION_B: &str = "OPTION_B";
 pub const PORT: &str = "PORT";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
+pub const DRAIN_SECONDS: &str = "DRAIN_SECONDS";
 
 pub const DEFAULT_REDIS_URL: &str = "redis://redis:6379/0";
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@db:5432/postgres";
@@ -60,6 +61,25 @@ where
             .map_err(|e| ConfigError::new(name, raw.clone(), e)),
         _ => Ok(default),
     }
+}
+
+/// How long a stopping web service keeps serving after SIGTERM, with
+/// readiness already 503: long enough for load balancers and Kubernetes
+/// endpoints (kube-proxy's rules) to stop sending it new connections.
+pub const DEFAULT_DRAIN_SECONDS: f64 = 5.0;
+const MAX_DRAIN_SECONDS: f64 = 300.0;
+
+/// The drain time from `DRAIN_SECONDS` (0 to 300, fractions allowed).
+pub fn drain() -> Result<std::time::Duration, ConfigError> {
+    let seconds: f64 = parse_var(DRAIN_SECONDS, DEFAULT_DRAIN_SECONDS)?;
+    if !(0.0..=MAX_DRAIN_SECONDS).contains(&seconds) {
+        return Err(ConfigError::new(
+            DRAIN_SECONDS,
+            seconds.to_string(),
+            format!("must be between 0 and {MAX_DRAIN_SECONDS}"),
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// The HTTP port from `PORT`.

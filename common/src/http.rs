@@ -23,17 +23,36 @@ pub fn bind(port: u16) -> anyhow::Result<(TcpListener, u16)> {
     Ok((listener, bound))
 }
 
-/// How long a stopping service keeps accepting connections, so that requests
-/// already sent (waiting in the kernel's accept queue) are served, not reset.
-pub const STOP_DRAIN: std::time::Duration = std::time::Duration::from_millis(300);
+/// Whether the service is stopping: from the first SIGTERM on, `/readyz`
+/// answers 503 so load balancers stop sending new connections, while the
+/// server keeps serving for the drain time (see `serve`).
+#[derive(Debug, Clone)]
+pub struct Draining(CancellationToken);
 
-/// Runs `server` until `stop` is cancelled, then stops accepting after
-/// `STOP_DRAIN` and lets the requests in flight finish.
-pub async fn serve(server: Server, stop: CancellationToken) -> std::io::Result<()> {
+impl Draining {
+    pub fn is_draining(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+/// Runs `server` until `stop` is cancelled, keeps serving for `drain`
+/// (readiness already 503, connections still accepted), then stops accepting
+/// and lets the requests in flight finish.
+pub async fn serve(
+    server: Server,
+    stop: CancellationToken,
+    drain: std::time::Duration,
+) -> std::io::Result<()> {
     let handle = server.handle();
     let stopper = tokio::spawn(async move {
         stop.cancelled().await;
-        tokio::time::sleep(STOP_DRAIN).await;
+        if !drain.is_zero() {
+            tracing::info!(
+                drain_ms = drain.as_millis() as u64,
+                "readiness now 503; serving until the drain time is over"
+            );
+        }
+        tokio::time::sleep(drain).await;
         handle.stop(true).await;
     });
     let outcome = server.await;
@@ -127,17 +146,21 @@ pub fn static_asset(content_type: &'static str, body: &'static str) -> HttpRespo
 }
 
 /// An HTTP server on `listener` whose app is `configure` plus the request
-/// middleware; signals are ours to handle (see `serve`).
+/// middleware; signals are ours to handle (see `serve`). Handlers can ask
+/// `web::Data<Draining>` whether `stop` has been cancelled.
 pub fn server<F>(
     listener: TcpListener,
     workers: Option<usize>,
+    stop: &CancellationToken,
     configure: F,
 ) -> std::io::Result<Server>
 where
     F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
 {
+    let draining = web::Data::new(Draining(stop.clone()));
     let mut server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
+            .app_data(draining.clone())
             .wrap(actix_web::middleware::from_fn(observe))
             .configure(configure.clone())
     })
@@ -155,7 +178,12 @@ pub fn operational_routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
-/// Readiness: the state of each dependency; 200 only when all answer.
+/// Readiness: 200 while this process can serve its own routes, 503 once it
+/// is draining. A dependency that is down does not make it unready (every
+/// replica would leave its Service at once, and visitors would get refused
+/// connections instead of the page that says the vote was not recorded):
+/// each dependency's state is reported in the body, `dependencies`, and as
+/// the gauge `dependency_up{dependency}`.
 #[derive(Debug, Default)]
 pub struct Readiness {
     checks: Vec<(&'static str, Result<(), String>)>,
@@ -167,31 +195,29 @@ impl Readiness {
         self
     }
 
-    pub fn is_ready(&self) -> bool {
-        self.checks.iter().all(|(_, outcome)| outcome.is_ok())
-    }
-
-    pub fn into_response(self) -> HttpResponse {
-        let checks: serde_json::Map<String, serde_json::Value> = self
-            .checks
-            .iter()
-            .map(|(name, outcome)| {
-                let state = match outcome {
-                    Ok(()) => "ok".to_owned(),
-                    Err(e) => format!("unavailable: {e}"),
-                };
-                ((*name).to_owned(), state.into())
-            })
-            .collect();
-        let ready = self.is_ready();
+    pub fn into_response(self, draining: &Draining) -> HttpResponse {
+        let dependencies: serde_json::Map<String, serde_json::Value> =
+            self.checks
+                .iter()
+                .map(|(name, outcome)| {
+                    metrics::gauge!("dependency_up", "dependency" => *name)
+                        .set(if outcome.is_ok() { 1.0 } else { 0.0 });
+                    let state = match outcome {
+                        Ok(()) => "ok".to_owned(),
+                        Err(e) => format!("unavailable: {e}"),
+                    };
+                    ((*name).to_owned(), state.into())
+                })
+                .collect();
+        let draining = draining.is_draining();
         let body = serde_json::json!({
-            "status": if ready { "ready" } else { "not ready" },
-            "checks": checks,
+            "status": if draining { "draining" } else { "ready" },
+            "dependencies": dependencies,
         });
-        if ready {
-            HttpResponse::Ok().json(body)
-        } else {
+        if draining {
             HttpResponse::ServiceUnavailable().json(body)
+        } else {
+            HttpResponse::Ok().json(body)
         }
     }
 }

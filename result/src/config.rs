@@ -18,6 +18,7 @@ pub const USAGE: Usage = Usage {
             default: "80",
             meaning: "HTTP port",
         },
+        common::cli::DRAIN_SECONDS_VAR,
         common::cli::LOG_FORMAT_VAR,
         common::cli::RUST_LOG_VAR,
     ],
@@ -28,6 +29,8 @@ pub struct Config {
     pub database: DatabaseUrl,
     pub options: PollOptions,
     pub port: u16,
+    /// Serving time after SIGTERM, readiness already 503.
+    pub drain: std::time::Duration,
 }
 
 impl Config {
@@ -36,6 +39,7 @@ impl Config {
             database: DatabaseUrl::from_env()?,
             options: PollOptions::from_env()?,
             port: common::config::port(DEFAULT_PORT)?,
+            drain: common::config::drain()?,
         })
     }
 }

@@ -122,14 +122,17 @@ async fn events(state: web::Data<ResultState>) -> HttpResponse {
         .streaming(stream)
 }
 
-async fn readyz(state: web::Data<ResultState>) -> HttpResponse {
+async fn readyz(
+    state: web::Data<ResultState>,
+    draining: web::Data<common::http::Draining>,
+) -> HttpResponse {
     let postgres = match &state.feed.borrow().state {
         State::Current(_) => Ok(()),
         State::Unavailable(reason) => Err(reason.clone()),
     };
     common::http::Readiness::default()
         .check("postgres", postgres)
-        .into_response()
+        .into_response(&draining)
 }
 
 async fn style() -> HttpResponse {

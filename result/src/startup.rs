@@ -12,6 +12,7 @@ pub struct Application {
     port: u16,
     server: Server,
     stop: CancellationToken,
+    drain: std::time::Duration,
 }
 
 impl Application {
@@ -28,7 +29,7 @@ impl Application {
             feed,
             stop: stop.clone(),
         });
-        let server = common::http::server(listener, None, move |cfg| {
+        let server = common::http::server(listener, None, &stop, move |cfg| {
             cfg.app_data(state.clone()).configure(routes);
         })?;
         tracing::info!(
@@ -38,7 +39,12 @@ impl Application {
             option_b = %config.options.b,
             "result listening"
         );
-        Ok(Self { port, server, stop })
+        Ok(Self {
+            port,
+            server,
+            stop,
+            drain: config.drain,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -46,7 +52,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let outcome = common::http::serve(self.server, self.stop).await;
+        let outcome = common::http::serve(self.server, self.stop, self.drain).await;
         tracing::info!("result stopped");
         outcome
     }

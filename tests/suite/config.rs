@@ -143,3 +143,42 @@ async fn sigterm_stops_every_service_with_exit_code_0() {
     }
     drop(stream);
 }
+
+#[tokio::test]
+async fn after_sigterm_readiness_turns_503_while_the_page_is_still_served_for_the_drain_time() {
+    let stack = Stack::start("drain");
+    let vote = stack
+        .vote(&[("DRAIN_SECONDS".into(), "3".into())])
+        .await
+        .ready()
+        .await;
+    let mut vote = vote;
+    vote.sigterm();
+    let client = http_client(false);
+    crate::harness::eventually(Duration::from_secs(2), "readiness to turn 503", || async {
+        let res = client.get(vote.url("/readyz")).send().await.ok()?;
+        (res.status() == 503).then_some(())
+    })
+    .await;
+    let body: serde_json::Value = client
+        .get(vote.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "draining");
+    // Still serving: a load balancer that has not yet noticed loses nothing.
+    let page = client.get(vote.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cast = crate::harness::cast(&client, &vote.url("/"), "a").await;
+    assert_eq!(cast.status(), 200);
+    let status = vote.exit_status(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "{}", vote.log_text());
+    assert!(
+        vote.log_text().contains("readiness now 503"),
+        "{}",
+        vote.log_text()
+    );
+}

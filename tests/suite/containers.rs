@@ -12,11 +12,10 @@
 use crate::harness::compose::{
     docker, docker_unavailable, output, repo_root, run_ok, ComposeStack,
 };
+use crate::harness::load::Load;
 use crate::harness::{eventually, get_json, http_client, page_text};
 use std::collections::HashMap;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const VOTE: &str = "http://127.0.0.1:8080/";
@@ -67,91 +66,6 @@ async fn total_reaches(expected: i64, limit: Duration) -> Duration {
     })
     .await;
     started.elapsed()
-}
-
-/// POSTs one vote as voter `id`; true when the vote service acknowledged it.
-async fn vote_as(client: &reqwest::Client, id: &str, choice: &str) -> Result<bool, reqwest::Error> {
-    let res = client
-        .post(VOTE)
-        .header("cookie", format!("voter_id={id}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("vote={choice}"))
-        .send()
-        .await?;
-    Ok(res.status() == 200)
-}
-
-/// Votes from new voters, from a few lanes, until stopped: what was
-/// acknowledged (voter -> choice), and how many were refused or failed.
-struct Load {
-    stop: Arc<AtomicBool>,
-    acknowledged: Arc<Mutex<HashMap<String, &'static str>>>,
-    refused: Arc<AtomicUsize>,
-    lanes: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(lanes: usize) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acknowledged = Arc::new(Mutex::new(HashMap::new()));
-        let refused = Arc::new(AtomicUsize::new(0));
-        let lanes = (0..lanes)
-            .map(|lane| {
-                let (stop, acknowledged, refused) =
-                    (stop.clone(), acknowledged.clone(), refused.clone());
-                tokio::spawn(async move {
-                    let client = http_client(false);
-                    // Bounded: at most 200,000 votes a lane, and it stops when told.
-                    for i in 0..200_000u32 {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let id = format!("ct-{lane}-{i}");
-                        let choice = if i % 3 == 0 { "b" } else { "a" };
-                        match vote_as(&client, &id, choice).await {
-                            Ok(true) => {
-                                acknowledged.lock().unwrap().insert(id, choice);
-                            }
-                            _ => {
-                                refused.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        tokio::time::sleep(Duration::from_millis(4)).await;
-                    }
-                })
-            })
-            .collect();
-        Self {
-            stop,
-            acknowledged,
-            refused,
-            lanes,
-        }
-    }
-
-    fn acknowledged(&self) -> usize {
-        self.acknowledged.lock().unwrap().len()
-    }
-
-    /// Waits until `more` further votes are acknowledged: the pipeline takes votes again.
-    async fn flowing(&self, more: usize, what: &str) {
-        let target = self.acknowledged() + more;
-        eventually(
-            Duration::from_secs(60),
-            &format!("votes acknowledged {what}"),
-            || async { (self.acknowledged() >= target).then_some(()) },
-        )
-        .await;
-    }
-
-    async fn finish(self) -> (HashMap<String, &'static str>, usize) {
-        self.stop.store(true, Ordering::Relaxed);
-        for lane in self.lanes {
-            lane.await.unwrap();
-        }
-        let acknowledged = self.acknowledged.lock().unwrap().clone();
-        (acknowledged, self.refused.load(Ordering::Relaxed))
-    }
 }
 
 /// A container's start time and restart count.
@@ -595,7 +509,7 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
     let before_faults = total().await;
 
     // Faults while votes flow.
-    let votes = Load::start(4);
+    let votes = Load::start(VOTE, "ct", 4);
     votes.flowing(200, "before the faults").await;
     // The worker SIGKILLed by the engine: an operator starts it again.
     let worker = stack.container("worker");
@@ -620,7 +534,8 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
             .flowing(200, &format!("after {service} restarted"))
             .await;
     }
-    let (acknowledged, refused) = votes.finish().await;
+    let outcome = votes.finish().await;
+    let acknowledged = outcome.acknowledged;
     redis_lists_drained(&stack).await;
     let stored: HashMap<String, String> = stack
         .sql("SELECT id, vote FROM votes WHERE id LIKE 'ct-%'")
@@ -633,8 +548,9 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
         .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
         .collect();
     eprintln!(
-        "containers: faults: {} votes acknowledged, {refused} refused or failed, {} stored, {} lost",
+        "containers: faults: {} votes acknowledged, failed {:?}, {} stored, {} lost",
         acknowledged.len(),
+        outcome.failures,
         stored.len(),
         lost.len()
     );

@@ -8,6 +8,7 @@
 mod harness;
 
 mod browser;
+mod cluster;
 mod config;
 mod containers;
 mod deploy;

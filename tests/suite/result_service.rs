@@ -148,12 +148,34 @@ async fn with_postgres_down_the_page_and_api_say_so_and_recover_on_their_own() {
         .await
         .unwrap()
         .contains("Results are unavailable"));
-    assert_eq!(result.status("/readyz").await, 503);
+    // Still ready (it serves its "unavailable" page), Postgres reported apart.
+    let ready = crate::harness::http_client(false)
+        .get(result.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert!(
+        body["dependencies"]["postgres"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable"),
+        "{body}"
+    );
+    let metrics = crate::harness::page_text(&result.url("/metrics")).await;
+    assert!(
+        metrics.contains("dependency_up{dependency=\"postgres\"} 0"),
+        "{metrics}"
+    );
 
     stack.pg.start_again();
     let back = api_until(&result.url("/api/results"), 1).await;
     assert_eq!(back["b"], 1);
-    assert_eq!(result.status("/readyz").await, 200);
+    let ready: serde_json::Value = crate::harness::get_json(&result.url("/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready["dependencies"]["postgres"], "ok");
 }
 
 #[tokio::test]

@@ -130,7 +130,16 @@ async fn the_worker_started_before_its_databases_waits_for_them() {
     stack.redis.stop();
     stack.pg.stop();
     let worker = stack.worker(&[]).await;
-    assert_eq!(worker.status("/readyz").await, 503);
+    let ready = crate::harness::get_json(&worker.url("/readyz"))
+        .await
+        .unwrap();
+    assert!(
+        ready["dependencies"]["redis"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable"),
+        "{ready}"
+    );
     logged(&worker, "waiting for Redis").await;
     stack.redis.start_again();
     push(&stack, &[original("early", "a")]).await;
@@ -143,7 +152,16 @@ async fn the_worker_started_before_its_databases_waits_for_them() {
     stack.pg.start_again();
     drained(&stack).await;
     assert_eq!(stack.stored_votes().await["early"], "a");
-    assert_eq!(worker.status("/readyz").await, 200);
+    let ready = crate::harness::get_json(&worker.url("/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            ready["dependencies"]["redis"].as_str(),
+            ready["dependencies"]["postgres"].as_str()
+        ),
+        (Some("ok"), Some("ok"))
+    );
 }
 
 async fn logged(service: &crate::harness::service::Service, line: &str) {

@@ -182,10 +182,13 @@ fn respond_html(
     }
 }
 
-async fn readyz(state: web::Data<VoteState>) -> HttpResponse {
+async fn readyz(
+    state: web::Data<VoteState>,
+    draining: web::Data<common::http::Draining>,
+) -> HttpResponse {
     common::http::Readiness::default()
         .check("redis", state.ballot_box.ping().await)
-        .into_response()
+        .into_response(&draining)
 }
 
 async fn style() -> HttpResponse {

@@ -13,6 +13,7 @@ pub struct Application {
     port: u16,
     server: Server,
     stop: CancellationToken,
+    drain: std::time::Duration,
 }
 
 impl Application {
@@ -26,7 +27,7 @@ impl Application {
             hostname: config.hostname.clone(),
             stamper: Stamper::default(),
         });
-        let server = common::http::server(listener, None, move |cfg| {
+        let server = common::http::server(listener, None, &stop, move |cfg| {
             cfg.app_data(state.clone()).configure(routes);
         })?;
         tracing::info!(
@@ -36,7 +37,12 @@ impl Application {
             option_b = %config.options.b,
             "vote listening"
         );
-        Ok(Self { port, server, stop })
+        Ok(Self {
+            port,
+            server,
+            stop,
+            drain: config.drain,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -44,7 +50,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let outcome = common::http::serve(self.server, self.stop).await;
+        let outcome = common::http::serve(self.server, self.stop, self.drain).await;
         tracing::info!("vote stopped");
         outcome
     }

@@ -32,7 +32,7 @@ impl Application {
         let pool = crate::store::pool(&config.database)?;
         let worker = Arc::new(Worker::new(queue, pool, config.batch_size));
         let state = web::Data::from(worker.clone());
-        let server = common::http::server(listener, Some(1), move |cfg| {
+        let server = common::http::server(listener, Some(1), &stop, move |cfg| {
             cfg.app_data(state.clone())
                 .route("/readyz", web::get().to(readyz))
                 .configure(common::http::operational_routes);
@@ -60,7 +60,11 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let http_stop = CancellationToken::new();
-        let http = tokio::spawn(common::http::serve(self.server, http_stop.clone()));
+        let http = tokio::spawn(common::http::serve(
+            self.server,
+            http_stop.clone(),
+            std::time::Duration::ZERO,
+        ));
         let worker = self.worker;
         if wait_for_dependencies(&worker, self.heartbeat_ttl, &self.stop).await {
             let beat = tokio::spawn(keep_heartbeat(
@@ -131,9 +135,12 @@ async fn keep_heartbeat(worker: Arc<Worker>, ttl: Duration, stop: CancellationTo
     }
 }
 
-async fn readyz(worker: web::Data<Worker>) -> HttpResponse {
+async fn readyz(
+    worker: web::Data<Worker>,
+    draining: web::Data<common::http::Draining>,
+) -> HttpResponse {
     common::http::Readiness::default()
         .check("redis", worker.queue().ping().await)
         .check("postgres", crate::store::ping(worker.pool()).await)
-        .into_response()
+        .into_response(&draining)
 }

@@ -8,7 +8,9 @@
 
 pub mod binaries;
 pub mod browser;
+pub mod cluster;
 pub mod compose;
+pub mod load;
 pub mod postgres;
 pub mod redis_server;
 pub mod service;

@@ -31,6 +31,8 @@ impl Service {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PORT", port.to_string())
             .env("RUST_LOG", "info")
+            // Tests stop services often; the drain has a test of its own.
+            .env("DRAIN_SECONDS", "0.3")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("clone the log handle"))
@@ -76,20 +78,19 @@ impl Service {
         }
     }
 
-    /// Waits until `/readyz` answers 200 (its dependencies answer).
+    /// Waits until `/readyz` answers 200 and reports every dependency "ok".
     pub async fn ready(self) -> Self {
-        let client = http_client(false);
         let url = self.url("/readyz");
         super::eventually(
             Duration::from_secs(20),
-            &format!("{} to be ready", self.name),
-            || {
-                let client = client.clone();
-                let url = url.clone();
-                async move {
-                    let res = client.get(url).send().await.ok()?;
-                    (res.status() == 200).then_some(())
-                }
+            &format!("{} to be ready with its dependencies up", self.name),
+            || async {
+                let body = super::get_json(&url).await?;
+                let all_up = body["dependencies"]
+                    .as_object()?
+                    .values()
+                    .all(|state| state == "ok");
+                all_up.then_some(())
             },
         )
         .await;

@@ -1,0 +1,495 @@
+//! The manifests on a real Kubernetes (1.20, from scripts/cluster.sh): every
+//! folder of k8s/ through the API server's own validation, and, where the
+//! cluster has a node, the workshop's exercises run as a learner runs them.
+//!
+//! Without a cluster each test prints why it was skipped and passes;
+//! scripts/test.sh starts one (the API server always, the node where Docker
+//! answers) and runs these tests after the rest of the suite.
+
+use crate::harness::cluster::{cluster, Cluster};
+use crate::harness::compose::repo_root;
+use crate::harness::load::Load;
+use crate::harness::{eventually, get_json, http_client, page_text, TestDir};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One cluster test at a time: the workshop's NodePorts are fixed.
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn cluster_or_skip(test: &str) -> Option<Cluster> {
+    match cluster() {
+        Ok(cluster) => Some(cluster),
+        Err(reason) => {
+            eprintln!("skipped: {test}: {reason}");
+            None
+        }
+    }
+}
+
+/// Every folder under k8s/ that holds manifests, as `k8s/ex5/v1`.
+fn manifest_folders() -> Vec<PathBuf> {
+    fn walk(dir: PathBuf, found: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        if entries
+            .iter()
+            .any(|p| p.extension().is_some_and(|x| x == "yaml"))
+        {
+            found.push(dir.clone());
+        }
+        for sub in entries.into_iter().filter(|p| p.is_dir()) {
+            walk(sub, found);
+        }
+    }
+    let mut found = Vec::new();
+    walk(repo_root().join("k8s"), &mut found);
+    found
+}
+
+/// The namespace the folders' objects live in, created for real so that a
+/// server-side dry run of the objects inside it can be checked.
+fn workshop_namespace(cluster: &Cluster) {
+    let ns = "workshop-day1-solutions";
+    if !cluster
+        .kubectl_output(&["get", "namespace", ns])
+        .status
+        .success()
+    {
+        cluster.run(&["create", "namespace", ns]);
+    }
+}
+
+#[test]
+fn every_k8s_folder_passes_a_real_api_servers_dry_run() {
+    let Some(cluster) = cluster_or_skip("every_k8s_folder_passes_a_real_api_servers_dry_run")
+    else {
+        return;
+    };
+    let _one = CLUSTER.blocking_lock();
+    workshop_namespace(&cluster);
+    let folders = manifest_folders();
+    assert!(folders.len() >= 10, "found only {folders:?}");
+    for folder in folders {
+        let path = folder.to_string_lossy().into_owned();
+        let out = cluster.kubectl_output(&["apply", "--dry-run=server", "-f", &path]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{path}: the API server refused it:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("(server dry run)"), "{path}: {stdout}");
+        eprintln!(
+            "cluster: {path}: {} objects accepted (server dry run)",
+            stdout.lines().count()
+        );
+    }
+}
+
+#[test]
+fn the_api_server_rejects_what_the_schema_alone_lets_through() {
+    let Some(cluster) =
+        cluster_or_skip("the_api_server_rejects_what_the_schema_alone_lets_through")
+    else {
+        return;
+    };
+    let _one = CLUSTER.blocking_lock();
+    workshop_namespace(&cluster);
+    let dir = TestDir::new("k8s-broken");
+    let original = std::fs::read_to_string(repo_root().join("k8s/ex4/voting-rs.yaml")).unwrap();
+    for (what, broken, expected) in [
+        (
+            "a selector that does not match the template",
+            original.replacen(
+                "matchLabels:\n      app: voter",
+                "matchLabels:\n      app: nobody",
+                1,
+            ),
+            "does not match template",
+        ),
+        (
+            "negative replicas",
+            original.replacen("replicas: 1", "replicas: -1", 1),
+            "replicas",
+        ),
+    ] {
+        assert_ne!(
+            broken, original,
+            "the mutation for {what} found nothing to change"
+        );
+        let file = dir.join("broken.yaml");
+        std::fs::write(&file, broken).unwrap();
+        let out =
+            cluster.kubectl_output(&["apply", "--dry-run=server", "-f", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: accepted");
+        assert!(stderr.contains(expected), "{what}: {stderr}");
+    }
+}
+
+const VOTE: &str = "http://127.0.0.1:31000/";
+const RESULTS: &str = "http://127.0.0.1:31001/api/results";
+const READY: Duration = Duration::from_secs(180);
+
+/// The tally's total once the result NodePort answers with it.
+async fn total_reaches(expected: i64) {
+    eventually(
+        Duration::from_secs(60),
+        &format!("a total of {expected} on the result NodePort"),
+        || async {
+            let total = get_json(RESULTS).await.and_then(|t| t["total"].as_i64());
+            (total == Some(expected)).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Waits until both NodePorts answer and the pods behind them reach their
+/// dependencies (`/readyz` reports Redis or Postgres "ok" five times in a row,
+/// each on a new connection, so every replica is likely asked): kube-proxy
+/// has the endpoints, and the DNS stand-in the Services.
+async fn node_ports_answer() {
+    for (url, dependency) in [
+        ("http://127.0.0.1:31000/readyz", "redis"),
+        ("http://127.0.0.1:31001/readyz", "postgres"),
+    ] {
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        let mut in_a_row = 0;
+        while in_a_row < 5 {
+            let body = get_json(url).await;
+            let ok = body
+                .as_ref()
+                .is_some_and(|b| b["dependencies"][dependency] == "ok");
+            in_a_row = if ok { in_a_row + 1 } else { 0 };
+            assert!(
+                std::time::Instant::now() < until,
+                "{url} never reported {dependency} ok: {body:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Casts one vote per new voter through the vote NodePort, each on a new
+/// connection; all must be acknowledged. Returns the vote pods that answered.
+async fn cast_all(prefix: &str, count: usize) -> HashSet<String> {
+    node_ports_answer().await;
+    let mut served_by = HashSet::new();
+    for i in 0..count {
+        // A new connection each time, so that the Service spreads them.
+        let res = http_client(false)
+            .post(VOTE)
+            .header("cookie", format!("voter_id={prefix}-{i}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("vote=a")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {VOTE}: {e}"));
+        assert_eq!(res.status(), 200);
+        let page = res.text().await.unwrap();
+        if let Some(host) = page.split("container ID").nth(1) {
+            served_by.insert(host.split('<').next().unwrap_or_default().trim().to_owned());
+        }
+    }
+    served_by
+}
+
+fn pod_names(cluster: &Cluster, ns: &str, selector: &str) -> Vec<String> {
+    cluster
+        .run(&[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            selector,
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A namespace for one exercise, deleted (with everything in it) when dropped.
+struct Exercise<'a> {
+    cluster: &'a Cluster,
+    ns: String,
+}
+
+impl<'a> Exercise<'a> {
+    fn new(cluster: &'a Cluster, ns: &str) -> Self {
+        cluster.delete_namespace(ns);
+        Self {
+            cluster,
+            ns: ns.to_owned(),
+        }
+    }
+}
+
+impl Drop for Exercise<'_> {
+    fn drop(&mut self) {
+        self.cluster.delete_namespace(&self.ns);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_workshop_runs_on_a_real_cluster() {
+    let Some(cluster) = cluster_or_skip("the_workshop_runs_on_a_real_cluster") else {
+        return;
+    };
+    if let Some(reason) = cluster.node_unavailable() {
+        eprintln!("skipped: the_workshop_runs_on_a_real_cluster: {reason}");
+        return;
+    }
+    let _one = CLUSTER.lock().await;
+    let work = TestDir::new("workshop");
+    for image in [
+        "votingapp/vote:before",
+        "votingapp/vote:after",
+        "votingapp/result:before",
+        "votingapp/result:after",
+        "votingapp/worker:latest",
+        "votingapp/seed:latest",
+        "votingapp-offline/redis-standin:7",
+        "votingapp-offline/postgres-standin:15",
+    ] {
+        let present = crate::harness::compose::output(
+            std::process::Command::new("docker").args(["image", "inspect", image]),
+        );
+        assert!(
+            present.status.success(),
+            "{image} is missing: the node can pull nothing; build it with \
+             ./scripts/offline-images.sh and ./scripts/build-images.sh --offline"
+        );
+    }
+
+    // ex1: one Pod.
+    {
+        let ex = Exercise::new(&cluster, "wk-ex1");
+        cluster.apply_exercise("ex1", &ex.ns, &work.path);
+        cluster.wait_ready(&ex.ns, "app=redis", 1, READY);
+        eprintln!("cluster: ex1: pod redis Running and Ready");
+    }
+
+    // ex3: two Pods and three Services; a vote through one NodePort shows on the other.
+    {
+        let ex = Exercise::new(&cluster, "wk-ex3");
+        cluster.apply_exercise("ex3", &ex.ns, &work.path);
+        cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+        cluster.wait_ready(&ex.ns, "app=results", 1, READY);
+        cast_all("ex3", 3).await;
+        total_reaches(3).await;
+        eprintln!("cluster: ex3: 3 votes through NodePort 31000 shown on NodePort 31001");
+    }
+
+    // ex4: a ReplicaSet replaces a deleted pod.
+    {
+        let ex = Exercise::new(&cluster, "wk-ex4");
+        cluster.apply_exercise("ex4", &ex.ns, &work.path);
+        let before = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+        cluster.run(&["delete", "pod", "-n", &ex.ns, &before[0], "--wait=false"]);
+        let after = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+        assert_ne!(before, after, "the ReplicaSet did not replace the pod");
+        eprintln!(
+            "cluster: ex4: deleted {}, the ReplicaSet started {}",
+            before[0], after[0]
+        );
+    }
+
+    // ex5: a ReplicaSet's new template does not touch running pods; votes never fail.
+    {
+        let ex = Exercise::new(&cluster, "wk-ex5");
+        cluster.apply_exercise("ex5/v1", &ex.ns, &work.path);
+        let v1 = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+        cluster.wait_ready(&ex.ns, "app=results", 1, READY);
+        node_ports_answer().await;
+        let votes = Load::start(VOTE, "ex5", 2);
+        votes.flowing(50, "before v2").await;
+        cluster.apply_exercise("ex5/v2", &ex.ns, &work.path);
+        votes.flowing(100, "after v2").await;
+        let outcome = votes.finish().await;
+        assert_eq!(
+            pod_names(&cluster, &ex.ns, "app=voter"),
+            v1,
+            "a ReplicaSet replaced its pod"
+        );
+        assert_eq!(
+            outcome.failed(),
+            0,
+            "votes failed while v2 was applied: {:?}",
+            outcome.failures
+        );
+        eprintln!(
+            "cluster: ex5: v2 applied, pods untouched, {} votes, 0 failed",
+            outcome.acknowledged.len()
+        );
+    }
+
+    // ex6: Deployments roll v1 -> v2 while votes flow; then the data tier apart.
+    {
+        let ex = Exercise::new(&cluster, "wk-ex6");
+        cluster.apply_exercise("ex6/v1", &ex.ns, &work.path);
+        cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+        cluster.wait_ready(&ex.ns, "app=results", 1, READY);
+        node_ports_answer().await;
+        let votes = Load::start(VOTE, "ex6", 2);
+        votes.flowing(50, "before the rolling update").await;
+        cluster.apply_exercise("ex6/v2", &ex.ns, &work.path);
+        for deploy in ["deploy/voter", "deploy/voting-result"] {
+            cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
+        }
+        votes.flowing(50, "after the rolling update").await;
+        let outcome = votes.finish().await;
+        eprintln!(
+            "cluster: ex6: v1 -> v2 rolled with {} votes acknowledged, failed: {:?}",
+            outcome.acknowledged.len(),
+            outcome.failures
+        );
+        assert_eq!(
+            outcome.failed(),
+            0,
+            "votes failed during the rolling update"
+        );
+        let page = page_text("http://127.0.0.1:31000/").await;
+        assert!(page.contains("Java") && page.contains(".NET"), "{page}");
+
+        // The Redis side gone (voter holds Redis up to v2): the result pod,
+        // which shares its pod with the worker, stays in its Service.
+        cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=0"]);
+        cluster.wait_ready(&ex.ns, "app=voter", 0, READY);
+        tokio::time::sleep(Duration::from_secs(12)).await; // two readiness periods
+        let endpoints = cluster.run(&[
+            "get",
+            "endpoints",
+            "result",
+            "-n",
+            &ex.ns,
+            "-o",
+            "jsonpath={.subsets[*].addresses[*].ip}",
+        ]);
+        assert!(
+            !endpoints.trim().is_empty(),
+            "result left its Service when Redis went"
+        );
+        let tally = get_json(RESULTS)
+            .await
+            .expect("the result NodePort answers without Redis");
+        assert!(tally["total"].as_i64().unwrap() > 0, "{tally}");
+        eprintln!(
+            "cluster: ex6: Redis side scaled to 0, result still in its Service ({endpoints})"
+        );
+        cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=1"]);
+
+        cluster.apply_exercise("ex6", &ex.ns, &work.path);
+        cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
+        cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
+        cluster.wait_ready(&ex.ns, "app=results", 2, READY);
+        // The data tier is new: its database starts empty.
+        node_ports_answer().await;
+        total_reaches(0).await;
+        let served_by = cast_all("ex6final", 40).await;
+        total_reaches(40).await;
+        assert!(
+            served_by.len() >= 2,
+            "one vote replica answered everything: {served_by:?}"
+        );
+        eprintln!(
+            "cluster: ex6: 40 votes over {} vote replicas all counted",
+            served_by.len()
+        );
+    }
+
+    // ex7: the database pod deleted; the StatefulSet's volume keeps the votes.
+    {
+        let ex = Exercise::new(&cluster, "wk-ex7");
+        cluster.apply_exercise("ex7", &ex.ns, &work.path);
+        cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
+        cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
+        cluster.wait_ready(&ex.ns, "app=results", 2, READY);
+        cast_all("ex7", 10).await;
+        total_reaches(10).await;
+        cluster.run(&["delete", "pod", "-n", &ex.ns, "data-pipeline-0"]);
+        cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
+        total_reaches(10).await;
+        eprintln!("cluster: ex7: data-pipeline-0 deleted and back, 10 votes kept");
+    }
+
+    // ex8: the seed Job, and a ConfigMap change reaching the pods.
+    {
+        let ex = Exercise::new(&cluster, "wk-ex8");
+        cluster.apply_exercise("ex8", &ex.ns, &work.path);
+        cluster.run(&[
+            "wait",
+            "-n",
+            &ex.ns,
+            "--for=condition=complete",
+            "job/seed",
+            "--timeout=240s",
+        ]);
+        node_ports_answer().await;
+        // The Job may have started before Redis could be reached: a run that
+        // saw any error exits 1 and the Job runs it again, so the tally holds
+        // the successful run's 3,000 votes plus any a failed run got in.
+        let succeeded = cluster.run(&[
+            "get",
+            "pods",
+            "-n",
+            &ex.ns,
+            "-l",
+            "job-name=seed",
+            "--field-selector=status.phase=Succeeded",
+            "-o",
+            "name",
+        ]);
+        let pod = succeeded.lines().next().expect("a seed pod that succeeded");
+        let logs = cluster.run(&["logs", "-n", &ex.ns, pod]);
+        assert!(
+            logs.contains("ok           3000") && logs.contains("errors       0"),
+            "{logs}"
+        );
+        eventually(
+            Duration::from_secs(60),
+            "the seed's votes in the tally",
+            || async {
+                let total = get_json(RESULTS).await.and_then(|t| t["total"].as_i64())?;
+                (total >= 3000).then_some(())
+            },
+        )
+        .await;
+        let page = page_text("http://127.0.0.1:31000/").await;
+        assert!(page.contains("Tabs") && page.contains("Spaces"), "{page}");
+        cluster.run(&[
+            "patch",
+            "configmap",
+            "poll",
+            "-n",
+            &ex.ns,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"option-a":"Vim","option-b":"Emacs"}}"#,
+        ]);
+        cluster.run(&[
+            "rollout",
+            "restart",
+            "-n",
+            &ex.ns,
+            "deploy/voter",
+            "deploy/voting-result",
+        ]);
+        for deploy in ["deploy/voter", "deploy/voting-result"] {
+            cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
+        }
+        let page = page_text("http://127.0.0.1:31000/").await;
+        assert!(page.contains("Vim") && page.contains("Emacs"), "{page}");
+        eprintln!(
+            "cluster: ex8: seed Job complete (3,000 votes), ConfigMap change shown after a restart"
+        );
+    }
+}

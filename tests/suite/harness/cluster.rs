@@ -1,0 +1,145 @@
+//! The Kubernetes cluster for the cluster tests: the one scripts/cluster.sh
+//! starts (scripts/test.sh starts it before the suite and passes its
+//! kubeconfig in `VOTINGAPP_KUBECONFIG`). A real API server always; a node
+//! (kubelet on the Docker Engine, kube-proxy, the DNS stand-in) where Docker
+//! answers and the node came up.
+
+use crate::harness::compose::{output, repo_root, run_ok};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub const NODE: &str = "votingapp-node";
+
+/// The cluster, or why there is none (printed by the caller as a skip).
+pub fn cluster() -> Result<Cluster, String> {
+    let kubeconfig = std::env::var_os("VOTINGAPP_KUBECONFIG")
+        .map(PathBuf::from)
+        .ok_or("no cluster: VOTINGAPP_KUBECONFIG is not set (scripts/test.sh starts one with scripts/cluster.sh)")?;
+    let cluster = Cluster { kubeconfig };
+    let out = cluster.kubectl_output(&["get", "--raw", "/readyz"]);
+    if !out.status.success() {
+        return Err(format!(
+            "the API server does not answer: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(cluster)
+}
+
+pub struct Cluster {
+    kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    pub fn kubectl(&self) -> Command {
+        let mut command = Command::new("kubectl");
+        command
+            .current_dir(repo_root())
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig);
+        command
+    }
+
+    pub fn kubectl_output(&self, args: &[&str]) -> Output {
+        output(self.kubectl().args(args))
+    }
+
+    /// Runs kubectl to success; its standard output.
+    pub fn run(&self, args: &[&str]) -> String {
+        run_ok(self.kubectl().args(args))
+    }
+
+    /// Why the cluster cannot run pods, or `None` when its node is Ready.
+    pub fn node_unavailable(&self) -> Option<String> {
+        let ready = self.kubectl_output(&[
+            "get",
+            "node",
+            NODE,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        match String::from_utf8_lossy(&ready.stdout).trim() {
+            "True" => None,
+            _ => Some(
+                std::env::var("VOTINGAPP_CLUSTER_NODE_SKIPPED").unwrap_or_else(|_| {
+                    format!(
+                        "the cluster has no Ready node ({})",
+                        String::from_utf8_lossy(&ready.stderr).trim()
+                    )
+                }),
+            ),
+        }
+    }
+
+    /// Applies an exercise folder into namespace `ns` (a fresh one), with the
+    /// local stand-ins in place of the official Redis and Postgres images (no
+    /// registry here): a kustomization around a copy of the folder.
+    pub fn apply_exercise(&self, folder: &str, ns: &str, work: &Path) {
+        let base = work.join(ns);
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("base")).unwrap();
+        let mut resources = Vec::new();
+        let mut files: Vec<_> = std::fs::read_dir(repo_root().join("k8s").join(folder))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            std::fs::copy(&file, base.join("base").join(&name)).unwrap();
+            resources.push(format!("- base/{name}"));
+        }
+        let kustomization = format!(
+            "namespace: {ns}\nresources:\n{}\nimages:\n\
+             - name: redis\n  newName: votingapp-offline/redis-standin\n  newTag: \"7\"\n\
+             - name: postgres\n  newName: votingapp-offline/postgres-standin\n  newTag: \"15\"\n",
+            resources.join("\n")
+        );
+        std::fs::write(base.join("kustomization.yaml"), kustomization).unwrap();
+        self.run(&["apply", "-k", base.to_str().unwrap()]);
+    }
+
+    /// Deletes a namespace and waits until it is gone (its pods stopped).
+    pub fn delete_namespace(&self, ns: &str) {
+        let _ = self.kubectl_output(&["delete", "namespace", ns, "--wait=true", "--timeout=120s"]);
+    }
+
+    /// Waits until every pod of `selector` in `ns` is Ready, `count` of them.
+    pub fn wait_ready(
+        &self,
+        ns: &str,
+        selector: &str,
+        count: usize,
+        limit: Duration,
+    ) -> Vec<String> {
+        let until = Instant::now() + limit;
+        loop {
+            let out = self.run(&[
+                "get", "pods", "-n", ns, "-l", selector, "-o",
+                "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+            ]);
+            let ready: Vec<String> = out
+                .lines()
+                .filter_map(|line| {
+                    let parts: Vec<&str> = line.split_whitespace().collect();
+                    (parts.len() == 2 && parts[1] == "True").then(|| parts[0].to_owned())
+                })
+                .collect();
+            if ready.len() == count && out.lines().count() == count {
+                return ready;
+            }
+            if Instant::now() > until {
+                let describe = self.kubectl_output(&["describe", "pods", "-n", ns, "-l", selector]);
+                panic!(
+                    "pods {selector} in {ns} not ready ({} of {count}):\n{out}\n{}",
+                    ready.len(),
+                    String::from_utf8_lossy(&describe.stdout)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
