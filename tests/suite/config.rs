@@ -147,12 +147,7 @@ async fn sigterm_stops_every_service_with_exit_code_0() {
 #[tokio::test]
 async fn after_sigterm_readiness_turns_503_while_the_page_is_still_served_for_the_drain_time() {
     let stack = Stack::start("drain");
-    let vote = stack
-        .vote(&[("DRAIN_SECONDS".into(), "3".into())])
-        .await
-        .ready()
-        .await;
-    let mut vote = vote;
+    let mut vote = stack.vote(&[("DRAIN_SECONDS", "3")]).await.ready().await;
     vote.sigterm();
     let client = http_client(false);
     crate::harness::eventually(Duration::from_secs(2), "readiness to turn 503", || async {
