@@ -7,7 +7,7 @@
 //! answers) and runs these tests after the rest of the suite.
 
 use crate::harness::cluster::{cluster, Cluster};
-use crate::harness::compose::repo_root;
+use crate::harness::compose::{offline_images, repo_root, APP_IMAGES};
 use crate::harness::load::Load;
 use crate::harness::{eventually, get_json, http_client, page_text, TestDir};
 use std::collections::HashSet;
@@ -249,18 +249,13 @@ async fn the_workshop_runs_on_a_real_cluster() {
     }
     let _one = CLUSTER.lock().await;
     let work = TestDir::new("workshop");
-    for image in [
-        "votingapp/vote:before",
-        "votingapp/vote:after",
-        "votingapp/result:before",
-        "votingapp/result:after",
-        "votingapp/worker:latest",
-        "votingapp/seed:latest",
-        "votingapp-offline/redis-standin:7",
-        "votingapp-offline/postgres-standin:15",
-    ] {
+    for image in APP_IMAGES
+        .iter()
+        .map(|i| i.to_string())
+        .chain(offline_images())
+    {
         let present = crate::harness::compose::output(
-            std::process::Command::new("docker").args(["image", "inspect", image]),
+            std::process::Command::new("docker").args(["image", "inspect", &image]),
         );
         assert!(
             present.status.success(),

@@ -10,7 +10,7 @@
 //! fault tests.
 
 use crate::harness::compose::{
-    docker, docker_unavailable, output, repo_root, run_ok, ComposeStack,
+    docker, docker_unavailable, offline_images, output, repo_root, run_ok, ComposeStack, APP_IMAGES,
 };
 use crate::harness::load::Load;
 use crate::harness::{eventually, get_json, http_client, page_text};
@@ -20,14 +20,6 @@ use std::time::{Duration, Instant};
 
 const VOTE: &str = "http://127.0.0.1:8080/";
 const RESULTS: &str = "http://127.0.0.1:8081/api/results";
-const IMAGES: [&str; 6] = [
-    "votingapp/vote:before",
-    "votingapp/vote:after",
-    "votingapp/result:before",
-    "votingapp/result:after",
-    "votingapp/worker:latest",
-    "votingapp/seed:latest",
-];
 
 /// One container test at a time: they share the engine's images and the
 /// published ports 8080 and 8081.
@@ -115,7 +107,7 @@ async fn redis_lists_drained(stack: &ComposeStack) {
 }
 
 fn image_sizes() -> Vec<(String, u64)> {
-    IMAGES
+    APP_IMAGES
         .iter()
         .map(|image| {
             let size = docker(&["image", "inspect", "--format", "{{.Size}}", image]);
@@ -176,15 +168,15 @@ fn a_missing_stand_in_names_the_script_that_builds_it() {
         return;
     }
     let _engine = ENGINE.blocking_lock();
-    let listed = run_ok(script("offline-images.sh").arg("--list"));
+    let listed = offline_images();
     let compose = std::fs::read_to_string(repo_root().join("compose.offline.yaml")).unwrap();
-    for image in listed.lines() {
+    for image in &listed {
         assert!(
             compose.contains(image),
             "compose.offline.yaml does not use {image}"
         );
     }
-    let standin = listed.lines().find(|i| i.contains("redis")).unwrap();
+    let standin = listed.iter().find(|i| i.contains("redis")).unwrap();
     let _hidden = HiddenImage::new(standin);
     let out = output(script("compose.sh").args(["--offline", "config", "-q"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -201,9 +193,9 @@ fn the_stand_ins_honour_the_official_images_contract() {
         return;
     }
     let _engine = ENGINE.blocking_lock();
-    let listed = run_ok(script("offline-images.sh").arg("--list"));
-    let postgres = listed.lines().find(|i| i.contains("postgres")).unwrap();
-    let redis = listed.lines().find(|i| i.contains("redis")).unwrap();
+    let listed = offline_images();
+    let postgres = listed.iter().find(|i| i.contains("postgres")).unwrap();
+    let redis = listed.iter().find(|i| i.contains("redis")).unwrap();
     for image in [postgres, redis] {
         let labels = docker(&[
             "image",

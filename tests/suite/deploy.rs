@@ -527,17 +527,10 @@ fn built_images() -> BTreeSet<String> {
 #[test]
 fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
     let built = built_images();
-    let expected: BTreeSet<String> = [
-        "votingapp/vote:before",
-        "votingapp/vote:after",
-        "votingapp/result:before",
-        "votingapp/result:after",
-        "votingapp/worker:latest",
-        "votingapp/seed:latest",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    let expected: BTreeSet<String> = crate::harness::compose::APP_IMAGES
+        .into_iter()
+        .map(String::from)
+        .collect();
     assert_eq!(built, expected);
 
     let compose: serde_norway::Value = serde_norway::from_str(

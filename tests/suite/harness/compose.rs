@@ -7,6 +7,26 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// Every image of ours, with the names the compose file, the bake file and the
+/// manifests use.
+pub const APP_IMAGES: [&str; 6] = [
+    "votingapp/vote:before",
+    "votingapp/vote:after",
+    "votingapp/result:before",
+    "votingapp/result:after",
+    "votingapp/worker:latest",
+    "votingapp/seed:latest",
+];
+
+/// The local images of scripts/offline-images.sh (bases and stand-ins).
+pub fn offline_images() -> Vec<String> {
+    let mut list = Command::new(repo_root().join("scripts/offline-images.sh"));
+    run_ok(list.arg("--list"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The repository's root (the compose file, the Dockerfile, the scripts).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
