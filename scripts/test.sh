@@ -50,7 +50,7 @@ else
   # On their own: containers and pods starting would slow the timing-sensitive
   # fault tests above. --nocapture shows their figures and skip messages.
   echo "==> running the container and cluster tests"
-  cargo test -p tests --test suite -- --nocapture containers:: cluster:: 2>&1 | tee -a "$log" || status=$?
+  cargo test -p tests --test suite -- --nocapture --test-threads=1 containers:: cluster:: 2>&1 | tee -a "$log" || status=$?
 fi
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }

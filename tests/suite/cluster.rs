@@ -247,6 +247,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         eprintln!("skipped: the_workshop_runs_on_a_real_cluster: {reason}");
         return;
     }
+    let _engine = crate::harness::compose::ENGINE.lock().await;
     let _one = CLUSTER.lock().await;
     let work = TestDir::new("workshop");
     for image in APP_IMAGES

@@ -10,7 +10,8 @@
 //! fault tests.
 
 use crate::harness::compose::{
-    docker, docker_unavailable, offline_images, output, repo_root, run_ok, ComposeStack, APP_IMAGES,
+    docker, docker_unavailable, offline_images, output, repo_root, run_ok, ComposeStack,
+    APP_IMAGES, ENGINE,
 };
 use crate::harness::load::Load;
 use crate::harness::{eventually, get_json, http_client, page_text};
@@ -20,10 +21,6 @@ use std::time::{Duration, Instant};
 
 const VOTE: &str = "http://127.0.0.1:8080/";
 const RESULTS: &str = "http://127.0.0.1:8081/api/results";
-
-/// One container test at a time: they share the engine's images and the
-/// published ports 8080 and 8081.
-static ENGINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// True (and says why) when there is no engine to run containers on.
 fn skip(test: &str) -> bool {
