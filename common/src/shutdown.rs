@@ -25,8 +25,9 @@ pub fn on_signal() -> CancellationToken {
     let cancel = token.clone();
     tokio::spawn(async move {
         let name = signal().await;
-        tracing::info!(signal = name, "stopping gracefully");
+        // Cancel first: nothing that logging does may keep the service running.
         cancel.cancel();
+        tracing::info!(signal = name, "stopping gracefully");
     });
     token
 }

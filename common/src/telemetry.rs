@@ -1,5 +1,10 @@
 //! Logging: `tracing` to stdout, human-readable by default, JSON with
 //! `LOG_FORMAT=json`, level from `RUST_LOG` (default `info`).
+//!
+//! A log line that cannot be written is dropped, never an error: with stdout
+//! a closed pipe (`result | head -1`), tracing-subscriber would report the
+//! error with `eprintln!`, which panics when stderr is closed too, and a panic
+//! in the task that handles SIGTERM left the service unstoppable.
 
 use crate::config::{var_or, LOG_FORMAT};
 use tracing_subscriber::EnvFilter;
@@ -10,7 +15,7 @@ pub fn init() {
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,tokio_postgres=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout)
+        .with_writer(|| LossyStdout)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let installed = if var_or(LOG_FORMAT, "text").eq_ignore_ascii_case("json") {
         builder
@@ -23,4 +28,19 @@ pub fn init() {
     };
     // Already installed by an earlier call in this process: keep that one.
     drop(installed);
+}
+
+/// Standard output that drops what it cannot write.
+struct LossyStdout;
+
+impl std::io::Write for LossyStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stdout().lock().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stdout().lock().flush();
+        Ok(())
+    }
 }

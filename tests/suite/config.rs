@@ -177,3 +177,37 @@ async fn after_sigterm_readiness_turns_503_while_the_page_is_still_served_for_th
         vote.log_text()
     );
 }
+
+#[test]
+fn a_service_whose_output_is_a_closed_pipe_still_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    // As `result 2>&1 | head -1`: one line read, then the pipe closed.
+    let mut child = Command::new(binaries::path("result"))
+        .env("PORT", crate::harness::free_port().to_string())
+        .env("DATABASE_URL", "postgres://postgres:x@127.0.0.1:1/postgres")
+        .env("DRAIN_SECONDS", "0.2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    drop(child.stderr.take());
+    // Let it log into the closed pipe (it retries Postgres and says so).
+    std::thread::sleep(Duration::from_millis(1500));
+    crate::harness::signal(child.id(), "TERM");
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("result ignored SIGTERM for 10 s with its output a closed pipe");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "first line: {first}");
+}
