@@ -154,6 +154,11 @@ pub const OPTION_B_VAR: EnvVar = EnvVar {
     default: crate::config::DEFAULT_OPTION_B,
     meaning: "name of the second option",
 };
+pub const BIND_ADDRESS_VAR: EnvVar = EnvVar {
+    name: crate::config::BIND_ADDRESS,
+    default: "0.0.0.0",
+    meaning: "address the HTTP server listens on",
+};
 pub const DRAIN_SECONDS_VAR: EnvVar = EnvVar {
     name: crate::config::DRAIN_SECONDS,
     default: "5",

@@ -14,6 +14,7 @@ pub const OPTION_B: &str = "OPTION_B";
 pub const PORT: &str = "PORT";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const DRAIN_SECONDS: &str = "DRAIN_SECONDS";
+pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
 
 pub const DEFAULT_REDIS_URL: &str = "redis://redis:6379/0";
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@db:5432/postgres";
@@ -80,6 +81,12 @@ pub fn drain() -> Result<std::time::Duration, ConfigError> {
         ));
     }
     Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+/// The address the HTTP server listens on, from `BIND_ADDRESS` (default
+/// `0.0.0.0`, every IPv4 address; `::` for IPv6 too, `127.0.0.1` for this host only).
+pub fn bind_address() -> Result<std::net::IpAddr, ConfigError> {
+    parse_var(BIND_ADDRESS, std::net::IpAddr::from([0, 0, 0, 0]))
 }
 
 /// The HTTP port from `PORT`.

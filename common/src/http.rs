@@ -14,11 +14,12 @@ use tracing::Instrument;
 /// The header carrying each request's id, echoed on the response.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Binds `0.0.0.0:port` (port 0 picks a free one, as tests do).
-pub fn bind(port: u16) -> anyhow::Result<(TcpListener, u16)> {
+/// Binds `address:port` (port 0 picks a free one, as tests do).
+pub fn bind(address: std::net::IpAddr, port: u16) -> anyhow::Result<(TcpListener, u16)> {
     use anyhow::Context;
-    let listener = TcpListener::bind(("0.0.0.0", port))
-        .with_context(|| format!("binding the HTTP port {port} (set PORT to change it)"))?;
+    let listener = TcpListener::bind((address, port)).with_context(|| {
+        format!("binding {address} port {port} (set BIND_ADDRESS or PORT to change it)")
+    })?;
     let bound = listener.local_addr()?.port();
     Ok((listener, bound))
 }

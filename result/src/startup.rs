@@ -18,7 +18,7 @@ pub struct Application {
 impl Application {
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
-        let (listener, port) = common::http::bind(config.port)?;
+        let (listener, port) = common::http::bind(config.bind, config.port)?;
         let feed = crate::live::follow(
             config.database.clone(),
             config.options.clone(),

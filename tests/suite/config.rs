@@ -19,6 +19,12 @@ fn a_bad_setting_stops_the_binary_with_a_message_naming_the_variable() {
             "invalid DATABASE_URL=",
         ),
         ("OPTION_B", "Cats", "invalid OPTION_B=Cats"),
+        (
+            "BIND_ADDRESS",
+            "everywhere",
+            "invalid BIND_ADDRESS=everywhere",
+        ),
+        ("DRAIN_SECONDS", "-1", "invalid DRAIN_SECONDS=-1"),
     ];
     for binary in BINARIES {
         for (name, value, expected) in cases {
@@ -210,4 +216,27 @@ fn a_service_whose_output_is_a_closed_pipe_still_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0), "first line: {first}");
+}
+
+#[tokio::test]
+async fn bind_address_limits_where_a_service_listens() {
+    let dir = TestDir::new("bind-address");
+    let port = crate::harness::free_port();
+    let vote = Service::spawn_on(
+        "vote",
+        &dir,
+        &[("BIND_ADDRESS".into(), "127.0.0.2".into())],
+        port,
+    );
+    let on = format!("http://127.0.0.2:{port}/healthz");
+    crate::harness::eventually(Duration::from_secs(20), "vote on 127.0.0.2", || async {
+        let res = http_client(false).get(&on).send().await.ok()?;
+        (res.status() == 200).then_some(())
+    })
+    .await;
+    let elsewhere = http_client(false).get(vote.url("/healthz")).send().await;
+    assert!(
+        elsewhere.as_ref().is_err_and(|e| e.is_connect()),
+        "127.0.0.1 answered: {elsewhere:?}"
+    );
 }

@@ -19,6 +19,7 @@ pub const USAGE: Usage = Usage {
             meaning: "HTTP port",
         },
         common::cli::DRAIN_SECONDS_VAR,
+        common::cli::BIND_ADDRESS_VAR,
         common::cli::LOG_FORMAT_VAR,
         common::cli::RUST_LOG_VAR,
     ],
@@ -29,6 +30,8 @@ pub struct Config {
     pub redis: RedisUrl,
     pub options: PollOptions,
     pub port: u16,
+    /// The address the HTTP server listens on.
+    pub bind: std::net::IpAddr,
     /// Serving time after SIGTERM, readiness already 503.
     pub drain: std::time::Duration,
     /// Shown as "Processed by container ID …" (the pod or container name).
@@ -41,6 +44,7 @@ impl Config {
             redis: RedisUrl::from_env()?,
             options: PollOptions::from_env()?,
             port: common::config::port(DEFAULT_PORT)?,
+            bind: common::config::bind_address()?,
             drain: common::config::drain()?,
             hostname: gethostname::gethostname().to_string_lossy().into_owned(),
         })

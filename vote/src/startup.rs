@@ -20,7 +20,7 @@ impl Application {
     /// Binds the port and prepares the server; Redis is connected lazily.
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
-        let (listener, port) = common::http::bind(config.port)?;
+        let (listener, port) = common::http::bind(config.bind, config.port)?;
         let state = web::Data::new(VoteState {
             ballot_box: BallotBox::connect(&config.redis)?,
             options: config.options.clone(),

@@ -27,7 +27,7 @@ impl Application {
     /// worker starts before Redis and Postgres and waits for them).
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
-        let (listener, port) = common::http::bind(config.port)?;
+        let (listener, port) = common::http::bind(config.bind, config.port)?;
         let queue = Queue::new(&config.redis, &config.worker_id)?;
         let pool = crate::store::pool(&config.database)?;
         let worker = Arc::new(Worker::new(queue, pool, config.batch_size));
