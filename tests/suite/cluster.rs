@@ -149,36 +149,51 @@ async fn total_reaches(expected: i64) {
     .await;
 }
 
-/// Waits until both NodePorts answer and the pods behind them reach their
-/// dependencies (`/readyz` reports Redis or Postgres "ok" five times in a row,
-/// each on a new connection, so every replica is likely asked): kube-proxy
-/// has the endpoints, and the DNS stand-in the Services.
-async fn node_ports_answer() {
-    for (url, dependency) in [
-        ("http://127.0.0.1:31000/readyz", "redis"),
-        ("http://127.0.0.1:31001/readyz", "postgres"),
-    ] {
-        let until = std::time::Instant::now() + Duration::from_secs(60);
-        let mut in_a_row = 0;
-        while in_a_row < 5 {
-            let body = get_json(url).await;
-            let ok = body
-                .as_ref()
-                .is_some_and(|b| b["dependencies"][dependency] == "ok");
-            in_a_row = if ok { in_a_row + 1 } else { 0 };
-            assert!(
-                std::time::Instant::now() < until,
-                "{url} never reported {dependency} ok: {body:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+/// Waits until both NodePorts answer (kube-proxy has the endpoints) and every
+/// vote and result pod reaches its dependency (`/readyz` on the pod's own
+/// address reports Redis or Postgres "ok": the DNS stand-in has the Services).
+async fn node_ports_answer(cluster: &Cluster, ns: &str) {
+    for url in [VOTE, "http://127.0.0.1:31001/"] {
+        eventually(
+            Duration::from_secs(60),
+            &format!("{url} to answer"),
+            || async {
+                let res = http_client(false).get(url).send().await.ok()?;
+                (res.status() == 200).then_some(())
+            },
+        )
+        .await;
+    }
+    for (selector, dependency) in [("app=voter", "redis"), ("app=results", "postgres")] {
+        let ips = cluster.run(&[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            selector,
+            "-o",
+            "jsonpath={.items[*].status.podIP}",
+        ]);
+        for ip in ips.split_whitespace() {
+            let url = format!("http://{ip}/readyz");
+            eventually(
+                Duration::from_secs(60),
+                &format!("{url} to report {dependency} ok"),
+                || async {
+                    let body = get_json(&url).await?;
+                    (body["dependencies"][dependency] == "ok").then_some(())
+                },
+            )
+            .await;
         }
     }
 }
 
 /// Casts one vote per new voter through the vote NodePort, each on a new
 /// connection; all must be acknowledged. Returns the vote pods that answered.
-async fn cast_all(prefix: &str, count: usize) -> HashSet<String> {
-    node_ports_answer().await;
+async fn cast_all(cluster: &Cluster, ns: &str, prefix: &str, count: usize) -> HashSet<String> {
+    node_ports_answer(cluster, ns).await;
     let mut served_by = HashSet::new();
     for i in 0..count {
         // A new connection each time, so that the Service spreads them.
@@ -279,7 +294,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.apply_exercise("ex3", &ex.ns, &work.path);
         cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
         cluster.wait_ready(&ex.ns, "app=results", 1, READY);
-        cast_all("ex3", 3).await;
+        cast_all(&cluster, &ex.ns, "ex3", 3).await;
         total_reaches(3).await;
         eprintln!("cluster: ex3: 3 votes through NodePort 31000 shown on NodePort 31001");
     }
@@ -304,7 +319,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.apply_exercise("ex5/v1", &ex.ns, &work.path);
         let v1 = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
         cluster.wait_ready(&ex.ns, "app=results", 1, READY);
-        node_ports_answer().await;
+        node_ports_answer(&cluster, &ex.ns).await;
         let votes = Load::start(VOTE, "ex5", 2);
         votes.flowing(50, "before v2").await;
         cluster.apply_exercise("ex5/v2", &ex.ns, &work.path);
@@ -333,7 +348,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.apply_exercise("ex6/v1", &ex.ns, &work.path);
         cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
         cluster.wait_ready(&ex.ns, "app=results", 1, READY);
-        node_ports_answer().await;
+        node_ports_answer(&cluster, &ex.ns).await;
         let votes = Load::start(VOTE, "ex6", 2);
         votes.flowing(50, "before the rolling update").await;
         cluster.apply_exercise("ex6/v2", &ex.ns, &work.path);
@@ -387,9 +402,9 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
         cluster.wait_ready(&ex.ns, "app=results", 2, READY);
         // The data tier is new: its database starts empty.
-        node_ports_answer().await;
+        node_ports_answer(&cluster, &ex.ns).await;
         total_reaches(0).await;
-        let served_by = cast_all("ex6final", 40).await;
+        let served_by = cast_all(&cluster, &ex.ns, "ex6final", 40).await;
         total_reaches(40).await;
         assert!(
             served_by.len() >= 2,
@@ -408,7 +423,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
         cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
         cluster.wait_ready(&ex.ns, "app=results", 2, READY);
-        cast_all("ex7", 10).await;
+        cast_all(&cluster, &ex.ns, "ex7", 10).await;
         total_reaches(10).await;
         cluster.run(&["delete", "pod", "-n", &ex.ns, "data-pipeline-0"]);
         cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
@@ -428,7 +443,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
             "job/seed",
             "--timeout=240s",
         ]);
-        node_ports_answer().await;
+        node_ports_answer(&cluster, &ex.ns).await;
         // The Job may have started before Redis could be reached: a run that
         // saw any error exits 1 and the Job runs it again, so the tally holds
         // the successful run's 3,000 votes plus any a failed run got in.
