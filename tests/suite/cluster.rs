@@ -497,8 +497,17 @@ async fn the_workshop_runs_on_a_real_cluster() {
         for deploy in ["deploy/voter", "deploy/voting-result"] {
             cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
         }
-        let page = page_text("http://127.0.0.1:31000/").await;
-        assert!(page.contains("Vim") && page.contains("Emacs"), "{page}");
+        // The old pods drain for a few seconds after the rollout is done, and
+        // kube-proxy drops them within a sync: poll, each time on a new connection.
+        eventually(
+            Duration::from_secs(30),
+            "the new poll options on the vote page",
+            || async {
+                let page = page_text("http://127.0.0.1:31000/").await;
+                (page.contains("Vim") && page.contains("Emacs")).then_some(())
+            },
+        )
+        .await;
         eprintln!(
             "cluster: ex8: seed Job complete (3,000 votes), ConfigMap change shown after a restart"
         );
