@@ -165,17 +165,7 @@ async fn node_ports_answer(cluster: &Cluster, ns: &str) {
         .await;
     }
     for (selector, dependency) in [("app=voter", "redis"), ("app=results", "postgres")] {
-        let ips = cluster.run(&[
-            "get",
-            "pods",
-            "-n",
-            ns,
-            "-l",
-            selector,
-            "-o",
-            "jsonpath={.items[*].status.podIP}",
-        ]);
-        for ip in ips.split_whitespace() {
+        for ip in pod_field(cluster, ns, selector, "status.podIP") {
             let url = format!("http://{ip}/readyz");
             eventually(
                 Duration::from_secs(60),
@@ -214,18 +204,11 @@ async fn cast_all(cluster: &Cluster, ns: &str, prefix: &str, count: usize) -> Ha
     served_by
 }
 
-fn pod_names(cluster: &Cluster, ns: &str, selector: &str) -> Vec<String> {
+/// One field of every pod matching `selector`, e.g. `metadata.name`.
+fn pod_field(cluster: &Cluster, ns: &str, selector: &str, field: &str) -> Vec<String> {
+    let jsonpath = format!("jsonpath={{.items[*].{field}}}");
     cluster
-        .run(&[
-            "get",
-            "pods",
-            "-n",
-            ns,
-            "-l",
-            selector,
-            "-o",
-            "jsonpath={.items[*].metadata.name}",
-        ])
+        .run(&["get", "pods", "-n", ns, "-l", selector, "-o", &jsonpath])
         .split_whitespace()
         .map(str::to_owned)
         .collect()
@@ -326,7 +309,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         votes.flowing(100, "after v2").await;
         let outcome = votes.finish().await;
         assert_eq!(
-            pod_names(&cluster, &ex.ns, "app=voter"),
+            pod_field(&cluster, &ex.ns, "app=voter", "metadata.name"),
             v1,
             "a ReplicaSet replaced its pod"
         );
