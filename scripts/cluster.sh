@@ -46,8 +46,7 @@ source_tree() {
     ensure_packages dpkg-source:dpkg-dev >&2
     mkdir -p "$CACHE/src"
     local list=/etc/apt/sources.list.d/votingapp-deb-src.sources uri
-    uri=$(awk '/^URIs:/ && !/security/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-    [ -n "$uri" ] || uri=$(awk '$1 == "deb" && !/security/ { print ($2 ~ /^\[/ ? $3 : $2); exit }' /etc/apt/sources.list)
+    uri=$(debian_mirror)
     printf 'Types: deb-src\nURIs: %s\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" |
       as_root tee "$list" >/dev/null
     as_root apt-get update -qq >&2

@@ -66,3 +66,16 @@ ensure_compose() {
   rm -rf "$tmp"
   docker compose version
 }
+
+# debian_mirror: the Debian mirror this machine's apt sources name (or DEBIAN_MIRROR).
+debian_mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  local uri
+  uri=$(awk '/^URIs:/ && !/security/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && !/security/ { print ($2 ~ /^\[/ ? $3 : $2); exit }' /etc/apt/sources.list 2>/dev/null || true)
+  if [ -z "$uri" ]; then
+    echo "error: no Debian mirror in this machine's apt sources: set DEBIAN_MIRROR" >&2
+    exit 1
+  fi
+  echo "$uri"
+}

@@ -68,19 +68,6 @@ built() {
   progress "$1" "built in $2 s, $size"
 }
 
-# debian_mirror: the mirror debootstrap uses, from this machine's apt sources.
-debian_mirror() {
-  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
-  local uri
-  uri=$(awk '/^URIs:/ && !/security/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && !/security/ { print ($2 ~ /^\[/ ? $3 : $2); exit }' /etc/apt/sources.list 2>/dev/null || true)
-  if [ -z "$uri" ]; then
-    echo "error: no Debian mirror in this machine's apt sources: set DEBIAN_MIRROR" >&2
-    exit 1
-  fi
-  echo "$uri"
-}
-
 # build_standin NAME DOCKERFILE CONTEXT [ARGS...]: docker build on top of the runtime base.
 build_standin() {
   local name=$1 dockerfile=$2 context=$3 start=$SECONDS log
