@@ -21,6 +21,8 @@ pub struct Usage {
     pub binary: &'static str,
     pub summary: &'static str,
     pub default_port: u16,
+    /// Subcommands of this binary beyond the shared ones, with what they do.
+    pub commands: &'static [(&'static str, &'static str)],
     pub vars: &'static [EnvVar],
 }
 
@@ -45,18 +47,29 @@ pub fn handle_args(usage: &Usage) -> Option<ExitCode> {
 }
 
 pub fn help_text(usage: &Usage) -> String {
+    let name = usage.binary;
+    let mut commands = vec![
+        (String::new(), "run the service"),
+        (
+            "healthcheck".to_owned(),
+            "exit 0 if the service on $PORT answers /healthz",
+        ),
+    ];
+    commands.extend(usage.commands.iter().map(|(c, m)| ((*c).to_owned(), *m)));
+    commands.push(("--help".to_owned(), "this text"));
     let mut text = format!(
-        "{} {}: {}\n\nUSAGE:\n    {}              run the service\n    {} healthcheck  exit 0 if the service on $PORT answers /healthz\n    {} --help       this text\n\nENVIRONMENT (default in brackets):\n",
-        usage.binary,
+        "{name} {}: {}\n\nUSAGE:\n",
         env!("CARGO_PKG_VERSION"),
-        usage.summary,
-        usage.binary,
-        usage.binary,
-        usage.binary
+        usage.summary
     );
+    for (command, meaning) in commands {
+        let line = format!("{name} {command}");
+        text.push_str(&format!("    {line:<20} {meaning}\n"));
+    }
+    text.push_str("\nENVIRONMENT (default in brackets):\n");
     for var in usage.vars {
         text.push_str(&format!(
-            "    {:<14} {} [{}]\n",
+            "    {:<16} {} [{}]\n",
             var.name, var.meaning, var.default
         ));
     }

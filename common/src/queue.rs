@@ -11,6 +11,10 @@ pub const VOTES: &str = "votes";
 /// Messages that are not votes, moved aside by the worker with their reason logged.
 pub const DEAD_LETTERS: &str = "votes:dead";
 
+/// Votes Postgres refused to store (a constraint or trigger), each as JSON
+/// `{"message": <the original message>, "reason": ..., "sqlstate": ...}`.
+pub const REJECTED: &str = "votes:rejected";
+
 /// Prefix of each worker's processing list: `votes:processing:<worker id>` holds
 /// exactly the batch that worker has claimed and not yet committed.
 pub const PROCESSING_PREFIX: &str = "votes:processing:";

@@ -9,6 +9,7 @@ pub const USAGE: Usage = Usage {
     binary: "result",
     summary: "the live results page, fed by Postgres notifications",
     default_port: DEFAULT_PORT,
+    commands: &[],
     vars: &[
         common::cli::DATABASE_URL_VAR,
         common::cli::OPTION_A_VAR,

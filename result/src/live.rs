@@ -1,5 +1,8 @@
 //! Following the totals: one Postgres session that LISTENs on `vote_counts`,
 //! re-reads the two totals when notified, and publishes them to every viewer.
+//! Until the worker's migrations have made `vote_counts` (or beside the
+//! original worker, which never does), it counts `votes` every second instead.
+//! It needs only SELECT and LISTEN.
 //!
 //! Bursts of notifications are coalesced into one read. When the session
 //! breaks, viewers are told the results are unavailable and the task
@@ -21,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 /// Shortest time between two reads, so a flood of commits costs at most
 /// twenty reads per second; a quiet poll's first change is read at once.
 const COALESCE: Duration = Duration::from_millis(50);
+
+/// How often `votes` is counted while `vote_counts` does not exist yet.
+const UNINSTALLED_POLL: Duration = Duration::from_secs(1);
 
 /// What viewers are shown now, with its Server-Sent Event pre-rendered once.
 #[derive(Debug, Clone)]
@@ -95,7 +101,7 @@ async fn session(
     publish: &watch::Sender<Arc<Snapshot>>,
     backoff: &mut Backoff,
 ) -> anyhow::Error {
-    let (mut client, mut connection) = match database.config.connect(tokio_postgres::NoTls).await {
+    let (client, mut connection) = match database.config.connect(tokio_postgres::NoTls).await {
         Ok(pair) => pair,
         Err(e) => return anyhow::Error::new(e).context("connecting to Postgres"),
     };
@@ -113,20 +119,33 @@ async fn session(
         }
         anyhow::anyhow!("Postgres closed the connection")
     });
-    let listening = async {
-        common::schema::ensure(&mut client).await?;
-        client
-            .batch_execute(&format!("LISTEN {}", common::schema::TALLY_CHANNEL))
-            .await
-    };
-    if let Err(e) = listening.await {
+    let listen = format!("LISTEN {}", common::schema::TALLY_CHANNEL);
+    if let Err(e) = client.batch_execute(&listen).await {
         driver.abort();
         return anyhow::Error::new(e).context("listening for new votes");
     }
-    tracing::info!("following the totals in Postgres");
+    tracing::info!("connected to Postgres");
     let mut first = true;
+    let mut following_counts = false;
     loop {
-        let tally = match common::schema::read_tally(&client).await {
+        let read = async {
+            if !following_counts {
+                following_counts = common::schema::counts_installed(&client).await?;
+                if following_counts {
+                    tracing::info!("following the totals in vote_counts");
+                } else if first {
+                    tracing::warn!(
+                        "vote_counts is missing (the worker's migrations have not run: start our worker or run `worker migrate`); counting the votes table every {UNINSTALLED_POLL:?} meanwhile"
+                    );
+                }
+            }
+            if following_counts {
+                common::schema::read_tally(&client).await
+            } else {
+                common::schema::count_votes(&client).await
+            }
+        };
+        let tally = match read.await {
             Ok(tally) => tally,
             Err(e) => {
                 driver.abort();
@@ -147,6 +166,11 @@ async fn session(
         });
         if changed {
             metrics::counter!("result_updates_pushed_total").increment(1);
+        }
+        if !following_counts {
+            // No triggers, no notifications: poll, as the original result does.
+            tokio::time::sleep(UNINSTALLED_POLL).await;
+            continue;
         }
         // Reads are at least COALESCE apart: notifications that arrive in
         // the meantime are answered by one read, the first one at once.

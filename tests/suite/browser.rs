@@ -112,7 +112,7 @@ async fn a_vote_marks_the_choice_and_the_results_page_follows_live() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_results_page_reconnects_after_result_restarts() {
-    let stack = Stack::start("browser-reconnect");
+    let stack = Stack::migrated("browser-reconnect").await;
     let port = free_port();
     let mut result = Service::spawn_on("result", &stack.dir, &stack.env(&[]), port)
         .healthy()

@@ -16,5 +16,6 @@ mod end_to_end;
 mod faults;
 mod operability;
 mod result_service;
+mod schema;
 mod vote_service;
 mod worker_service;

@@ -1,18 +1,8 @@
 //! Running the app: the load generator against a live stack, the metrics
 //! moving under that load, and structured logs with request ids.
 
-use crate::harness::{binaries, eventually, http_client, Stack};
+use crate::harness::{binaries, eventually, http_client, sample, Stack};
 use std::time::Duration;
-
-/// The value of one sample line of a Prometheus text page (0 when absent).
-fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {

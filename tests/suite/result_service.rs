@@ -16,7 +16,7 @@ async fn api_until(url: &str, total: i64) -> serde_json::Value {
 
 #[tokio::test]
 async fn the_page_and_api_show_both_names_percentages_and_the_total() {
-    let stack = Stack::start("result-page");
+    let stack = Stack::migrated("result-page").await;
     let result = stack
         .result(&[("OPTION_A", "Java"), ("OPTION_B", ".NET")])
         .await
@@ -88,7 +88,7 @@ async fn next_tally(
 
 #[tokio::test]
 async fn updates_are_pushed_to_open_pages_when_votes_commit() {
-    let stack = Stack::start("result-live");
+    let stack = Stack::migrated("result-live").await;
     let result = stack.result(&[]).await.ready().await;
     let pg = stack.pg.client().await;
     let res = http_client(false)
@@ -116,7 +116,7 @@ async fn updates_are_pushed_to_open_pages_when_votes_commit() {
 
 #[tokio::test]
 async fn with_postgres_down_the_page_and_api_say_so_and_recover_on_their_own() {
-    let mut stack = Stack::start("result-pg-down");
+    let mut stack = Stack::migrated("result-pg-down").await;
     let result = stack.result(&[]).await.ready().await;
     let pg = stack.pg.client().await;
     pg.execute("INSERT INTO votes (id, vote) VALUES ('kept', 'b')", &[])
@@ -180,7 +180,7 @@ async fn with_postgres_down_the_page_and_api_say_so_and_recover_on_their_own() {
 
 #[tokio::test]
 async fn every_result_replica_follows_the_same_totals_without_affinity() {
-    let stack = Stack::start("result-replicas");
+    let stack = Stack::migrated("result-replicas").await;
     let first = stack.result(&[]).await.ready().await;
     let second = stack.result(&[]).await.ready().await;
     let pg = stack.pg.client().await;

@@ -1,7 +1,7 @@
 //! The worker: one row per voter, the last vote wins, poison is set aside, it
 //! waits for its databases, and it keeps the original table working.
 
-use crate::harness::{eventually, Stack};
+use crate::harness::{eventually, metric, Stack};
 use std::time::Duration;
 
 pub async fn push(stack: &Stack, messages: &[String]) {
@@ -125,6 +125,79 @@ async fn poison_goes_to_the_dead_letter_list_and_the_rest_is_stored_verbatim() {
 }
 
 #[tokio::test]
+async fn votes_postgres_refuses_are_set_aside_with_the_reason_and_the_rest_is_stored() {
+    let stack = Stack::start("worker-refused");
+    let worker = stack.worker(&[]).await.ready().await;
+    let pg = stack.pg.client().await;
+    // Two kinds of refusal an operator might add: a constraint, and a trigger.
+    pg.batch_execute(
+        "ALTER TABLE votes ADD CONSTRAINT no_banned_voters CHECK (id NOT LIKE 'banned-%');
+         CREATE FUNCTION refuse_audited() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.id LIKE 'audit-%' THEN RAISE EXCEPTION 'voter % is under audit', NEW.id; END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_audited BEFORE INSERT OR UPDATE ON votes
+             FOR EACH ROW EXECUTE FUNCTION refuse_audited();",
+    )
+    .await
+    .unwrap();
+    let refused = ["banned-1", "audit-7", "banned-2"];
+    let mut messages: Vec<String> = (0..500)
+        .map(|i| stamped(&format!("ok-{i:03}"), if i % 2 == 0 { "a" } else { "b" }, i))
+        .collect();
+    for (i, voter) in refused.iter().enumerate() {
+        messages.insert(100 * (i + 1), stamped(voter, "a", 1000));
+    }
+    push(&stack, &messages).await;
+    drained(&stack).await;
+
+    assert_eq!(stack.stored_votes().await.len(), 500);
+    assert_eq!(counts(&stack).await, (250, 250));
+    let mut redis = stack.redis.connection().await;
+    let entries: Vec<String> = redis::cmd("LRANGE")
+        .arg("votes:rejected")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut rejected: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|entry| {
+            let entry: serde_json::Value = serde_json::from_str(entry).unwrap();
+            let message: serde_json::Value =
+                serde_json::from_str(entry["message"].as_str().unwrap()).unwrap();
+            (
+                message["voter_id"].as_str().unwrap().to_owned(),
+                entry["sqlstate"].as_str().unwrap().to_owned(),
+                entry["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    rejected.sort();
+    assert_eq!(rejected.len(), 3, "{rejected:?}");
+    assert_eq!(rejected[0].0, "audit-7");
+    assert_eq!(rejected[0].1, "P0001");
+    assert!(rejected[0].2.contains("under audit"), "{rejected:?}");
+    for (voter, sqlstate, reason) in &rejected[1..] {
+        assert!(voter.starts_with("banned-"), "{rejected:?}");
+        assert_eq!(sqlstate, "23514");
+        assert!(reason.contains("no_banned_voters"), "{rejected:?}");
+    }
+    assert_eq!(metric(&worker, "votes_rejected_total").await, 3.0);
+    assert!(metric(&worker, "worker_batch_splits_total").await >= 1.0);
+    assert_eq!(metric(&worker, "votes_stored_total").await, 500.0);
+    let log = worker.log_text();
+    assert_eq!(
+        log.matches("Postgres refused this vote").count(),
+        3,
+        "{log}"
+    );
+    assert!(log.contains("before it is split"), "{log}");
+}
+
+#[tokio::test]
 async fn the_worker_started_before_its_databases_waits_for_them() {
     let mut stack = Stack::start("worker-waits");
     stack.redis.stop();
@@ -228,8 +301,9 @@ async fn one_step_drains_at_most_a_batch_and_an_empty_queue_is_idle() {
                 messages,
                 ballots,
                 poison,
+                rejected,
             } => {
-                assert_eq!((messages, poison), (ballots, 0));
+                assert_eq!((messages, poison, rejected), (ballots, 0, 0));
                 sizes.push(messages);
             }
         }

@@ -9,6 +9,7 @@ pub const USAGE: Usage = Usage {
     binary: "vote",
     summary: "the vote page; queues each vote on the Redis list `votes`",
     default_port: DEFAULT_PORT,
+    commands: &[],
     vars: &[
         common::cli::REDIS_URL_VAR,
         common::cli::OPTION_A_VAR,

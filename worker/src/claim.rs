@@ -8,8 +8,9 @@
 //! the head of `votes`, in its original order.
 
 use crate::batch::Poison;
+use crate::refusal::Rejected;
 use common::config::RedisUrl;
-use common::queue::{WorkerKeys, DEAD_LETTERS, PROCESSING_PREFIX, VOTES};
+use common::queue::{WorkerKeys, DEAD_LETTERS, PROCESSING_PREFIX, REJECTED, VOTES};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use std::sync::LazyLock;
@@ -155,14 +156,22 @@ impl Queue {
         Ok(moved.is_some())
     }
 
-    /// Lets go of a committed batch: poison goes to the dead-letter list and the
-    /// processing list is deleted, atomically.
-    pub async fn acknowledge(&self, poison: &[Poison]) -> anyhow::Result<()> {
+    /// Lets go of a committed batch: poison goes to the dead-letter list, votes
+    /// Postgres refused to the rejected list, and the processing list is
+    /// deleted, atomically.
+    pub async fn acknowledge(
+        &self,
+        poison: &[Poison],
+        rejected: &[Rejected],
+    ) -> anyhow::Result<()> {
         let mut redis = self.redis.clone();
         let mut pipe = redis::pipe();
         pipe.atomic();
         for item in poison {
             pipe.rpush(DEAD_LETTERS, &item.message).ignore();
+        }
+        for vote in rejected {
+            pipe.rpush(REJECTED, vote.to_json()).ignore();
         }
         pipe.del(&self.keys.processing).ignore();
         timed(pipe.query_async::<()>(&mut redis)).await

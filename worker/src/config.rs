@@ -15,6 +15,10 @@ pub const USAGE: Usage = Usage {
     binary: "worker",
     summary: "moves votes from the Redis list `votes` into the Postgres table `votes`",
     default_port: DEFAULT_PORT,
+    commands: &[(
+        "migrate",
+        "apply the missing schema migrations to DATABASE_URL, then exit",
+    )],
     vars: &[
         common::cli::REDIS_URL_VAR,
         common::cli::DATABASE_URL_VAR,

@@ -5,11 +5,15 @@
 //!   recover the batches of workers that died);
 //! - [`batch`]: turning claimed messages into one ballot per voter, and poison;
 //! - [`store`]: the Postgres side (one idempotent multi-row upsert per batch);
-//! - [`pipeline`]: one step of the loop, `process_batch`, and the loop itself.
+//! - [`pipeline`]: one step of the loop, `process_batch`, and the loop itself;
+//! - [`refusal`]: votes Postgres refuses (not an outage): split, set aside;
+//! - [`migrate`]: the versioned schema and `worker migrate`.
 
 pub mod batch;
 pub mod claim;
 pub mod config;
+pub mod migrate;
 pub mod pipeline;
+pub mod refusal;
 pub mod startup;
 pub mod store;

@@ -2,17 +2,22 @@
 //! when the queue is empty, back off when a dependency fails, and on a stop
 //! give back whatever batch could not be finished.
 //!
+//! A batch Postgres keeps refusing (not an outage) is split after a few tries,
+//! and the votes it refuses are set aside (see [`crate::refusal`]).
+//!
 //! Metrics recorded here: `worker_batches_total`, `worker_batch_size`,
 //! `votes_stored_total`, `worker_claim_to_commit_seconds`,
-//! `dead_letters_total`, `worker_errors_total{stage}`.
+//! `dead_letters_total`, `votes_rejected_total`, `worker_batch_splits_total`,
+//! `worker_errors_total{stage}`.
 
 use crate::batch;
 use crate::claim::Queue;
+use crate::refusal::{self, Rejected, TRIES_BEFORE_SPLIT};
 use crate::store;
 use anyhow::Context;
 use common::backoff::Backoff;
 use deadpool_postgres::Pool;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +38,8 @@ pub enum Outcome {
         ballots: usize,
         /// Messages moved to the dead-letter list.
         poison: usize,
+        /// Votes Postgres refused, moved to `votes:rejected`.
+        rejected: usize,
     },
 }
 
@@ -42,6 +49,8 @@ pub struct Worker {
     pool: Pool,
     batch_size: usize,
     schema_ready: AtomicBool,
+    /// Tries in a row that Postgres refused the current batch.
+    refusals: AtomicU32,
 }
 
 impl Worker {
@@ -51,6 +60,7 @@ impl Worker {
             pool,
             batch_size,
             schema_ready: AtomicBool::new(false),
+            refusals: AtomicU32::new(0),
         }
     }
 
@@ -76,11 +86,9 @@ impl Worker {
         }
         let claimed_at = Instant::now();
         let sorted = batch::sort(&messages);
-        self.store(&sorted.ballots)
-            .await
-            .inspect_err(|_| count_error("store"))?;
+        let rejected = self.store_or_split(&sorted.ballots).await?;
         self.queue
-            .acknowledge(&sorted.poison)
+            .acknowledge(&sorted.poison, &rejected)
             .await
             .context("acknowledging the stored batch in Redis")
             .inspect_err(|_| count_error("acknowledge"))?;
@@ -92,24 +100,72 @@ impl Worker {
                 common::queue::DEAD_LETTERS
             );
         }
+        for vote in &rejected {
+            tracing::warn!(
+                voter_id = %vote.ballot.voter_id,
+                vote = %vote.ballot.choice,
+                sqlstate = %vote.refusal.sqlstate,
+                reason = %vote.refusal.reason,
+                "Postgres refused this vote; moved it to {}",
+                common::queue::REJECTED
+            );
+        }
+        let stored = sorted.ballots.len() - rejected.len();
         metrics::counter!("worker_batches_total").increment(1);
         metrics::histogram!("worker_batch_size").record(sorted.messages as f64);
-        metrics::counter!("votes_stored_total").increment(sorted.ballots.len() as u64);
+        metrics::counter!("votes_stored_total").increment(stored as u64);
         metrics::counter!("dead_letters_total").increment(sorted.poison.len() as u64);
+        metrics::counter!("votes_rejected_total").increment(rejected.len() as u64);
         metrics::histogram!("worker_claim_to_commit_seconds")
             .record(claimed_at.elapsed().as_secs_f64());
         Ok(Outcome::Stored {
             messages: sorted.messages,
-            ballots: sorted.ballots.len(),
+            ballots: stored,
             poison: sorted.poison.len(),
+            rejected: rejected.len(),
         })
+    }
+
+    /// Stores the batch whole; once Postgres has refused it
+    /// `TRIES_BEFORE_SPLIT` times in a row, stores what it accepts and returns
+    /// the votes it refuses. Any other failure is an error (retried later).
+    async fn store_or_split(
+        &self,
+        ballots: &[common::ballot::Ballot],
+    ) -> anyhow::Result<Vec<Rejected>> {
+        let Err(error) = self.store(ballots).await else {
+            self.refusals.store(0, Ordering::Relaxed);
+            return Ok(Vec::new());
+        };
+        count_error("store");
+        let Some(refused) = refusal::refusal(&error) else {
+            return Err(error);
+        };
+        let tries = self.refusals.fetch_add(1, Ordering::Relaxed) + 1;
+        if tries < TRIES_BEFORE_SPLIT {
+            return Err(error.context(format!(
+                "Postgres refused the batch ({}, SQLSTATE {}); try {tries} of {TRIES_BEFORE_SPLIT} before it is split",
+                refused.reason, refused.sqlstate
+            )));
+        }
+        self.refusals.store(0, Ordering::Relaxed);
+        metrics::counter!("worker_batch_splits_total").increment(1);
+        tracing::warn!(
+            votes = ballots.len(),
+            sqlstate = %refused.sqlstate,
+            reason = %refused.reason,
+            "Postgres refused the batch {tries} times; splitting it to store what it accepts"
+        );
+        refusal::store_what_is_accepted(&self.pool, ballots)
+            .await
+            .inspect_err(|_| count_error("store"))
     }
 
     async fn store(&self, ballots: &[common::ballot::Ballot]) -> anyhow::Result<()> {
         if !self.schema_ready.load(Ordering::Relaxed) {
-            store::ensure_schema(&self.pool)
+            store::migrate(&self.pool)
                 .await
-                .context("creating the schema in Postgres")?;
+                .context("migrating the schema in Postgres")?;
             self.schema_ready.store(true, Ordering::Relaxed);
         }
         store::store(&self.pool, ballots)

@@ -87,7 +87,7 @@ impl Application {
 }
 
 /// Waits for Redis (by writing the first heartbeat) and for Postgres (by
-/// creating the schema). Returns false if asked to stop first.
+/// migrating the schema). Returns false if asked to stop first.
 async fn wait_for_dependencies(worker: &Worker, ttl: Duration, stop: &CancellationToken) -> bool {
     let mut backoff = Backoff::for_dependencies();
     while let Err(e) = worker.queue().heartbeat(ttl).await {
@@ -99,15 +99,20 @@ async fn wait_for_dependencies(worker: &Worker, ttl: Duration, stop: &Cancellati
         tokio::select! { _ = stop.cancelled() => return false, _ = backoff.wait() => {} }
     }
     backoff.reset();
-    while let Err(e) = crate::store::ensure_schema(worker.pool()).await {
-        tracing::warn!(
-            error = format!("{e:#}"),
-            attempt = backoff.attempts() + 1,
-            "waiting for Postgres"
-        );
+    loop {
+        match crate::store::migrate(worker.pool()).await {
+            Ok(report) => {
+                tracing::info!(version = report.to(), applied = ?report.applied, "schema current");
+                return true;
+            }
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                attempt = backoff.attempts() + 1,
+                "waiting for Postgres (to migrate the schema)"
+            ),
+        }
         tokio::select! { _ = stop.cancelled() => return false, _ = backoff.wait() => {} }
     }
-    true
 }
 
 /// Refreshes the heartbeat several times per TTL, recovers the batches of

@@ -36,11 +36,10 @@ pub fn pool(url: &DatabaseUrl) -> anyhow::Result<Pool> {
         .build()?)
 }
 
-/// Creates the schema if missing (idempotent).
-pub async fn ensure_schema(pool: &Pool) -> anyhow::Result<()> {
+/// Applies the schema migrations that are missing (a no-op when current).
+pub async fn migrate(pool: &Pool) -> anyhow::Result<crate::migrate::Report> {
     let mut client = pool.get().await?;
-    common::schema::ensure(&mut client).await?;
-    Ok(())
+    Ok(crate::migrate::run(&mut client).await?)
 }
 
 /// Stores a batch in one transaction; returns how many rows changed.

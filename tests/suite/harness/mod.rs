@@ -187,3 +187,18 @@ pub async fn cast(client: &reqwest::Client, url: &str, choice: &str) -> reqwest:
         .await
         .unwrap_or_else(|e| panic!("POST {url}: {e}"))
 }
+
+/// The value of one sample line of a Prometheus text page (0 when absent).
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// One series of a running service's `/metrics` (0 when absent).
+pub async fn metric(service: &service::Service, series: &str) -> f64 {
+    sample(&page_text(&service.url("/metrics")).await, series)
+}

@@ -27,6 +27,17 @@ impl Stack {
         Self { redis, pg, dir }
     }
 
+    /// A stack whose database has the current schema, as our worker leaves it
+    /// (for tests of `result` that write `votes` themselves).
+    pub async fn migrated(name: &str) -> Self {
+        let stack = Self::start(name);
+        let mut client = stack.pg.client().await;
+        worker::migrate::run(&mut client)
+            .await
+            .expect("migrate the test database");
+        stack
+    }
+
     /// `REDIS_URL` and `DATABASE_URL` of this stack, plus `extra`.
     pub fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env = vec![
