@@ -3,7 +3,7 @@
 //! together migrate once, and `result` reads with SELECT and LISTEN only.
 
 use crate::harness::{binaries, eventually, tally_until, Stack};
-use crate::worker_service::{drained, push, stamped};
+use crate::worker_service::{drained, original_worker_table, push, stamped};
 use std::time::Duration;
 
 /// What `worker migrate` prints and its exit code.
@@ -174,13 +174,8 @@ async fn beside_the_original_worker_result_counts_the_votes_table() {
     let api = result.url("/api/results");
     tally_until(&api, 0, 0, Duration::from_secs(10)).await;
     let pg = stack.pg.client().await;
-    // What the original worker creates and writes; no vote_counts, ever.
-    pg.batch_execute(
-        "CREATE TABLE IF NOT EXISTS votes (id VARCHAR(255) NOT NULL UNIQUE, vote VARCHAR(255) NOT NULL);
-         INSERT INTO votes (id, vote) VALUES ('o1', 'a'), ('o2', 'b'), ('o3', 'b');",
-    )
-    .await
-    .unwrap();
+    // The original worker never makes vote_counts.
+    original_worker_table(&pg, &[("o1", "a"), ("o2", "b"), ("o3", "b")]).await;
     tally_until(&api, 1, 2, Duration::from_secs(10)).await;
     pg.batch_execute("UPDATE votes SET vote = 'a' WHERE id = 'o2'")
         .await

@@ -244,17 +244,25 @@ async fn logged(service: &crate::harness::service::Service, line: &str) {
     .await;
 }
 
+/// The table the original worker creates, with the rows it would write.
+pub async fn original_worker_table(pg: &tokio_postgres::Client, rows: &[(&str, &str)]) {
+    pg.batch_execute(
+        "CREATE TABLE IF NOT EXISTS votes (id VARCHAR(255) NOT NULL UNIQUE, vote VARCHAR(255) NOT NULL)",
+    )
+    .await
+    .unwrap();
+    for (id, vote) in rows {
+        pg.execute("INSERT INTO votes (id, vote) VALUES ($1, $2)", &[id, vote])
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_table_made_by_the_original_worker_keeps_working_with_ours() {
     let stack = Stack::start("worker-original-table");
     let pg = stack.pg.client().await;
-    // What the original worker creates and writes.
-    pg.batch_execute(
-        "CREATE TABLE IF NOT EXISTS votes (id VARCHAR(255) NOT NULL UNIQUE, vote VARCHAR(255) NOT NULL);
-         INSERT INTO votes (id, vote) VALUES ('old1', 'a'), ('old2', 'b'), ('old3', 'b');",
-    )
-    .await
-    .unwrap();
+    original_worker_table(&pg, &[("old1", "a"), ("old2", "b"), ("old3", "b")]).await;
     let _worker = stack.worker(&[]).await;
     push(&stack, &[stamped("new1", "a", 1), stamped("old2", "a", 2)]).await;
     drained(&stack).await;
