@@ -155,7 +155,17 @@ pub const REDIS_URL_VAR: EnvVar = EnvVar {
 pub const DATABASE_URL_VAR: EnvVar = EnvVar {
     name: crate::config::DATABASE_URL,
     default: crate::config::DEFAULT_DATABASE_URL,
-    meaning: "Postgres holding the votes table",
+    meaning: "Postgres holding the votes table (sslmode as in libpq)",
+};
+pub const REDIS_CA_FILE_VAR: EnvVar = EnvVar {
+    name: crate::config::REDIS_CA_FILE,
+    default: "system roots",
+    meaning: "PEM CA file a rediss:// server is checked against",
+};
+pub const DATABASE_CA_FILE_VAR: EnvVar = EnvVar {
+    name: crate::config::DATABASE_CA_FILE,
+    default: "system roots",
+    meaning: "PEM CA file for sslmode=verify-ca/verify-full (or require)",
 };
 pub const OPTION_A_VAR: EnvVar = EnvVar {
     name: crate::config::OPTION_A,

@@ -5,7 +5,9 @@
 //! value stops the process with a message naming the variable; passwords are
 //! replaced by `***` wherever a URL is shown.
 
+use crate::tls::{PostgresTls, SslMode};
 use std::fmt;
+use std::path::Path;
 
 pub const REDIS_URL: &str = "REDIS_URL";
 pub const DATABASE_URL: &str = "DATABASE_URL";
@@ -15,6 +17,8 @@ pub const PORT: &str = "PORT";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const DRAIN_SECONDS: &str = "DRAIN_SECONDS";
 pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
+pub const REDIS_CA_FILE: &str = "REDIS_CA_FILE";
+pub const DATABASE_CA_FILE: &str = "DATABASE_CA_FILE";
 
 pub const DEFAULT_REDIS_URL: &str = "redis://redis:6379/0";
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@db:5432/postgres";
@@ -107,23 +111,52 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
-/// Where Redis is: a parsed `REDIS_URL`.
+/// The PEM in the file a variable names, if it is set; errors name the variable.
+fn ca_file_from(name: &'static str) -> Result<Option<Vec<u8>>, ConfigError> {
+    match std::env::var(name) {
+        Ok(path) if !path.trim().is_empty() => crate::tls::read_ca_file(Path::new(path.trim()))
+            .map(Some)
+            .map_err(|reason| ConfigError::new(name, path, reason)),
+        _ => Ok(None),
+    }
+}
+
+/// Where Redis is: a parsed `REDIS_URL` (`rediss://` for TLS), and the CA to
+/// check a TLS server against (`REDIS_CA_FILE`).
 #[derive(Clone)]
 pub struct RedisUrl {
     pub info: redis::ConnectionInfo,
+    ca_pem: Option<Vec<u8>>,
     shown: String,
 }
 
 impl RedisUrl {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::parse(&var_or(REDIS_URL, DEFAULT_REDIS_URL))
+        let mut url = Self::parse(&var_or(REDIS_URL, DEFAULT_REDIS_URL))?;
+        url.ca_pem = ca_file_from(REDIS_CA_FILE)?;
+        Ok(url)
     }
 
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
         let shown = redact_url(raw);
         let info = redis::IntoConnectionInfo::into_connection_info(raw)
             .map_err(|e| ConfigError::new(REDIS_URL, shown.clone(), e))?;
-        Ok(Self { info, shown })
+        Ok(Self {
+            info,
+            ca_pem: None,
+            shown,
+        })
+    }
+
+    /// Checks a TLS server against this CA (PEM) instead of the system's roots.
+    pub fn with_ca(mut self, pem: Vec<u8>) -> Self {
+        self.ca_pem = Some(pem);
+        self
+    }
+
+    /// A client for this Redis (no connection is made yet).
+    pub fn client(&self) -> redis::RedisResult<redis::Client> {
+        crate::tls::redis_client(self.info.clone(), self.ca_pem.as_deref())
     }
 }
 
@@ -139,30 +172,74 @@ impl fmt::Display for RedisUrl {
     }
 }
 
-/// Where Postgres is: a parsed `DATABASE_URL`.
+/// Where Postgres is: a parsed `DATABASE_URL`, with its TLS settings
+/// (`sslmode`, `sslrootcert` or `DATABASE_CA_FILE`; see [`crate::tls`]).
 #[derive(Clone)]
 pub struct DatabaseUrl {
     pub config: tokio_postgres::Config,
+    pub tls: PostgresTls,
+    connector: crate::tls::MakeRustlsConnect,
     shown: String,
 }
 
 impl DatabaseUrl {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::parse(&var_or(DATABASE_URL, DEFAULT_DATABASE_URL))
+        let ca_pem = ca_file_from(DATABASE_CA_FILE)?;
+        Self::parse_with_ca(&var_or(DATABASE_URL, DEFAULT_DATABASE_URL), ca_pem)
     }
 
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        Self::parse_with_ca(raw, None)
+    }
+
+    /// Parses `raw`; `ca_pem` (from `DATABASE_CA_FILE`) wins over the URL's `sslrootcert`.
+    pub fn parse_with_ca(raw: &str, ca_pem: Option<Vec<u8>>) -> Result<Self, ConfigError> {
         let shown = redact_url(raw);
-        if url::Url::parse(raw).is_err() {
+        let Ok(mut parsed) = url::Url::parse(raw) else {
             return Err(ConfigError::new(
                 DATABASE_URL,
                 shown,
                 "expected a URL like postgres://user:password@host:5432/database",
             ));
+        };
+        // tokio-postgres knows neither verify-ca/verify-full nor sslrootcert:
+        // take them out here and give it only whether to negotiate TLS.
+        let mut tls = PostgresTls {
+            mode: SslMode::Prefer,
+            ca_pem: None,
+        };
+        let mut kept = Vec::new();
+        for (key, value) in parsed.query_pairs() {
+            match key.as_ref() {
+                "sslmode" => {
+                    tls.mode = SslMode::parse(&value).ok_or_else(|| {
+                        ConfigError::new(
+                            DATABASE_URL,
+                            shown.clone(),
+                            format!("sslmode={value} is not one of disable, prefer, require, verify-ca, verify-full"),
+                        )
+                    })?;
+                }
+                "sslrootcert" => {
+                    let pem = crate::tls::read_ca_file(Path::new(value.as_ref()))
+                        .map_err(|reason| ConfigError::new(DATABASE_URL, shown.clone(), reason))?;
+                    tls.ca_pem = Some(pem);
+                }
+                _ => kept.push((key.into_owned(), value.into_owned())),
+            }
         }
-        let mut config: tokio_postgres::Config = raw
+        parsed.set_query(None);
+        if !kept.is_empty() {
+            parsed.query_pairs_mut().extend_pairs(kept);
+        }
+        if ca_pem.is_some() {
+            tls.ca_pem = ca_pem;
+        }
+        let mut config: tokio_postgres::Config = parsed
+            .as_str()
             .parse()
             .map_err(|e| ConfigError::new(DATABASE_URL, shown.clone(), e))?;
+        config.ssl_mode(tls.mode.negotiation());
         if config.get_hosts().is_empty() {
             return Err(ConfigError::new(
                 DATABASE_URL,
@@ -176,7 +253,20 @@ impl DatabaseUrl {
         if config.get_application_name().is_none() {
             config.application_name("votingapp");
         }
-        Ok(Self { config, shown })
+        let connector = tls
+            .connector()
+            .map_err(|reason| ConfigError::new(DATABASE_URL, shown.clone(), reason))?;
+        Ok(Self {
+            config,
+            tls,
+            connector,
+            shown,
+        })
+    }
+
+    /// What tokio-postgres and deadpool connect with.
+    pub fn connector(&self) -> crate::tls::MakeRustlsConnect {
+        self.connector.clone()
     }
 }
 

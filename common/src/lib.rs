@@ -15,3 +15,20 @@ pub mod schema;
 pub mod shutdown;
 pub mod tally;
 pub mod telemetry;
+pub mod tls;
+
+/// An error and its causes on one line (`outer: inner: root`), for messages
+/// whose outer layer alone says too little, such as a TLS handshake failure.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let line = inner.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = inner.source();
+    }
+    text
+}

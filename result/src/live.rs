@@ -101,7 +101,7 @@ async fn session(
     publish: &watch::Sender<Arc<Snapshot>>,
     backoff: &mut Backoff,
 ) -> anyhow::Error {
-    let (client, mut connection) = match database.config.connect(tokio_postgres::NoTls).await {
+    let (client, mut connection) = match database.config.connect(database.connector()).await {
         Ok(pair) => pair,
         Err(e) => return anyhow::Error::new(e).context("connecting to Postgres"),
     };

@@ -17,5 +17,6 @@ mod faults;
 mod operability;
 mod result_service;
 mod schema;
+mod tls;
 mod vote_service;
 mod worker_service;

@@ -3,24 +3,17 @@
 //! together migrate once, and `result` reads with SELECT and LISTEN only.
 
 use crate::harness::{binaries, eventually, tally_until, Stack};
-use crate::worker_service::{drained, original_worker_table, push, stamped};
+use crate::worker_service::{drained, logged, original_worker_table, push, stamped};
 use std::time::Duration;
 
 /// What `worker migrate` prints and its exit code.
 async fn migrate(stack: &Stack) -> (i32, String) {
-    let out = tokio::process::Command::new(binaries::path("worker"))
-        .arg("migrate")
-        .env_clear()
-        .env("DATABASE_URL", stack.pg.url())
-        .output()
-        .await
-        .expect("run worker migrate");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    let url = stack.pg.url();
+    let out = binaries::run("worker", &["migrate"], &[("DATABASE_URL", &url)]).await;
+    (
+        out.code.unwrap_or(-1),
+        format!("{}{}", out.stdout, out.stderr),
+    )
 }
 
 /// The versions recorded in the database.
@@ -112,7 +105,8 @@ async fn two_workers_starting_together_apply_each_migration_once() {
         crate::harness::service::Service::spawn("worker", &stack.dir, &env).healthy(),
         crate::harness::service::Service::spawn("worker", &stack.dir, &env).healthy(),
     );
-    let (first, second) = (first.ready().await, second.ready().await);
+    logged(&first, "schema current").await;
+    logged(&second, "schema current").await;
     let applied = first.log_text().matches("applied schema migration").count()
         + second
             .log_text()
@@ -127,15 +121,14 @@ async fn two_workers_starting_together_apply_each_migration_once() {
 
 #[tokio::test]
 async fn migrate_refuses_a_bad_database_url_with_exit_2() {
-    let out = tokio::process::Command::new(binaries::path("worker"))
-        .arg("migrate")
-        .env_clear()
-        .env("DATABASE_URL", "postgres://user:hunter2@/nohost")
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let out = binaries::run(
+        "worker",
+        &["migrate"],
+        &[("DATABASE_URL", "postgres://user:hunter2@/nohost")],
+    )
+    .await;
+    let stderr = out.stderr;
+    assert_eq!(out.code, Some(2), "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "password shown: {stderr}");
 }
@@ -143,7 +136,8 @@ async fn migrate_refuses_a_bad_database_url_with_exit_2() {
 #[tokio::test]
 async fn result_works_with_a_role_that_may_only_select() {
     let stack = Stack::start("schema-select-only");
-    let _worker = stack.worker(&[]).await.ready().await;
+    let worker = stack.worker(&[]).await;
+    logged(&worker, "schema current").await;
     let pg = stack.pg.client().await;
     pg.batch_execute(
         "CREATE ROLE viewer LOGIN;

@@ -127,7 +127,8 @@ async fn poison_goes_to_the_dead_letter_list_and_the_rest_is_stored_verbatim() {
 #[tokio::test]
 async fn votes_postgres_refuses_are_set_aside_with_the_reason_and_the_rest_is_stored() {
     let stack = Stack::start("worker-refused");
-    let worker = stack.worker(&[]).await.ready().await;
+    let worker = stack.worker(&[]).await;
+    logged(&worker, "schema current").await;
     let pg = stack.pg.client().await;
     // Two kinds of refusal an operator might add: a constraint, and a trigger.
     pg.batch_execute(
@@ -237,7 +238,7 @@ async fn the_worker_started_before_its_databases_waits_for_them() {
     );
 }
 
-async fn logged(service: &crate::harness::service::Service, line: &str) {
+pub async fn logged(service: &crate::harness::service::Service, line: &str) {
     eventually(Duration::from_secs(10), line, || async {
         service.log_text().contains(line).then_some(())
     })

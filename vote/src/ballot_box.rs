@@ -31,7 +31,7 @@ pub struct Unavailable(String);
 impl BallotBox {
     /// Connects lazily: the service starts, and serves its page, with Redis down.
     pub fn connect(url: &RedisUrl) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url.info.clone())?;
+        let client = url.client()?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(SEND_TIMEOUT))

@@ -12,6 +12,7 @@ pub const USAGE: Usage = Usage {
     commands: &[],
     vars: &[
         common::cli::REDIS_URL_VAR,
+        common::cli::REDIS_CA_FILE_VAR,
         common::cli::OPTION_A_VAR,
         common::cli::OPTION_B_VAR,
         EnvVar {

@@ -105,7 +105,7 @@ fn connection(
     url: &RedisUrl,
     response_timeout: Option<Duration>,
 ) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url.info.clone())?;
+    let client = url.client()?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(response_timeout)

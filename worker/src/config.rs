@@ -21,7 +21,9 @@ pub const USAGE: Usage = Usage {
     )],
     vars: &[
         common::cli::REDIS_URL_VAR,
+        common::cli::REDIS_CA_FILE_VAR,
         common::cli::DATABASE_URL_VAR,
+        common::cli::DATABASE_CA_FILE_VAR,
         EnvVar {
             name: common::config::PORT,
             default: "8082",

@@ -178,8 +178,14 @@ struct Failure {
 }
 
 impl Failure {
+    /// Not an answer from Postgres, and not a TLS failure (a certificate
+    /// that is refused now will be refused in a minute too).
     fn is_transient(&self) -> bool {
         self.error.as_db_error().is_none()
+            && !self
+                .error
+                .to_string()
+                .starts_with("error performing TLS handshake")
     }
 }
 
@@ -187,7 +193,12 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.error.as_db_error() {
             Some(db) => write!(f, "Postgres refused the migration: {db}"),
-            None => write!(f, "Postgres cannot be reached: {}", self.error),
+            None if !self.is_transient() => f.write_str(&common::error_chain(&self.error)),
+            None => write!(
+                f,
+                "Postgres cannot be reached: {}",
+                common::error_chain(&self.error)
+            ),
         }
     }
 }
@@ -196,7 +207,7 @@ async fn migrate_once(database: &common::config::DatabaseUrl) -> Result<Report, 
     let fail = |error| Failure { error };
     let (mut client, connection) = database
         .config
-        .connect(tokio_postgres::NoTls)
+        .connect(database.connector())
         .await
         .map_err(fail)?;
     let driver = tokio::spawn(connection);

@@ -22,7 +22,7 @@ WHERE (votes.ts IS NULL OR EXCLUDED.ts IS NULL OR votes.ts <= EXCLUDED.ts)
 pub fn pool(url: &DatabaseUrl) -> anyhow::Result<Pool> {
     let manager = Manager::from_config(
         url.config.clone(),
-        tokio_postgres::NoTls,
+        url.connector(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -62,11 +62,11 @@ pub async fn store(pool: &Pool, ballots: &[Ballot]) -> anyhow::Result<u64> {
 /// `SELECT 1`, for readiness.
 pub async fn ping(pool: &Pool) -> Result<(), String> {
     let check = async {
-        let client = pool.get().await.map_err(|e| e.to_string())?;
+        let client = pool.get().await.map_err(|e| common::error_chain(&e))?;
         client
             .simple_query("SELECT 1")
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| common::error_chain(&e))?;
         Ok(())
     };
     match tokio::time::timeout(Duration::from_secs(2), check).await {

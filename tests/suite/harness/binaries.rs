@@ -17,3 +17,27 @@ pub fn path(name: &str) -> PathBuf {
     );
     binary
 }
+
+/// How a one-off run of a binary ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `name args…` with only `env` (and nothing inherited) to its end.
+pub async fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let out = tokio::process::Command::new(path(name))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    Finished {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -3,6 +3,7 @@
 //! the suite runs as root. The cluster is initialised once per run and copied
 //! for each test, which takes a fraction of a second.
 
+use super::tls::ServerFiles;
 use super::{free_port, run_root, stop_child, TestDir};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -102,11 +103,24 @@ pub struct Postgres {
     pub port: u16,
     child: Option<Child>,
     log: PathBuf,
+    /// When set, the server offers TLS with this certificate (`ssl=on`).
+    ssl: Option<ServerFiles>,
 }
 
 impl Postgres {
     /// A fresh cluster of its own in `dir`, started and accepting connections.
     pub fn start(dir: &TestDir) -> Self {
+        Self::start_with(dir, None)
+    }
+
+    /// A server that also offers TLS, with `files`' certificate.
+    pub fn start_tls(dir: &TestDir, files: &ServerFiles) -> Self {
+        give_to_postgres(&files.cert);
+        give_to_postgres(&files.key);
+        Self::start_with(dir, Some(files.clone()))
+    }
+
+    fn start_with(dir: &TestDir, ssl: Option<ServerFiles>) -> Self {
         let data = dir.join("pgdata");
         let status = Command::new("cp")
             .arg("-a")
@@ -121,6 +135,7 @@ impl Postgres {
             port: free_port(),
             child: None,
             log: dir.join("postgres.log"),
+            ssl,
         };
         pg.spawn();
         pg
@@ -132,8 +147,17 @@ impl Postgres {
             .append(true)
             .open(&self.log)
             .expect("open the Postgres log");
+        let mut command = Command::new(bin("postgres"));
+        if let Some(files) = &self.ssl {
+            command
+                .args(["-c", "ssl=on"])
+                .arg("-c")
+                .arg(format!("ssl_cert_file={}", files.cert.display()))
+                .arg("-c")
+                .arg(format!("ssl_key_file={}", files.key.display()));
+        }
         let child = as_postgres(
-            Command::new(bin("postgres"))
+            command
                 .arg("-D")
                 .arg(&self.data)
                 .args(["-p", &self.port.to_string()])

@@ -1,5 +1,6 @@
 //! A real `redis-server` per test on a free loopback port.
 
+use super::tls::ServerFiles;
 use super::{free_port, stop_child, TestDir};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,12 +12,23 @@ pub struct RedisServer {
     dir: PathBuf,
     child: Option<Child>,
     appendonly: bool,
+    /// When set, the server speaks TLS only (no plain port).
+    tls: Option<ServerFiles>,
 }
 
 impl RedisServer {
     /// Starts a server; with `appendonly`, every write is in the AOF, so a
     /// restart keeps the queue.
     pub fn start(dir: &TestDir, appendonly: bool) -> Self {
+        Self::start_with(dir, appendonly, None)
+    }
+
+    /// A server that accepts TLS connections only, with `files`' certificate.
+    pub fn start_tls(dir: &TestDir, files: &ServerFiles) -> Self {
+        Self::start_with(dir, false, Some(files.clone()))
+    }
+
+    fn start_with(dir: &TestDir, appendonly: bool, tls: Option<ServerFiles>) -> Self {
         let dir = dir.join("redis");
         std::fs::create_dir_all(&dir).expect("create the Redis directory");
         let mut redis = Self {
@@ -24,6 +36,7 @@ impl RedisServer {
             dir,
             child: None,
             appendonly,
+            tls,
         };
         redis.spawn();
         redis
@@ -32,8 +45,20 @@ impl RedisServer {
     fn spawn(&mut self) {
         let binary = super::which("redis-server")
             .expect("redis-server is not installed; install redis-server (scripts/test.sh does)");
-        let child = Command::new(binary)
-            .args(["--port", &self.port.to_string()])
+        let mut command = Command::new(binary);
+        match &self.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(files) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&files.cert)
+                .arg("--tls-key-file")
+                .arg(&files.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&files.ca)
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let child = command
             .args(["--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(&self.dir)
