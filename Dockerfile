@@ -42,6 +42,9 @@ ARG VERSION=0.1.0
 LABEL org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.vendor="votingapp" \
       org.opencontainers.image.version="${VERSION}"
+# The builder's CA bundle (Debian's ca-certificates), so rediss:// and
+# sslmode=verify-full work against publicly signed servers without a CA file.
+COPY --from=chef /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 USER 10001:10001
 ENV LOG_FORMAT=text RUST_LOG=info
 
