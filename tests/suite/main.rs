@@ -16,6 +16,7 @@ mod end_to_end;
 mod faults;
 mod operability;
 mod result_service;
+mod run_script;
 mod schema;
 mod tls;
 mod vote_service;

@@ -1,0 +1,141 @@
+//! `scripts/run.sh`, the README's first command, on its failure paths: a port
+//! that is taken, and a second run beside a running one. Each must exit 1
+//! saying why, and must not touch the stack that is already running.
+
+use crate::harness::{binaries, cast, eventually, free_port, http_client, signal, TestDir};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The ports and folders one run of the script uses.
+struct Run {
+    env: Vec<(String, String)>,
+    vote_port: u16,
+    redis_port: u16,
+}
+
+impl Run {
+    fn new(run_dir: &Path) -> Self {
+        let bin_dir = binaries::path("vote")
+            .parent()
+            .expect("the binaries' folder")
+            .to_path_buf();
+        let vote_port = free_port();
+        let redis_port = free_port();
+        let mut env = vec![
+            ("RUN_DIR".to_owned(), run_dir.display().to_string()),
+            ("BIN_DIR".to_owned(), bin_dir.display().to_string()),
+            ("VOTE_PORT".to_owned(), vote_port.to_string()),
+            ("REDIS_PORT".to_owned(), redis_port.to_string()),
+        ];
+        for name in ["RESULT_PORT", "WORKER_PORT", "PG_PORT"] {
+            env.push((name.to_owned(), free_port().to_string()));
+        }
+        Self {
+            env,
+            vote_port,
+            redis_port,
+        }
+    }
+
+    fn command(&self) -> tokio::process::Command {
+        let repo: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut command = tokio::process::Command::new("bash");
+        command
+            .arg("scripts/run.sh")
+            .current_dir(repo)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs the script to its end (it must end by itself): exit code, stderr.
+    async fn to_the_end(&self) -> (Option<i32>, String) {
+        let out = tokio::time::timeout(Duration::from_secs(120), self.command().output())
+            .await
+            .expect("run.sh to end by itself")
+            .expect("run bash");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn vote_url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.vote_port)
+    }
+}
+
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+#[tokio::test]
+async fn run_sh_refuses_a_taken_port_and_a_second_run_and_leaves_the_first_alone() {
+    let dir = TestDir::new("run-sh");
+    let run_dir = dir.join("run");
+
+    // A taken port: exit 1 naming the port and its variable; nothing started.
+    let mut taken = Run::new(&run_dir);
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let squatted = squatter.local_addr().unwrap().port();
+    taken.env.retain(|(k, _)| k != "VOTE_PORT");
+    taken.env.push(("VOTE_PORT".into(), squatted.to_string()));
+    let (code, stderr) = taken.to_the_end().await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("port {squatted} is already taken"))
+            && stderr.contains("VOTE_PORT="),
+        "{stderr}"
+    );
+    assert!(!listening(taken.redis_port), "Redis was started anyway");
+    drop(squatter);
+
+    // The first run comes up and takes votes.
+    let first = Run::new(&run_dir);
+    let mut running = first.command().stdout(Stdio::null()).spawn().unwrap();
+    let voter = http_client(true);
+    eventually(
+        Duration::from_secs(90),
+        "run.sh's stack to serve",
+        || async {
+            let res = voter
+                .post(first.vote_url())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("vote=a")
+                .send()
+                .await
+                .ok()?;
+            (res.status() == 200).then_some(())
+        },
+    )
+    .await;
+
+    // A second run on the same folder refuses, and the first keeps working.
+    let second = Run::new(&run_dir);
+    let (code, stderr) = second.to_the_end().await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another ./scripts/run.sh is running"),
+        "{stderr}"
+    );
+    assert_eq!(cast(&voter, &first.vote_url(), "b").await.status(), 200);
+    let logs = run_dir.join("logs");
+    for log in ["vote", "worker", "result", "redis", "postgres"] {
+        assert!(
+            logs.join(format!("{log}.log")).exists(),
+            "no {log}.log in {}",
+            logs.display()
+        );
+    }
+
+    // Ctrl-C: exit 0 and nothing of it left listening.
+    signal(running.id().expect("run.sh's pid"), "INT");
+    let status = tokio::time::timeout(Duration::from_secs(30), running.wait())
+        .await
+        .expect("run.sh to stop on Ctrl-C")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!listening(first.vote_port) && !listening(first.redis_port));
+}
