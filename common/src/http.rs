@@ -164,6 +164,7 @@ where
             .app_data(draining.clone())
             .wrap(actix_web::middleware::from_fn(observe))
             .configure(configure.clone())
+            .default_service(web::to(not_found))
     })
     .disable_signals()
     .shutdown_timeout(10);
@@ -173,10 +174,19 @@ where
     Ok(server.listen(listener)?.run())
 }
 
-/// Routes every service serves: `/healthz` and `/metrics`.
+/// Routes every service serves: `/healthz` and `/metrics`. (Routes are
+/// registered as resources so that a known path asked with another method
+/// gets 405 with `Allow`, not 404.)
 pub fn operational_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics));
+    cfg.service(web::resource("/healthz").get(healthz))
+        .service(web::resource("/metrics").get(metrics));
+}
+
+/// What an unknown path gets: 404 with a line saying so.
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("Not found: {}\n", req.path()))
 }
 
 /// Readiness: 200 while this process can serve its own routes, 503 once it

@@ -26,12 +26,12 @@ pub struct ResultState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(show))
-        .route("/api/results", web::get().to(api))
-        .route("/events", web::get().to(events))
-        .route("/readyz", web::get().to(readyz))
-        .route("/static/result.css", web::get().to(style))
-        .route("/static/result.js", web::get().to(script))
+    cfg.service(web::resource("/").get(show))
+        .service(web::resource("/api/results").get(api))
+        .service(web::resource("/events").get(events))
+        .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/static/result.css").get(style))
+        .service(web::resource("/static/result.js").get(script))
         .configure(common::http::operational_routes);
 }
 

@@ -125,6 +125,28 @@ async fn healthcheck_subcommand_reports_whether_the_service_answers() {
 }
 
 #[tokio::test]
+async fn an_unknown_path_is_404_with_a_body_and_a_wrong_method_is_405_with_allow() {
+    let stack = Stack::start("http-errors");
+    let client = http_client(false);
+    for service in [
+        stack.vote(&[]).await,
+        stack.result(&[]).await,
+        stack.worker(&[]).await,
+    ] {
+        let missing = client.get(service.url("/nope")).send().await.unwrap();
+        assert_eq!(missing.status(), 404, "{}", service.name);
+        assert_eq!(missing.text().await.unwrap(), "Not found: /nope\n");
+        let put = client.put(service.url("/healthz")).send().await.unwrap();
+        assert_eq!(put.status(), 405, "{}", service.name);
+        assert_eq!(put.headers()["allow"], "GET");
+    }
+    let vote = stack.vote(&[]).await;
+    let put = client.put(vote.url("/")).send().await.unwrap();
+    assert_eq!(put.status(), 405);
+    assert_eq!(put.headers()["allow"], "GET, POST");
+}
+
+#[tokio::test]
 async fn sigterm_stops_every_service_with_exit_code_0() {
     let stack = Stack::start("sigterm");
     let mut vote = stack.vote(&[]).await.ready().await;

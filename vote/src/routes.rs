@@ -26,11 +26,10 @@ pub struct VoteState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(show))
-        .route("/", web::post().to(cast))
-        .route("/readyz", web::get().to(readyz))
-        .route("/static/vote.css", web::get().to(style))
-        .route("/static/vote.js", web::get().to(script))
+    cfg.service(web::resource("/").get(show).post(cast))
+        .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/static/vote.css").get(style))
+        .service(web::resource("/static/vote.js").get(script))
         .configure(common::http::operational_routes);
 }
 

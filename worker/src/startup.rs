@@ -34,7 +34,7 @@ impl Application {
         let state = web::Data::from(worker.clone());
         let server = common::http::server(listener, Some(1), &stop, move |cfg| {
             cfg.app_data(state.clone())
-                .route("/readyz", web::get().to(readyz))
+                .service(web::resource("/readyz").get(readyz))
                 .configure(common::http::operational_routes);
         })?;
         tracing::info!(
