@@ -26,6 +26,16 @@ ensure_packages() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# ensure_cargo_tool CRATE VERSION: installs a cargo subcommand at that version
+# (into ~/.cargo/bin, from the crates registry) unless it is there already.
+ensure_cargo_tool() {
+  local crate=$1 version=$2
+  if ! cargo "${crate#cargo-}" --version 2>/dev/null | grep -q "$version"; then
+    echo "==> installing $crate $version (cargo install, once)"
+    cargo install --quiet --locked "$crate" --version "$version"
+  fi
+}
+
 # as_root COMMAND...: runs COMMAND as root (through sudo when not root).
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
