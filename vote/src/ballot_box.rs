@@ -7,7 +7,7 @@
 
 use common::ballot::Ballot;
 use common::config::RedisUrl;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use std::time::Duration;
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,13 +31,7 @@ pub struct Unavailable(String);
 impl BallotBox {
     /// Connects lazily: the service starts, and serves its page, with Redis down.
     pub fn connect(url: &RedisUrl) -> anyhow::Result<Self> {
-        let client = url.client()?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(SEND_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let redis = ConnectionManager::new_lazy_with_config(client, config)?;
+        let redis = url.connection(Duration::from_secs(1), Some(SEND_TIMEOUT))?;
         Ok(Self { redis })
     }
 

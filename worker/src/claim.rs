@@ -11,7 +11,7 @@ use crate::batch::Poison;
 use crate::refusal::Rejected;
 use common::config::RedisUrl;
 use common::queue::{WorkerKeys, DEAD_LETTERS, PROCESSING_PREFIX, REJECTED, VOTES};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -88,6 +88,9 @@ impl std::fmt::Debug for Queue {
     }
 }
 
+/// Longest a connection attempt to Redis may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Longest a single Redis call may take before it counts as a failure.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -100,26 +103,12 @@ async fn timed<T>(
     }
 }
 
-/// A connection that reconnects by itself; lazy, so start-up works with Redis down.
-fn connection(
-    url: &RedisUrl,
-    response_timeout: Option<Duration>,
-) -> anyhow::Result<ConnectionManager> {
-    let client = url.client()?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(response_timeout)
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
-}
-
 impl Queue {
     pub fn new(url: &RedisUrl, worker_id: &str) -> anyhow::Result<Self> {
         Ok(Self {
             keys: WorkerKeys::new(worker_id),
-            redis: connection(url, None)?,
-            control: connection(url, Some(CALL_TIMEOUT))?,
+            redis: url.connection(CONNECT_TIMEOUT, None)?,
+            control: url.connection(CONNECT_TIMEOUT, Some(CALL_TIMEOUT))?,
             token: format!("{:016x}", rand::random::<u64>()),
         })
     }

@@ -1,20 +1,45 @@
-//! Where the service binaries are: beside this test binary's `deps/` folder,
-//! built by `cargo build --workspace --bins` (scripts/test.sh does it).
+//! Where the service binaries are: beside this test binary's `deps/` folder.
+//! The first test to ask builds them (`cargo build --workspace --bins`, in
+//! this test binary's profile), so an edit is never tested against a stale
+//! binary; when they are current that takes well under a second.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary sits in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Builds the workspace's binaries once per test run.
+fn build(profile_dir: &Path) {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut command = std::process::Command::new(cargo);
+        command
+            .args(["build", "--quiet", "--workspace", "--bins"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            command.arg("--release");
+        }
+        let out = command.output().expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "building the services failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
 
 pub fn path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary sits in target/<profile>/deps");
-    let binary = profile_dir.join(name);
-    assert!(
-        binary.exists(),
-        "{} is missing: build the services first with `cargo build --workspace --bins` (scripts/test.sh does)",
-        binary.display()
-    );
+    let dir = profile_dir();
+    build(&dir);
+    let binary = dir.join(name);
+    assert!(binary.exists(), "{} is missing", binary.display());
     binary
 }
 
