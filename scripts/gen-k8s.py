@@ -121,7 +121,7 @@ def worker(env):
 def redis(with_probes=True):
     c = {
         "name": "redis",
-        "image": "redis:alpine",
+        "image": "redis:7-alpine",
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "redis", "containerPort": 6379}],
         # Append-only file: queued votes survive a restart of the container.

@@ -560,7 +560,15 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
         "vote, result, worker and seed in compose: {ours:?}"
     );
 
+    let theirs: BTreeSet<String> = services
+        .values()
+        .filter_map(|service| service["image"].as_str())
+        .filter(|image| !image.starts_with("votingapp/"))
+        .map(String::from)
+        .collect();
+
     let mut in_k8s = BTreeSet::new();
+    let mut databases_in_k8s = BTreeSet::new();
     for files in folders().values() {
         for file in files {
             let text = std::fs::read_to_string(file).unwrap();
@@ -568,6 +576,8 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
                 if let Some(image) = line.trim().strip_prefix("image: ") {
                     if image.starts_with("votingapp/") {
                         in_k8s.insert(image.to_owned());
+                    } else {
+                        databases_in_k8s.insert(image.to_owned());
                     }
                 }
             }
@@ -576,5 +586,9 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
     assert_eq!(
         in_k8s, expected,
         "the manifests use every image we build, and only those"
+    );
+    assert_eq!(
+        databases_in_k8s, theirs,
+        "compose and the manifests run the same Redis and Postgres images"
     );
 }
