@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the vote message parser (common::ballot) with cargo-fuzz/libFuzzer.
+# Fuzzes the vote message parser (wire::ballot) with cargo-fuzz/libFuzzer.
 #   scripts/fuzz.sh            # 60 seconds
 #   scripts/fuzz.sh 600        # ten minutes
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable toolchain

@@ -2,7 +2,7 @@
 //! panics, and every message it accepts writes back to an equal ballot.
 #![no_main]
 
-use common::ballot::Ballot;
+use wire::ballot::Ballot;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|message: &[u8]| {

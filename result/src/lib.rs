@@ -10,3 +10,5 @@ pub mod live;
 pub mod page;
 pub mod routes;
 pub mod startup;
+pub mod tally;
+pub mod totals;

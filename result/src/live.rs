@@ -10,10 +10,10 @@
 //!
 //! Metrics recorded here: `result_tally_reads_total`, `result_updates_pushed_total`.
 
+use crate::tally::Tally;
 use bytes::Bytes;
 use common::backoff::Backoff;
 use common::config::{DatabaseUrl, PollOptions};
-use common::tally::Tally;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,7 +119,7 @@ async fn session(
         }
         anyhow::anyhow!("Postgres closed the connection")
     });
-    let listen = format!("LISTEN {}", common::schema::TALLY_CHANNEL);
+    let listen = format!("LISTEN {}", wire::schema::TALLY_CHANNEL);
     if let Err(e) = client.batch_execute(&listen).await {
         driver.abort();
         return anyhow::Error::new(e).context("listening for new votes");
@@ -130,7 +130,7 @@ async fn session(
     loop {
         let read = async {
             if !following_counts {
-                following_counts = common::schema::counts_installed(&client).await?;
+                following_counts = crate::totals::counts_installed(&client).await?;
                 if following_counts {
                     tracing::info!("following the totals in vote_counts");
                 } else if first {
@@ -140,9 +140,9 @@ async fn session(
                 }
             }
             if following_counts {
-                common::schema::read_tally(&client).await
+                crate::totals::read_tally(&client).await
             } else {
-                common::schema::count_votes(&client).await
+                crate::totals::count_votes(&client).await
             }
         };
         let tally = match read.await {

@@ -1,9 +1,9 @@
 //! The results page, rendered by askama (HTML-escaped) with the current
 //! snapshot, then kept live by its embedded script.
 
+use crate::tally::Tally;
 use askama::Template;
 use common::config::PollOptions;
-use common::tally::Tally;
 
 #[derive(Template)]
 #[template(path = "result.html")]

@@ -5,12 +5,12 @@
 
 use crate::live::{Feed, State, UNAVAILABLE};
 use crate::page::{ResultPage, SCRIPT, STYLE};
+use crate::tally::Tally;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use bytes::Bytes;
 use common::config::PollOptions;
-use common::tally::Tally;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 

@@ -46,7 +46,7 @@ pub async fn drained(stack: &Stack) {
 
 pub async fn counts(stack: &Stack) -> (i64, i64) {
     let client = stack.pg.client().await;
-    let tally = common::schema::read_tally(&client).await.unwrap();
+    let tally = result::totals::read_tally(&client).await.unwrap();
     (tally.a, tally.b)
 }
 

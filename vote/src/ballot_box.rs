@@ -5,10 +5,10 @@
 //! request never waits more than `SEND_TIMEOUT` for Redis: the visitor gets a
 //! clear "not recorded" instead of a hang.
 
-use common::ballot::Ballot;
 use common::config::RedisUrl;
 use redis::aio::ConnectionManager;
 use std::time::Duration;
+use wire::ballot::Ballot;
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -39,7 +39,7 @@ impl BallotBox {
     pub async fn cast(&self, ballot: &Ballot) -> Result<(), Unavailable> {
         let mut redis = self.redis.clone();
         let mut command = redis::cmd("RPUSH");
-        command.arg(common::queue::VOTES).arg(ballot.to_json());
+        command.arg(wire::queue::VOTES).arg(ballot.to_json());
         let push = command.query_async::<i64>(&mut redis);
         match tokio::time::timeout(SEND_TIMEOUT, push).await {
             Ok(Ok(_)) => Ok(()),
@@ -50,6 +50,6 @@ impl BallotBox {
 
     /// PING, for readiness.
     pub async fn ping(&self) -> Result<(), String> {
-        common::queue::ping(&mut self.redis.clone()).await
+        common::http::ping_redis(&mut self.redis.clone()).await
     }
 }

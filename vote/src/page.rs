@@ -2,8 +2,8 @@
 //! script and styles, so it works offline and without JavaScript.
 
 use askama::Template;
-use common::ballot::Choice;
 use common::config::PollOptions;
+use wire::ballot::Choice;
 
 #[derive(Template)]
 #[template(path = "vote.html")]

@@ -9,9 +9,9 @@ use crate::voter::{clearing_cookie, voter_cookie, Visitor};
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use askama::Template;
-use common::ballot::{Ballot, Choice};
 use common::config::PollOptions;
 use futures_util::StreamExt;
+use wire::ballot::{Ballot, Choice};
 
 /// Largest form body accepted; `vote=a` is six bytes.
 pub const MAX_FORM_BYTES: usize = 1024;

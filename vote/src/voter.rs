@@ -3,7 +3,7 @@
 
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
 use actix_web::HttpRequest;
-use common::ballot::VoterId;
+use wire::ballot::VoterId;
 
 pub const VOTER_COOKIE: &str = "voter_id";
 const MAX_AGE_DAYS: i64 = 365;

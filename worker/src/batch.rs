@@ -1,8 +1,8 @@
 //! A claimed batch, sorted out: one ballot per voter (the one that supersedes
 //! the others) and the poison messages that are not votes at all.
 
-use common::ballot::{Ballot, BallotError, VoterId};
 use std::collections::BTreeMap;
+use wire::ballot::{Ballot, BallotError, VoterId};
 
 /// A message that is not a vote, with the reason it was refused.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub fn sort(messages: &[Vec<u8>]) -> SortedBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::ballot::Choice;
+    use wire::ballot::Choice;
 
     fn msg(json: &str) -> Vec<u8> {
         json.as_bytes().to_vec()

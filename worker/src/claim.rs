@@ -8,13 +8,14 @@
 //! the head of `votes`, in its original order.
 
 use crate::batch::Poison;
+use crate::keys::WorkerKeys;
 use crate::refusal::Rejected;
 use common::config::RedisUrl;
-use common::queue::{WorkerKeys, DEAD_LETTERS, PROCESSING_PREFIX, REJECTED, VOTES};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use std::sync::LazyLock;
 use std::time::Duration;
+use wire::queue::{DEAD_LETTERS, PROCESSING_PREFIX, REJECTED, VOTES};
 
 /// Tops the processing list up to `ARGV[1]` items from the head of the queue
 /// and returns all of it: what an earlier run of this worker left, then the new.
@@ -248,6 +249,6 @@ impl Queue {
 
     /// PING, for readiness.
     pub async fn ping(&self) -> Result<(), String> {
-        common::queue::ping(&mut self.control.clone()).await
+        common::http::ping_redis(&mut self.control.clone()).await
     }
 }

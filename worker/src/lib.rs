@@ -12,6 +12,7 @@
 pub mod batch;
 pub mod claim;
 pub mod config;
+pub mod keys;
 pub mod migrate;
 pub mod pipeline;
 pub mod refusal;

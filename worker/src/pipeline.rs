@@ -97,7 +97,7 @@ impl Worker {
                 reason = %poison.reason,
                 message = %String::from_utf8_lossy(&poison.message[..poison.message.len().min(200)]),
                 "moved a message that is not a vote to {}",
-                common::queue::DEAD_LETTERS
+                wire::queue::DEAD_LETTERS
             );
         }
         for vote in &rejected {
@@ -107,7 +107,7 @@ impl Worker {
                 sqlstate = %vote.refusal.sqlstate,
                 reason = %vote.refusal.reason,
                 "Postgres refused this vote; moved it to {}",
-                common::queue::REJECTED
+                wire::queue::REJECTED
             );
         }
         let stored = sorted.ballots.len() - rejected.len();
@@ -131,7 +131,7 @@ impl Worker {
     /// the votes it refuses. Any other failure is an error (retried later).
     async fn store_or_split(
         &self,
-        ballots: &[common::ballot::Ballot],
+        ballots: &[wire::ballot::Ballot],
     ) -> anyhow::Result<Vec<Rejected>> {
         let Err(error) = self.store(ballots).await else {
             self.refusals.store(0, Ordering::Relaxed);
@@ -161,7 +161,7 @@ impl Worker {
             .inspect_err(|_| count_error("store"))
     }
 
-    async fn store(&self, ballots: &[common::ballot::Ballot]) -> anyhow::Result<()> {
+    async fn store(&self, ballots: &[wire::ballot::Ballot]) -> anyhow::Result<()> {
         if !self.schema_ready.load(Ordering::Relaxed) {
             store::migrate(&self.pool)
                 .await

@@ -8,8 +8,8 @@
 //! `votes:rejected` with the reason, and everything else is stored.
 
 use crate::store;
-use common::ballot::Ballot;
 use deadpool_postgres::Pool;
+use wire::ballot::Ballot;
 
 /// Tries of a whole batch that Postgres refuses before it is split.
 pub const TRIES_BEFORE_SPLIT: u32 = 3;

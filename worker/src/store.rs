@@ -5,10 +5,10 @@
 //! vote wins across workers, replays and crashes. Rows arrive sorted by voter
 //! id, so concurrent workers lock them in one order and cannot deadlock.
 
-use common::ballot::Ballot;
 use common::config::DatabaseUrl;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::time::Duration;
+use wire::ballot::Ballot;
 
 const UPSERT: &str = "
 INSERT INTO votes (id, vote, ts)

@@ -23,39 +23,3 @@ pub const PROCESSING_PREFIX: &str = "votes:processing:";
 /// expiry that the worker keeps refreshing. When it lapses, any other worker may
 /// put that worker's processing list back on `votes`.
 pub const HEARTBEAT_PREFIX: &str = "votes:worker:";
-
-/// The keys one worker owns.
-#[derive(Debug, Clone)]
-pub struct WorkerKeys {
-    pub worker_id: String,
-    pub processing: String,
-    pub heartbeat: String,
-}
-
-impl WorkerKeys {
-    pub fn new(worker_id: &str) -> Self {
-        Self {
-            worker_id: worker_id.to_owned(),
-            processing: format!("{PROCESSING_PREFIX}{worker_id}"),
-            heartbeat: format!("{HEARTBEAT_PREFIX}{worker_id}"),
-        }
-    }
-
-    /// The keys of the worker whose processing list is `processing_key`.
-    pub fn from_processing_key(processing_key: &str) -> Option<Self> {
-        processing_key
-            .strip_prefix(PROCESSING_PREFIX)
-            .map(Self::new)
-    }
-}
-
-/// `PING` with a one-second limit, for readiness checks.
-pub async fn ping(redis: &mut redis::aio::ConnectionManager) -> Result<(), String> {
-    let command = redis::cmd("PING");
-    let answer = command.query_async::<String>(redis);
-    match tokio::time::timeout(std::time::Duration::from_secs(1), answer).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("no answer within 1s".into()),
-    }
-}

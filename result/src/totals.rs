@@ -1,20 +1,9 @@
-//! The Postgres schema as the services read it.
-//!
-//! `votes (id VARCHAR(255) NOT NULL UNIQUE, vote VARCHAR(255) NOT NULL)` is the
-//! original app's table and stays as it is, so the original worker and result
-//! images keep working on it. The worker's migrations (`worker::migrate`) add
-//! `votes.ts`, the cast time, and `vote_counts`, the totals per option kept by
-//! triggers, with a `NOTIFY vote_counts` when they change.
-//!
-//! Readers need only SELECT (and LISTEN): `result` follows `vote_counts` when it
-//! is there, and counts `votes` as the original result did when it is not
-//! (beside the original worker, or before our worker's first start).
+//! Reading the totals from Postgres, with SELECT only: from `vote_counts`
+//! when the worker's migrations have made it, else by counting `votes` as the
+//! original result service does.
 
 use crate::tally::Tally;
 use tokio_postgres::GenericClient;
-
-/// The channel `result` listens on; notified in the transaction that changes a total.
-pub const TALLY_CHANNEL: &str = "vote_counts";
 
 /// Whether the totals table is there (the worker's migrations have run).
 pub async fn counts_installed(client: &impl GenericClient) -> Result<bool, tokio_postgres::Error> {
