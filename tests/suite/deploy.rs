@@ -76,6 +76,10 @@ fn folders() -> BTreeMap<PathBuf, Vec<PathBuf>> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             let path = entry.path();
+            // k8s/app is a kustomization (patches, components): app_deployment.rs.
+            if path == repo().join("k8s/app") {
+                continue;
+            }
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "yaml") {

@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod app_deployment;
 mod browser;
 mod cluster;
 mod config;

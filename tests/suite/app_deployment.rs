@@ -1,0 +1,317 @@
+//! k8s/app, the reference deployment, as kustomize renders it: the
+//! NetworkPolicies' intent (which pod may open which port on which other),
+//! computed from the policies themselves since the test cluster's network
+//! does not enforce them; no credential in any workload; and what the
+//! managed-data component takes away and adds.
+
+use crate::harness::compose::repo_root;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+/// `kubectl kustomize` of a kustomization written into `target/` (so that it
+/// may refer to k8s/app by a relative path) with these components.
+pub fn render(name: &str, components: &[&str]) -> Vec<Value> {
+    let dir = repo_root().join("target/k8s-app-tests").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let components: Vec<String> = components
+        .iter()
+        .map(|c| format!("  - ../../../k8s/app/components/{c}"))
+        .collect();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        format!(
+            "resources:\n  - ../../../k8s/app/base\ncomponents:\n{}\n",
+            components.join("\n")
+        ),
+    )
+    .unwrap();
+    render_dir(&dir)
+}
+
+fn render_dir(dir: &Path) -> Vec<Value> {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("run kubectl kustomize (kubectl is needed for the k8s/app tests)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect()
+}
+
+fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+/// Who may open a connection: one of the app's pods, a client from outside
+/// the cluster, or Prometheus in the namespace `monitoring`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Peer {
+    Pod(&'static str),
+    Internet,
+    Monitoring,
+}
+
+const PODS: [&str; 5] = ["vote", "result", "worker", "redis", "db"];
+const PORTS: [i64; 5] = [8080, 8082, 6379, 5432, 443];
+
+fn selects(selector: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+    let by_label = selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let by_expression = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            let value = labels.get(e["key"].as_str().unwrap());
+            match e["operator"].as_str().unwrap() {
+                "In" => value.is_some_and(|v| e["values"].as_array().unwrap().contains(v)),
+                "Exists" => value.is_some(),
+                other => panic!("selector operator {other} not modelled"),
+            }
+        });
+    by_label && by_expression
+}
+
+fn pod_labels(name: &str) -> serde_json::Map<String, Value> {
+    serde_json::json!({ "app.kubernetes.io/name": name })
+        .as_object()
+        .unwrap()
+        .clone()
+}
+
+/// Whether a `from`/`to` peer of a policy rule matches `peer`.
+fn peer_matches(rule_peer: &Value, peer: Peer) -> bool {
+    let namespace = rule_peer.get("namespaceSelector");
+    let pods = rule_peer.get("podSelector");
+    match peer {
+        Peer::Pod(name) => {
+            namespace.is_none() && pods.is_some_and(|s| selects(s, &pod_labels(name)))
+        }
+        Peer::Monitoring => namespace.is_some_and(|s| {
+            let ns = serde_json::json!({ "kubernetes.io/metadata.name": "monitoring" });
+            selects(s, ns.as_object().unwrap())
+        }),
+        Peer::Internet => rule_peer.get("ipBlock").is_some(),
+    }
+}
+
+/// Whether one rule (`ingress[i]` with `from`, or `egress[i]` with `to`)
+/// lets `peer` through on `port`.
+fn rule_allows(rule: &Value, peers_key: &str, peer: Peer, port: i64) -> bool {
+    let port_ok = match rule["ports"].as_array() {
+        None => true,
+        Some(ports) => ports.iter().any(|p| p["port"].as_i64() == Some(port)),
+    };
+    let peer_ok = match rule[peers_key].as_array() {
+        None => true,
+        Some(peers) => peers.iter().any(|p| peer_matches(p, peer)),
+    };
+    port_ok && peer_ok
+}
+
+/// Whether the policies let `from` open `port` on `to` (pods isolated by a
+/// policy of that direction allow only what some such policy allows).
+fn allowed(policies: &[&Value], from: Peer, to: Peer, port: i64) -> bool {
+    let direction = |pod: &'static str, kind: &str, rules_key: &str, other: Peer| {
+        let applying: Vec<&&Value> = policies
+            .iter()
+            .filter(|p| selects(&p["spec"]["podSelector"], &pod_labels(pod)))
+            .filter(|p| {
+                p["spec"]["policyTypes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t == kind)
+            })
+            .collect();
+        let peers_key = if kind == "Ingress" { "from" } else { "to" };
+        applying.is_empty()
+            || applying.iter().any(|p| {
+                p["spec"][rules_key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|rule| rule_allows(rule, peers_key, other, port))
+            })
+    };
+    let egress_ok = match from {
+        Peer::Pod(pod) => direction(pod, "Egress", "egress", to),
+        _ => true,
+    };
+    let ingress_ok = match to {
+        Peer::Pod(pod) => direction(pod, "Ingress", "ingress", from),
+        _ => true,
+    };
+    egress_ok && ingress_ok
+}
+
+/// Every (from, to, port) the policies allow, among the app's pods and the
+/// peers outside it.
+fn allowed_paths(objects: &[Value]) -> BTreeSet<(Peer, Peer, i64)> {
+    let policies = of_kind(objects, "NetworkPolicy");
+    let sources = PODS
+        .iter()
+        .map(|p| Peer::Pod(p))
+        .chain([Peer::Internet, Peer::Monitoring]);
+    let mut paths = BTreeSet::new();
+    for from in sources {
+        for to in PODS.iter().map(|p| Peer::Pod(p)).chain([Peer::Internet]) {
+            for port in PORTS {
+                let touches_a_pod = matches!(from, Peer::Pod(_)) || matches!(to, Peer::Pod(_));
+                if from != to && touches_a_pod && allowed(&policies, from, to, port) {
+                    paths.insert((from, to, port));
+                }
+            }
+        }
+    }
+    paths
+}
+
+fn app_paths() -> BTreeSet<(Peer, Peer, i64)> {
+    use Peer::*;
+    [
+        (Internet, Pod("vote"), 8080),
+        (Monitoring, Pod("vote"), 8080),
+        (Internet, Pod("result"), 8080),
+        (Monitoring, Pod("result"), 8080),
+        (Pod("vote"), Pod("redis"), 6379),
+        (Pod("worker"), Pod("redis"), 6379),
+        (Pod("worker"), Pod("db"), 5432),
+        (Pod("result"), Pod("db"), 5432),
+    ]
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn the_network_policies_allow_exactly_the_apps_own_paths() {
+    let plain = render("network-policies", &["network-policies"]);
+    assert_eq!(allowed_paths(&plain), app_paths());
+
+    // Prometheus's scrape path is the one thing the ServiceMonitor component adds.
+    let production = render_dir(&repo_root().join("k8s/app/overlays/production"));
+    let mut expected = app_paths();
+    expected.insert((Peer::Monitoring, Peer::Pod("worker"), 8082));
+    assert_eq!(allowed_paths(&production), expected);
+
+    // Without the component, nothing is isolated: every path is open (so the
+    // check above is not vacuous).
+    let base = render_dir(&repo_root().join("k8s/app"));
+    assert!(allowed_paths(&base).contains(&(Peer::Pod("vote"), Peer::Pod("db"), 5432)));
+}
+
+#[test]
+fn no_workload_carries_a_credential_and_every_container_has_requests_and_limits() {
+    let production = render_dir(&repo_root().join("k8s/app/overlays/production"));
+    let secret_keys: BTreeSet<String> = of_kind(&production, "Secret")
+        .iter()
+        .flat_map(|s| s["data"].as_object().unwrap().keys().cloned())
+        .collect();
+    let mut workloads = of_kind(&production, "Deployment");
+    workloads.extend(of_kind(&production, "StatefulSet"));
+    assert_eq!(workloads.len(), 5);
+    for workload in workloads {
+        let name = workload["metadata"]["name"].as_str().unwrap();
+        for container in workload["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+        {
+            for env in container["env"].as_array().into_iter().flatten() {
+                let var = env["name"].as_str().unwrap();
+                if let Some(value) = env["value"].as_str() {
+                    assert!(
+                        !value.contains('@') && !var.contains("PASSWORD") && !var.ends_with("_URL"),
+                        "{name}: {var} is set in the manifest: {value}"
+                    );
+                }
+                if let Some(key) = env["valueFrom"]["secretKeyRef"]["key"].as_str() {
+                    assert!(
+                        secret_keys.contains(key),
+                        "{name}: {var} from missing key {key}"
+                    );
+                }
+            }
+            for kind in ["requests", "limits"] {
+                for resource in ["cpu", "memory"] {
+                    assert!(
+                        container["resources"][kind][resource].is_string(),
+                        "{name}: no {kind}.{resource}"
+                    );
+                }
+            }
+            assert_eq!(
+                container["securityContext"]["readOnlyRootFilesystem"], true,
+                "{name}"
+            );
+        }
+    }
+    let hpas = of_kind(&production, "HorizontalPodAutoscaler");
+    let pdbs = of_kind(&production, "PodDisruptionBudget");
+    assert_eq!((hpas.len(), pdbs.len()), (2, 3));
+    for deployment in of_kind(&production, "Deployment") {
+        assert!(deployment["spec"]["replicas"].as_i64().unwrap() >= 2);
+    }
+}
+
+#[test]
+fn managed_data_replaces_the_in_cluster_databases_with_tls_urls_and_a_ca() {
+    let managed = render("managed-data", &["managed-data"]);
+    assert!(of_kind(&managed, "StatefulSet").is_empty());
+    let services: Vec<&str> = of_kind(&managed, "Service")
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["result", "vote"]);
+    let secret = of_kind(&managed, "Secret")[0];
+    let url = |key: &str| {
+        use base64::Engine as _;
+        let raw: String = secret["data"][key]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert!(url("redis-url").starts_with("rediss://"));
+    assert!(url("database-url").ends_with("sslmode=verify-full"));
+    for deployment in of_kind(&managed, "Deployment") {
+        let spec = &deployment["spec"]["template"]["spec"];
+        let env: Vec<&str> = spec["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            env.contains(&"REDIS_CA_FILE") && env.contains(&"DATABASE_CA_FILE"),
+            "{env:?}"
+        );
+        assert_eq!(
+            spec["volumes"][0]["configMap"]["name"]
+                .as_str()
+                .unwrap()
+                .split('-')
+                .take(2)
+                .collect::<Vec<_>>(),
+            ["data", "ca"]
+        );
+    }
+}
