@@ -78,13 +78,25 @@ pub async fn observe(
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
     let span = tracing::info_span!("request", %method, %route, %request_id);
+    let draining = req
+        .app_data::<web::Data<Draining>>()
+        .is_some_and(|d| d.is_draining());
     let mut res = next.call(req).instrument(span.clone()).await?;
+    if draining {
+        // Stopping: this connection is closed after its answer, so no client
+        // holds a kept-alive connection to a server about to go away.
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     let status = res.status();
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID), value);
     }
+    // A draining service's 503 on /readyz is the stop working as designed.
+    let draining_probe = route == "/readyz";
     let labels = [
         ("route", route),
         ("method", method),
@@ -93,7 +105,7 @@ pub async fn observe(
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     span.in_scope(|| {
-        if status.is_server_error() {
+        if status.is_server_error() && !draining_probe {
             tracing::warn!(
                 status = status.as_u16(),
                 elapsed_ms = elapsed.as_millis() as u64,

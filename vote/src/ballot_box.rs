@@ -48,6 +48,21 @@ impl BallotBox {
         }
     }
 
+    /// Opens the connection now, in the background, so that the first
+    /// visitor of a new pod does not wait for it (nor risk the send timeout).
+    pub fn warm_up(&self) {
+        let ballot_box = self.clone();
+        tokio::spawn(async move {
+            match ballot_box.ping().await {
+                Ok(()) => tracing::info!("connected to Redis"),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "Redis does not answer yet; votes get 503 until it does"
+                ),
+            }
+        });
+    }
+
     /// PING, for readiness.
     pub async fn ping(&self) -> Result<(), String> {
         common::http::ping_redis(&mut self.redis.clone()).await

@@ -21,8 +21,10 @@ impl Application {
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
         let (listener, port) = common::http::bind(config.bind, config.port)?;
+        let ballot_box = BallotBox::connect(&config.redis)?;
+        ballot_box.warm_up();
         let state = web::Data::new(VoteState {
-            ballot_box: BallotBox::connect(&config.redis)?,
+            ballot_box,
             options: config.options.clone(),
             hostname: config.hostname.clone(),
             stamper: Stamper::default(),

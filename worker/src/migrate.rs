@@ -75,6 +75,9 @@ impl Report {
 /// database is current. Logs each migration applied.
 pub async fn run(client: &mut Client) -> Result<Report, tokio_postgres::Error> {
     let tx = client.transaction().await?;
+    // "already exists, skipping" notices on every start are noise in the log.
+    tx.batch_execute("SET LOCAL client_min_messages TO warning")
+        .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await?;
     tx.batch_execute(&format!(

@@ -6,6 +6,8 @@
 //! scripts/test.sh starts one (the API server always, the node where Docker
 //! answers) and runs these tests after the rest of the suite.
 
+mod app;
+
 use crate::harness::cluster::{cluster, Cluster};
 use crate::harness::compose::{offline_images, repo_root, APP_IMAGES};
 use crate::harness::load::Load;
