@@ -1,83 +1,182 @@
-//! The command line every binary shares: `--help` lists the environment
-//! variables with their defaults, `--version`, and `healthcheck`, which asks the
-//! running service's own `/healthz` so images need neither a shell nor curl.
+//! The command line every service shares, with clap: each setting is an
+//! environment variable (the original app's contract) and a flag, `--help`
+//! lists them with their defaults, `--version`, and `healthcheck`, which asks
+//! the running service's own `/healthz` so images need neither a shell nor curl.
+//!
+//! clap reads the raw values; `config` checks them, so a bad value stops the
+//! service with a message naming the variable and never showing a password.
 
+use crate::config::{self, ConfigError, DatabaseUrl, PollOptions, RedisUrl};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// One environment variable a binary reads, with its default.
-#[derive(Debug, Clone, Copy)]
-pub struct EnvVar {
-    pub name: &'static str,
-    pub default: &'static str,
-    pub meaning: &'static str,
+/// Where Redis is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisArgs {
+    /// Redis holding the vote queue (rediss:// for TLS)
+    #[arg(long, env = config::REDIS_URL, default_value = config::DEFAULT_REDIS_URL,
+          hide_env_values = true, value_name = "URL")]
+    pub redis_url: String,
+    /// PEM file of the CA a rediss:// server is checked against [default: the system's roots]
+    #[arg(long, env = config::REDIS_CA_FILE, value_name = "FILE")]
+    pub redis_ca_file: Option<PathBuf>,
 }
 
-/// What a binary says about itself in `--help`.
-#[derive(Debug)]
-pub struct Usage {
-    pub binary: &'static str,
-    pub summary: &'static str,
-    pub default_port: u16,
-    /// Subcommands of this binary beyond the shared ones, with what they do.
-    pub commands: &'static [(&'static str, &'static str)],
-    pub vars: &'static [EnvVar],
-}
-
-/// Handles `--help`, `--version` and `healthcheck`; `None` means "run the service".
-pub fn handle_args(usage: &Usage) -> Option<ExitCode> {
-    let arg = std::env::args().nth(1)?;
-    match arg.as_str() {
-        "-h" | "--help" | "help" => {
-            print!("{}", help_text(usage));
-            Some(ExitCode::SUCCESS)
-        }
-        "-V" | "--version" => {
-            println!("{} {}", usage.binary, env!("CARGO_PKG_VERSION"));
-            Some(ExitCode::SUCCESS)
-        }
-        "healthcheck" => Some(healthcheck(usage.default_port)),
-        other => {
-            eprintln!("{}: unknown argument {other:?}; try --help", usage.binary);
-            Some(ExitCode::from(2))
-        }
+impl RedisArgs {
+    pub fn url(&self) -> Result<RedisUrl, ConfigError> {
+        let url = RedisUrl::parse(or_default(&self.redis_url, config::DEFAULT_REDIS_URL))?;
+        Ok(match ca_file(config::REDIS_CA_FILE, &self.redis_ca_file)? {
+            Some(pem) => url.with_ca(pem),
+            None => url,
+        })
     }
 }
 
-pub fn help_text(usage: &Usage) -> String {
-    let name = usage.binary;
-    let mut commands = vec![
-        (String::new(), "run the service"),
-        (
-            "healthcheck".to_owned(),
-            "exit 0 if the service on $PORT answers /healthz",
-        ),
-    ];
-    commands.extend(usage.commands.iter().map(|(c, m)| ((*c).to_owned(), *m)));
-    commands.push(("--help".to_owned(), "this text"));
-    let mut text = format!(
-        "{name} {}: {}\n\nUSAGE:\n",
-        env!("CARGO_PKG_VERSION"),
-        usage.summary
-    );
-    for (command, meaning) in commands {
-        let line = format!("{name} {command}");
-        text.push_str(&format!("    {line:<20} {meaning}\n"));
-    }
-    text.push_str("\nENVIRONMENT (default in brackets):\n");
-    for var in usage.vars {
-        text.push_str(&format!(
-            "    {:<16} {} [{}]\n",
-            var.name, var.meaning, var.default
-        ));
-    }
-    text
+/// Where Postgres is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Postgres holding the votes table (sslmode=disable|prefer|require|verify-ca|verify-full, as in libpq)
+    #[arg(long, env = config::DATABASE_URL, default_value = config::DEFAULT_DATABASE_URL,
+          hide_env_values = true, hide_default_value = true, value_name = "URL")]
+    pub database_url: String,
+    /// PEM file of the CA for sslmode=verify-ca/verify-full (or require) [default: the URL's sslrootcert, else the system's roots]
+    #[arg(long, env = config::DATABASE_CA_FILE, value_name = "FILE")]
+    pub database_ca_file: Option<PathBuf>,
 }
 
-fn healthcheck(default_port: u16) -> ExitCode {
-    let port = crate::config::port(default_port).unwrap_or(default_port);
+impl DatabaseArgs {
+    pub fn url(&self) -> Result<DatabaseUrl, ConfigError> {
+        let ca = ca_file(config::DATABASE_CA_FILE, &self.database_ca_file)?;
+        DatabaseUrl::parse_with_ca(
+            or_default(&self.database_url, config::DEFAULT_DATABASE_URL),
+            ca,
+        )
+    }
+}
+
+/// The two names on the ballot.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PollArgs {
+    /// Name of the first option
+    #[arg(long, env = config::OPTION_A, default_value = config::DEFAULT_OPTION_A)]
+    pub option_a: String,
+    /// Name of the second option
+    #[arg(long, env = config::OPTION_B, default_value = config::DEFAULT_OPTION_B)]
+    pub option_b: String,
+}
+
+impl PollArgs {
+    pub fn options(&self) -> Result<PollOptions, ConfigError> {
+        PollOptions::new(
+            or_default(&self.option_a, config::DEFAULT_OPTION_A).to_owned(),
+            or_default(&self.option_b, config::DEFAULT_OPTION_B).to_owned(),
+        )
+    }
+}
+
+/// Where the HTTP server listens (its port is each service's own flag).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BindArgs {
+    /// Address the HTTP server listens on (127.0.0.1: this host only; ::: IPv6 too)
+    #[arg(long, env = config::BIND_ADDRESS, default_value = "0.0.0.0", value_name = "ADDRESS")]
+    pub bind_address: String,
+}
+
+impl BindArgs {
+    pub fn address(&self) -> Result<std::net::IpAddr, ConfigError> {
+        config::parse_value(
+            config::BIND_ADDRESS,
+            or_default(&self.bind_address, "0.0.0.0"),
+        )
+    }
+}
+
+/// How long a stopping web service keeps serving.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrainArgs {
+    /// Seconds a stopping service keeps serving, readiness already 503 (0-300)
+    #[arg(long, env = config::DRAIN_SECONDS, default_value_t = config::DEFAULT_DRAIN_SECONDS.to_string(),
+          value_name = "SECONDS")]
+    pub drain_seconds: String,
+}
+
+impl DrainArgs {
+    pub fn drain(&self) -> Result<Duration, ConfigError> {
+        config::drain_from(&self.drain_seconds)
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log format
+    #[arg(long, env = config::LOG_FORMAT, default_value = "text", value_parser = ["text", "json"],
+          ignore_case = true)]
+    pub log_format: String,
+    /// Log level filter (tracing's EnvFilter syntax)
+    #[arg(long, env = "RUST_LOG", default_value = crate::telemetry::DEFAULT_FILTER,
+          value_name = "FILTER")]
+    pub rust_log: String,
+}
+
+/// The port vote and result serve their pages on, as the original images do.
+pub const PAGE_PORT: u16 = 80;
+
+/// What vote and result share: the poll's names, the HTTP port, where to
+/// listen, the drain on stop, logging.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PageArgs {
+    #[command(flatten)]
+    pub poll: PollArgs,
+    /// HTTP port
+    #[arg(long, env = config::PORT, default_value_t = PAGE_PORT.to_string())]
+    pub port: String,
+    #[command(flatten)]
+    pub bind: BindArgs,
+    #[command(flatten)]
+    pub drain: DrainArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// The subcommands of vote and result.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum PageCommand {
+    /// Exit 0 if the service on PORT answers /healthz (for Docker's HEALTHCHECK)
+    Healthcheck,
+}
+
+/// The HTTP port, checked: `PORT`'s raw value with the service's default.
+pub fn port(raw: &str, default: u16) -> Result<u16, ConfigError> {
+    if raw.trim().is_empty() {
+        return Ok(default);
+    }
+    config::parse_value(config::PORT, raw)
+}
+
+/// An empty value (as `VAR=` in a compose file leaves it) means the default.
+fn or_default<'a>(raw: &'a str, default: &'a str) -> &'a str {
+    if raw.trim().is_empty() {
+        default
+    } else {
+        raw.trim()
+    }
+}
+
+fn ca_file(name: &'static str, path: &Option<PathBuf>) -> Result<Option<Vec<u8>>, ConfigError> {
+    match path {
+        Some(path) if !path.as_os_str().is_empty() => crate::tls::read_ca_file(Path::new(path))
+            .map(Some)
+            .map_err(|reason| ConfigError::new(name, path.display().to_string(), reason)),
+        _ => Ok(None),
+    }
+}
+
+/// `<binary> healthcheck`: exit 0 if the service on `port` answers `/healthz`.
+pub fn healthcheck(port: u16) -> ExitCode {
     match probe(port) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -105,26 +204,24 @@ fn probe(port: u16) -> std::io::Result<()> {
     }
 }
 
-/// The whole `main` of a service: arguments, telemetry, configuration (a bad
-/// value exits 2 naming the variable), then `start` until SIGTERM or SIGINT.
-pub async fn run_service<C, E, Fut>(
-    usage: &Usage,
-    config: impl FnOnce() -> Result<C, E>,
+/// The rest of a service's `main` once its command line is parsed: logging,
+/// the configuration (a bad value exits 2 naming the variable), then `start`
+/// until SIGTERM or SIGINT.
+pub async fn run_service<C, Fut>(
+    binary: &str,
+    log: &LogArgs,
+    config: impl FnOnce() -> Result<C, ConfigError>,
     start: impl FnOnce(C, tokio_util::sync::CancellationToken) -> anyhow::Result<Fut>,
 ) -> ExitCode
 where
-    E: std::fmt::Display,
     Fut: std::future::Future<Output = std::io::Result<()>>,
 {
-    if let Some(code) = handle_args(usage) {
-        return code;
-    }
-    crate::telemetry::init();
+    crate::telemetry::init(log);
     let config = match config() {
         Ok(config) => config,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("{}: {e}", usage.binary);
+            eprintln!("{binary}: {e}");
             return ExitCode::from(2);
         }
     };
@@ -132,68 +229,16 @@ where
     let running = match start(config, stop) {
         Ok(running) => running,
         Err(e) => {
-            tracing::error!(error = ?e, "{} could not start", usage.binary);
-            eprintln!("{}: {e:#}", usage.binary);
+            tracing::error!(error = ?e, "{binary} could not start");
+            eprintln!("{binary}: {e:#}");
             return ExitCode::FAILURE;
         }
     };
     match running.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = ?e, "{} stopped with an error", usage.binary);
+            tracing::error!(error = ?e, "{binary} stopped with an error");
             ExitCode::FAILURE
         }
     }
 }
-
-/// The variables all services read.
-pub const REDIS_URL_VAR: EnvVar = EnvVar {
-    name: crate::config::REDIS_URL,
-    default: crate::config::DEFAULT_REDIS_URL,
-    meaning: "Redis holding the vote queue",
-};
-pub const DATABASE_URL_VAR: EnvVar = EnvVar {
-    name: crate::config::DATABASE_URL,
-    default: crate::config::DEFAULT_DATABASE_URL,
-    meaning: "Postgres holding the votes table (sslmode as in libpq)",
-};
-pub const REDIS_CA_FILE_VAR: EnvVar = EnvVar {
-    name: crate::config::REDIS_CA_FILE,
-    default: "system roots",
-    meaning: "PEM CA file a rediss:// server is checked against",
-};
-pub const DATABASE_CA_FILE_VAR: EnvVar = EnvVar {
-    name: crate::config::DATABASE_CA_FILE,
-    default: "system roots",
-    meaning: "PEM CA file for sslmode=verify-ca/verify-full (or require)",
-};
-pub const OPTION_A_VAR: EnvVar = EnvVar {
-    name: crate::config::OPTION_A,
-    default: crate::config::DEFAULT_OPTION_A,
-    meaning: "name of the first option",
-};
-pub const OPTION_B_VAR: EnvVar = EnvVar {
-    name: crate::config::OPTION_B,
-    default: crate::config::DEFAULT_OPTION_B,
-    meaning: "name of the second option",
-};
-pub const BIND_ADDRESS_VAR: EnvVar = EnvVar {
-    name: crate::config::BIND_ADDRESS,
-    default: "0.0.0.0",
-    meaning: "address the HTTP server listens on",
-};
-pub const DRAIN_SECONDS_VAR: EnvVar = EnvVar {
-    name: crate::config::DRAIN_SECONDS,
-    default: "5",
-    meaning: "seconds a stopping service keeps serving, readiness 503",
-};
-pub const LOG_FORMAT_VAR: EnvVar = EnvVar {
-    name: crate::config::LOG_FORMAT,
-    default: "text",
-    meaning: "log format: text or json",
-};
-pub const RUST_LOG_VAR: EnvVar = EnvVar {
-    name: "RUST_LOG",
-    default: "info",
-    meaning: "log level filter",
-};

@@ -46,26 +46,14 @@ impl ConfigError {
     }
 }
 
-/// Reads a variable, falling back to `default` when it is unset or empty.
-pub fn var_or(name: &str, default: &str) -> String {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value,
-        _ => default.to_owned(),
-    }
-}
-
-/// Reads and parses a variable with a default, naming the variable on error.
-pub fn parse_var<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+/// Parses a variable's raw value, naming the variable on error.
+pub fn parse_value<T: std::str::FromStr>(name: &'static str, raw: &str) -> Result<T, ConfigError>
 where
     T::Err: fmt::Display,
 {
-    match std::env::var(name) {
-        Ok(raw) if !raw.trim().is_empty() => raw
-            .trim()
-            .parse()
-            .map_err(|e| ConfigError::new(name, raw.clone(), e)),
-        _ => Ok(default),
-    }
+    raw.trim()
+        .parse()
+        .map_err(|e| ConfigError::new(name, raw.to_owned(), e))
 }
 
 /// How long a stopping web service keeps serving after SIGTERM, with
@@ -74,9 +62,14 @@ where
 pub const DEFAULT_DRAIN_SECONDS: f64 = 5.0;
 const MAX_DRAIN_SECONDS: f64 = 300.0;
 
-/// The drain time from `DRAIN_SECONDS` (0 to 300, fractions allowed).
-pub fn drain() -> Result<std::time::Duration, ConfigError> {
-    let seconds: f64 = parse_var(DRAIN_SECONDS, DEFAULT_DRAIN_SECONDS)?;
+/// The drain time from `DRAIN_SECONDS`' raw value (0 to 300, fractions
+/// allowed; empty means the default).
+pub fn drain_from(raw: &str) -> Result<std::time::Duration, ConfigError> {
+    let seconds: f64 = if raw.trim().is_empty() {
+        DEFAULT_DRAIN_SECONDS
+    } else {
+        parse_value(DRAIN_SECONDS, raw)?
+    };
     if !(0.0..=MAX_DRAIN_SECONDS).contains(&seconds) {
         return Err(ConfigError::new(
             DRAIN_SECONDS,
@@ -85,17 +78,6 @@ pub fn drain() -> Result<std::time::Duration, ConfigError> {
         ));
     }
     Ok(std::time::Duration::from_secs_f64(seconds))
-}
-
-/// The address the HTTP server listens on, from `BIND_ADDRESS` (default
-/// `0.0.0.0`, every IPv4 address; `::` for IPv6 too, `127.0.0.1` for this host only).
-pub fn bind_address() -> Result<std::net::IpAddr, ConfigError> {
-    parse_var(BIND_ADDRESS, std::net::IpAddr::from([0, 0, 0, 0]))
-}
-
-/// The HTTP port from `PORT`.
-pub fn port(default: u16) -> Result<u16, ConfigError> {
-    parse_var(PORT, default)
 }
 
 /// Shows a URL with its password replaced, for logs and error messages.
@@ -111,16 +93,6 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
-/// The PEM in the file a variable names, if it is set; errors name the variable.
-fn ca_file_from(name: &'static str) -> Result<Option<Vec<u8>>, ConfigError> {
-    match std::env::var(name) {
-        Ok(path) if !path.trim().is_empty() => crate::tls::read_ca_file(Path::new(path.trim()))
-            .map(Some)
-            .map_err(|reason| ConfigError::new(name, path, reason)),
-        _ => Ok(None),
-    }
-}
-
 /// Where Redis is: a parsed `REDIS_URL` (`rediss://` for TLS), and the CA to
 /// check a TLS server against (`REDIS_CA_FILE`).
 #[derive(Clone)]
@@ -131,12 +103,6 @@ pub struct RedisUrl {
 }
 
 impl RedisUrl {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let mut url = Self::parse(&var_or(REDIS_URL, DEFAULT_REDIS_URL))?;
-        url.ca_pem = ca_file_from(REDIS_CA_FILE)?;
-        Ok(url)
-    }
-
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
         let shown = redact_url(raw);
         let info = redis::IntoConnectionInfo::into_connection_info(raw)
@@ -200,11 +166,6 @@ pub struct DatabaseUrl {
 }
 
 impl DatabaseUrl {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let ca_pem = ca_file_from(DATABASE_CA_FILE)?;
-        Self::parse_with_ca(&var_or(DATABASE_URL, DEFAULT_DATABASE_URL), ca_pem)
-    }
-
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
         Self::parse_with_ca(raw, None)
     }
@@ -307,13 +268,6 @@ pub struct PollOptions {
 }
 
 impl PollOptions {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::new(
-            var_or(OPTION_A, DEFAULT_OPTION_A),
-            var_or(OPTION_B, DEFAULT_OPTION_B),
-        )
-    }
-
     pub fn new(a: String, b: String) -> Result<Self, ConfigError> {
         for (name, value) in [(OPTION_A, &a), (OPTION_B, &b)] {
             let chars = value.chars().count();

@@ -6,18 +6,21 @@
 //! error with `eprintln!`, which panics when stderr is closed too, and a panic
 //! in the task that handles SIGTERM left the service unstoppable.
 
-use crate::config::{var_or, LOG_FORMAT};
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber; a second call (as in tests) is a no-op.
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,tokio_postgres=warn"));
+/// The log filter when `RUST_LOG` is not set.
+pub const DEFAULT_FILTER: &str = "info,actix_server=warn,tokio_postgres=warn";
+
+/// Installs the global subscriber with the format and filter of `log`; a
+/// second call (as in tests) is a no-op.
+pub fn init(log: &crate::cli::LogArgs) {
+    let filter =
+        EnvFilter::try_new(&log.rust_log).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LossyStdout)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    let installed = if var_or(LOG_FORMAT, "text").eq_ignore_ascii_case("json") {
+    let installed = if log.log_format.eq_ignore_ascii_case("json") {
         builder
             .json()
             .flatten_event(true)

@@ -1,31 +1,21 @@
-//! The result service's settings, read once from the environment.
+//! The result service's command line and settings: each setting is an
+//! environment variable and a flag (`result --help` lists them), checked once
+//! at start-up.
 
-use common::cli::{EnvVar, Usage};
+use common::cli::{DatabaseArgs, PageArgs, PageCommand, PAGE_PORT};
 use common::config::{ConfigError, DatabaseUrl, PollOptions};
 
-pub const DEFAULT_PORT: u16 = 80;
-
-pub const USAGE: Usage = Usage {
-    binary: "result",
-    summary: "the live results page, fed by Postgres notifications",
-    default_port: DEFAULT_PORT,
-    commands: &[],
-    vars: &[
-        common::cli::DATABASE_URL_VAR,
-        common::cli::DATABASE_CA_FILE_VAR,
-        common::cli::OPTION_A_VAR,
-        common::cli::OPTION_B_VAR,
-        EnvVar {
-            name: common::config::PORT,
-            default: "80",
-            meaning: "HTTP port",
-        },
-        common::cli::DRAIN_SECONDS_VAR,
-        common::cli::BIND_ADDRESS_VAR,
-        common::cli::LOG_FORMAT_VAR,
-        common::cli::RUST_LOG_VAR,
-    ],
-};
+/// The live results page: totals from Postgres, pushed to browsers as votes commit.
+#[derive(Debug, clap::Parser)]
+#[command(name = "result", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<PageCommand>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -39,13 +29,13 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
         Ok(Self {
-            database: DatabaseUrl::from_env()?,
-            options: PollOptions::from_env()?,
-            port: common::config::port(DEFAULT_PORT)?,
-            bind: common::config::bind_address()?,
-            drain: common::config::drain()?,
+            database: cli.database.url()?,
+            options: cli.page.poll.options()?,
+            port: common::cli::port(&cli.page.port, PAGE_PORT)?,
+            bind: cli.page.bind.address()?,
+            drain: cli.page.drain.drain()?,
         })
     }
 }

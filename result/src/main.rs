@@ -1,11 +1,22 @@
-//! The `result` binary: configuration from the environment, then the service
-//! until SIGTERM or SIGINT.
+//! The `result` binary: its command line (flags or environment variables),
+//! then the service until SIGTERM or SIGINT.
+
+use clap::Parser;
+use common::cli::{PageCommand, PAGE_PORT};
+use result::config::{Cli, Config};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Some(PageCommand::Healthcheck) = cli.command {
+        return common::cli::healthcheck(
+            common::cli::port(&cli.page.port, PAGE_PORT).unwrap_or(PAGE_PORT),
+        );
+    }
     common::cli::run_service(
-        &result::config::USAGE,
-        result::config::Config::from_env,
+        "result",
+        &cli.page.log,
+        || Config::from_cli(&cli),
         |config, stop| Ok(result::startup::Application::build(config, stop)?.run_until_stopped()),
     )
     .await

@@ -136,41 +136,22 @@ fn pods(objects: &[Object]) -> Vec<PodShape> {
     out
 }
 
-/// What one of our binaries reads and serves, from its own `--help`.
+/// What one of our binaries reads and serves, from its own command-line definition.
 struct BinaryFacts {
     vars: BTreeSet<String>,
     default_port: u16,
 }
 
 fn binary_facts(binary: &str) -> BinaryFacts {
-    let out = std::process::Command::new(binaries::path(binary))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut vars = BTreeSet::new();
-    let mut default_port = 0;
-    let mut in_env = false;
-    for line in text.lines() {
-        if line.starts_with("ENVIRONMENT") {
-            in_env = true;
-            continue;
-        }
-        if in_env {
-            if let Some(name) = line.split_whitespace().next() {
-                vars.insert(name.to_owned());
-                if name == "PORT" {
-                    let default = line.rsplit('[').next().unwrap().trim_end_matches(']');
-                    default_port = default.parse().unwrap();
-                }
-            }
-        }
+    let variables = binaries::variables(binary);
+    let default_port = variables["PORT"]
+        .as_deref()
+        .and_then(|p| p.parse().ok())
+        .expect("PORT has a numeric default");
+    BinaryFacts {
+        vars: variables.into_keys().collect(),
+        default_port,
     }
-    assert!(
-        !vars.is_empty() && default_port > 0,
-        "{binary} --help: {text}"
-    );
-    BinaryFacts { vars, default_port }
 }
 
 /// Our binary behind an image `votingapp/<name>:<tag>`, if it is one of ours.

@@ -1,31 +1,21 @@
-//! The vote service's settings, read once from the environment.
+//! The vote service's command line and settings: each setting is an
+//! environment variable and a flag (`vote --help` lists them), checked once
+//! at start-up.
 
-use common::cli::{EnvVar, Usage};
+use common::cli::{PageArgs, PageCommand, RedisArgs, PAGE_PORT};
 use common::config::{ConfigError, PollOptions, RedisUrl};
 
-pub const DEFAULT_PORT: u16 = 80;
-
-pub const USAGE: Usage = Usage {
-    binary: "vote",
-    summary: "the vote page; queues each vote on the Redis list `votes`",
-    default_port: DEFAULT_PORT,
-    commands: &[],
-    vars: &[
-        common::cli::REDIS_URL_VAR,
-        common::cli::REDIS_CA_FILE_VAR,
-        common::cli::OPTION_A_VAR,
-        common::cli::OPTION_B_VAR,
-        EnvVar {
-            name: common::config::PORT,
-            default: "80",
-            meaning: "HTTP port",
-        },
-        common::cli::DRAIN_SECONDS_VAR,
-        common::cli::BIND_ADDRESS_VAR,
-        common::cli::LOG_FORMAT_VAR,
-        common::cli::RUST_LOG_VAR,
-    ],
-};
+/// The vote page; queues each vote on the Redis list `votes`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "vote", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<PageCommand>,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -41,13 +31,13 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
         Ok(Self {
-            redis: RedisUrl::from_env()?,
-            options: PollOptions::from_env()?,
-            port: common::config::port(DEFAULT_PORT)?,
-            bind: common::config::bind_address()?,
-            drain: common::config::drain()?,
+            redis: cli.redis.url()?,
+            options: cli.page.poll.options()?,
+            port: common::cli::port(&cli.page.port, PAGE_PORT)?,
+            bind: cli.page.bind.address()?,
+            drain: cli.page.drain.drain()?,
             hostname: gethostname::gethostname().to_string_lossy().into_owned(),
         })
     }

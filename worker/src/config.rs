@@ -1,7 +1,8 @@
-//! The worker's settings, read once from the environment.
+//! The worker's command line and settings: each setting is an environment
+//! variable and a flag (`worker --help` lists them), checked once at start-up.
 
-use common::cli::{EnvVar, Usage};
-use common::config::{parse_var, var_or, ConfigError, DatabaseUrl, RedisUrl};
+use common::cli::{BindArgs, DatabaseArgs, LogArgs, RedisArgs};
+use common::config::{parse_value, ConfigError, DatabaseUrl, RedisUrl};
 use std::time::Duration;
 
 /// Not 80, 5432 or 6379: the worker shares a pod with `result`, `db` and
@@ -11,44 +12,41 @@ pub const DEFAULT_BATCH_SIZE: usize = 1000;
 pub const MAX_BATCH_SIZE: usize = 5000;
 pub const DEFAULT_HEARTBEAT_TTL_MS: u64 = 10_000;
 
-pub const USAGE: Usage = Usage {
-    binary: "worker",
-    summary: "moves votes from the Redis list `votes` into the Postgres table `votes`",
-    default_port: DEFAULT_PORT,
-    commands: &[(
-        "migrate",
-        "apply the missing schema migrations to DATABASE_URL, then exit",
-    )],
-    vars: &[
-        common::cli::REDIS_URL_VAR,
-        common::cli::REDIS_CA_FILE_VAR,
-        common::cli::DATABASE_URL_VAR,
-        common::cli::DATABASE_CA_FILE_VAR,
-        EnvVar {
-            name: common::config::PORT,
-            default: "8082",
-            meaning: "HTTP port for /healthz, /readyz, /metrics",
-        },
-        EnvVar {
-            name: "WORKER_ID",
-            default: "<hostname>-<pid>",
-            meaning: "unique name of this worker (its processing list)",
-        },
-        EnvVar {
-            name: "BATCH_SIZE",
-            default: "1000",
-            meaning: "most votes claimed and stored at once (1-5000)",
-        },
-        EnvVar {
-            name: "HEARTBEAT_TTL_MS",
-            default: "10000",
-            meaning: "how long after its last heartbeat a dead worker's batch is recovered",
-        },
-        common::cli::BIND_ADDRESS_VAR,
-        common::cli::LOG_FORMAT_VAR,
-        common::cli::RUST_LOG_VAR,
-    ],
-};
+/// Moves votes from the Redis list `votes` into the Postgres table `votes`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "worker", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// HTTP port for /healthz, /readyz, /metrics
+    #[arg(long, env = common::config::PORT, default_value_t = DEFAULT_PORT.to_string())]
+    pub port: String,
+    /// Unique name of this worker (its processing list) [default: <hostname>-<pid>]
+    #[arg(long, env = "WORKER_ID", value_name = "ID")]
+    pub worker_id: Option<String>,
+    /// Most votes claimed and stored at once (1-5000)
+    #[arg(long, env = "BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE.to_string(), value_name = "VOTES")]
+    pub batch_size: String,
+    /// How long after its last heartbeat a dead worker's batch is recovered, in ms (500 or more)
+    #[arg(long, env = "HEARTBEAT_TTL_MS", default_value_t = DEFAULT_HEARTBEAT_TTL_MS.to_string(), value_name = "MS")]
+    pub heartbeat_ttl_ms: String,
+    #[command(flatten)]
+    pub bind: BindArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Exit 0 if the service on PORT answers /healthz (for Docker's HEALTHCHECK)
+    Healthcheck,
+    /// Apply the missing schema migrations to DATABASE_URL, then exit
+    Migrate,
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -63,16 +61,27 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let batch_size = parse_var("BATCH_SIZE", DEFAULT_BATCH_SIZE)?;
-        if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        let number = |name: &'static str, raw: &str, default: u64| -> Result<u64, ConfigError> {
+            if raw.trim().is_empty() {
+                Ok(default)
+            } else {
+                parse_value(name, raw)
+            }
+        };
+        let batch_size = number("BATCH_SIZE", &cli.batch_size, DEFAULT_BATCH_SIZE as u64)?;
+        if !(1..=MAX_BATCH_SIZE as u64).contains(&batch_size) {
             return Err(ConfigError::new(
                 "BATCH_SIZE",
                 batch_size.to_string(),
                 format!("must be between 1 and {MAX_BATCH_SIZE}"),
             ));
         }
-        let ttl_ms = parse_var("HEARTBEAT_TTL_MS", DEFAULT_HEARTBEAT_TTL_MS)?;
+        let ttl_ms = number(
+            "HEARTBEAT_TTL_MS",
+            &cli.heartbeat_ttl_ms,
+            DEFAULT_HEARTBEAT_TTL_MS,
+        )?;
         if ttl_ms < 500 {
             return Err(ConfigError::new(
                 "HEARTBEAT_TTL_MS",
@@ -80,12 +89,14 @@ impl Config {
                 "must be at least 500",
             ));
         }
-        let default_id = format!(
-            "{}-{}",
-            gethostname::gethostname().to_string_lossy(),
-            std::process::id()
-        );
-        let worker_id = var_or("WORKER_ID", &default_id);
+        let worker_id = match cli.worker_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => format!(
+                "{}-{}",
+                gethostname::gethostname().to_string_lossy(),
+                std::process::id()
+            ),
+        };
         if worker_id.len() > 128
             || !worker_id
                 .bytes()
@@ -98,12 +109,12 @@ impl Config {
             ));
         }
         Ok(Self {
-            redis: RedisUrl::from_env()?,
-            database: DatabaseUrl::from_env()?,
-            port: common::config::port(DEFAULT_PORT)?,
-            bind: common::config::bind_address()?,
+            redis: cli.redis.url()?,
+            database: cli.database.url()?,
+            port: common::cli::port(&cli.port, DEFAULT_PORT)?,
+            bind: cli.bind.address()?,
             worker_id,
-            batch_size,
+            batch_size: batch_size as usize,
             heartbeat_ttl: Duration::from_millis(ttl_ms),
         })
     }

@@ -1,14 +1,26 @@
-//! The `worker` binary: configuration from the environment, then the service
-//! until SIGTERM or SIGINT; `worker migrate` only brings the schema up to date.
+//! The `worker` binary: its command line (flags or environment variables),
+//! then the service until SIGTERM or SIGINT; `worker migrate` only brings the
+//! schema up to date.
+
+use clap::Parser;
+use worker::config::{Cli, Command, Config, DEFAULT_PORT};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("migrate") {
-        return worker::migrate::command().await;
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Healthcheck) => {
+            return common::cli::healthcheck(
+                common::cli::port(&cli.port, DEFAULT_PORT).unwrap_or(DEFAULT_PORT),
+            )
+        }
+        Some(Command::Migrate) => return worker::migrate::command(&cli).await,
+        None => {}
     }
     common::cli::run_service(
-        &worker::config::USAGE,
-        worker::config::Config::from_env,
+        "worker",
+        &cli.log,
+        || Config::from_cli(&cli),
         |config, stop| Ok(worker::startup::Application::build(config, stop)?.run_until_stopped()),
     )
     .await

@@ -127,10 +127,10 @@ const COMMAND_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60)
 /// `worker migrate`: applies the missing migrations and exits; 0 when the
 /// schema is current, 1 when Postgres could not be reached within a minute or
 /// refused a migration, 2 on a bad `DATABASE_URL`.
-pub async fn command() -> std::process::ExitCode {
+pub async fn command(cli: &crate::config::Cli) -> std::process::ExitCode {
     use std::process::ExitCode;
-    common::telemetry::init();
-    let database = match common::config::DatabaseUrl::from_env() {
+    common::telemetry::init(&cli.log);
+    let database = match cli.database.url() {
         Ok(database) => database,
         Err(e) => {
             eprintln!("worker migrate: {e}");

@@ -66,3 +66,26 @@ pub async fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Finished {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// The environment variables a service reads, with their defaults, from its
+/// own command-line definition (not from scraping `--help`).
+pub fn variables(binary: &str) -> std::collections::BTreeMap<String, Option<String>> {
+    use clap::CommandFactory;
+    let command = match binary {
+        "vote" => vote::config::Cli::command(),
+        "result" => result::config::Cli::command(),
+        "worker" => worker::config::Cli::command(),
+        other => panic!("{other} is not one of our services"),
+    };
+    command
+        .get_arguments()
+        .filter_map(|arg| {
+            let name = arg.get_env()?.to_string_lossy().into_owned();
+            let default = arg
+                .get_default_values()
+                .first()
+                .map(|v| v.to_string_lossy().into_owned());
+            Some((name, default))
+        })
+        .collect()
+}
