@@ -467,6 +467,22 @@ def main():
         os.makedirs(os.path.dirname(full), exist_ok=True)
         with open(full, "w") as f:
             f.write(text)
+    # Files this script wrote once but no longer writes (an exercise renamed or
+    # removed): flagged by --check, deleted otherwise. k8s/app is hand-written.
+    written = {os.path.normpath(p) for p in files()}
+    for folder, _, names in os.walk(ROOT):
+        for name in names:
+            full = os.path.join(folder, name)
+            path = os.path.normpath(os.path.relpath(full, ROOT))
+            if not name.endswith(".yaml") or path in written:
+                continue
+            with open(full) as f:
+                if not f.read().startswith(HEADER):
+                    continue
+            if check:
+                stale.append(path + " (no longer written)")
+            else:
+                os.remove(full)
     if stale:
         print("k8s/ is out of date with scripts/gen-k8s.py:", ", ".join(stale))
         sys.exit(1)
