@@ -20,6 +20,8 @@ pub struct Summary {
     pub elapsed_s: f64,
     pub requests_per_s: f64,
     pub latency_ms: Latency,
+    /// What latency is measured from: the intended send time with `--rate`.
+    pub latency_from: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +29,7 @@ pub struct Latency {
     pub p50: f64,
     pub p90: f64,
     pub p99: f64,
+    pub p999: f64,
     pub max: f64,
 }
 
@@ -38,6 +41,7 @@ impl Latency {
             p50: ms(0.5),
             p90: ms(0.9),
             p99: ms(0.99),
+            p999: ms(0.999),
             max: histogram.max() as f64 / 1000.0,
         }
     }
@@ -76,12 +80,14 @@ impl Summary {
             out.push_str(&format!("    {kind:<12} {n}\n"));
         }
         out.push_str(&format!(
-            "  requests/s   {:.0}\n  latency ms   p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}\n",
+            "  requests/s   {:.0}\n  latency ms   p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n  (from {})\n",
             self.requests_per_s,
             self.latency_ms.p50,
             self.latency_ms.p90,
             self.latency_ms.p99,
-            self.latency_ms.max
+            self.latency_ms.p999,
+            self.latency_ms.max,
+            self.latency_from
         ));
         out
     }

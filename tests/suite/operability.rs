@@ -4,27 +4,12 @@
 use crate::harness::{binaries, eventually, http_client, sample, Stack};
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
-    let stack = Stack::start("seed-and-metrics");
-    let vote = stack.vote(&[]).await;
-    let worker = stack.worker(&[]).await;
-    let result = stack.result(&[]).await.ready().await;
-    let before = crate::harness::page_text(&vote.url("/metrics")).await;
-    let summary_path = stack.dir.join("seed.json");
+/// Runs seed with `args` to success; its JSON summary and its printed table.
+async fn seed_summary(args: &[&str], dir: &crate::harness::TestDir) -> (serde_json::Value, String) {
+    let summary_path = dir.join("seed.json");
     let out = tokio::process::Command::new(binaries::path("seed"))
-        .args([
-            "--url",
-            &vote.url("/"),
-            "--votes",
-            "3000",
-            "--concurrency",
-            "20",
-            "--split",
-            "2:1",
-            "--quiet",
-        ])
-        .arg("--json")
+        .args(args)
+        .args(["--quiet", "--json"])
         .arg(&summary_path)
         .output()
         .await
@@ -34,8 +19,32 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
         "seed failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    let summary = serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    (summary, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
+    let stack = Stack::start("seed-and-metrics");
+    let vote = stack.vote(&[]).await;
+    let worker = stack.worker(&[]).await;
+    let result = stack.result(&[]).await.ready().await;
+    let before = crate::harness::page_text(&vote.url("/metrics")).await;
+    let vote_url = vote.url("/");
+    let (summary, table) = seed_summary(
+        &[
+            "--url",
+            &vote_url,
+            "--votes",
+            "3000",
+            "--concurrency",
+            "20",
+            "--split",
+            "2:1",
+        ],
+        &stack.dir,
+    )
+    .await;
     assert_eq!(
         (
             summary["ok"].as_u64(),
@@ -46,7 +55,6 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
     );
     assert!(summary["requests_per_s"].as_f64().unwrap() > 0.0);
     assert!(summary["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
-    let table = String::from_utf8_lossy(&out.stderr);
     assert!(
         table.contains("requests/s") && table.contains("p99"),
         "{table}"
@@ -160,4 +168,89 @@ async fn json_logs_carry_the_request_id_echoed_to_the_client() {
     let entry: serde_json::Value = serde_json::from_str(rejected).unwrap();
     assert_eq!(entry["span"]["request_id"], "bad-vote-456", "{entry}");
     assert_eq!(entry["reason"], "unknown_choice", "{entry}");
+}
+
+/// A stand-in HTTP server that answers every request 200 at once, except that
+/// it stalls for `stall` once, at the `stall_at`-th request: what a GC pause or
+/// a failover looks like from a client.
+async fn stalling_server(stall_at: usize, stall: Duration) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let served = served.clone();
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // One request: the head, then content-length bytes of body.
+                    let head_end = loop {
+                        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&pending[..head_end]).to_lowercase();
+                    let body: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while pending.len() < head_end + body {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    pending.drain(..head_end + body);
+                    if served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == stall_at {
+                        tokio::time::sleep(stall).await;
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if socket.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn at_a_fixed_rate_seed_counts_a_stall_against_every_vote_it_delayed() {
+    // 200 votes/s on one connection for 3 s; the server stalls 1 s once. Every
+    // vote due during the stall waited for it: about a third of the run.
+    let addr = stalling_server(100, Duration::from_secs(1)).await;
+    let dir = crate::harness::TestDir::new("seed-open-model");
+    let url = format!("http://{addr}/");
+    let (summary, _) = seed_summary(
+        &[
+            "--url",
+            &url,
+            "--votes",
+            "600",
+            "--rate",
+            "200",
+            "--concurrency",
+            "1",
+        ],
+        &dir,
+    )
+    .await;
+    let latency = &summary["latency_ms"];
+    println!("seed at 200/s through a 1 s stall: {latency}");
+    assert_eq!(summary["ok"], 600);
+    assert!(
+        summary["latency_from"].as_str().unwrap().contains("due"),
+        "{summary}"
+    );
+    // Measured from the send, only one vote would show the stall (p90 ~0).
+    assert!(latency["p90"].as_f64().unwrap() >= 250.0, "{summary}");
+    assert!(latency["max"].as_f64().unwrap() >= 900.0, "{summary}");
 }
