@@ -33,6 +33,10 @@ pub struct Plan {
     /// Wait up to this many seconds for the vote page to answer before casting.
     #[arg(long, env = "SEED_WAIT", default_value_t = 60.0)]
     pub wait: f64,
+    /// Act as a visitor: GET the page (with the voter's cookie), then POST the
+    /// vote; latency is the whole visit.
+    #[arg(long, env = "SEED_VISIT")]
+    pub visit: bool,
     /// Also write the summary as JSON to this file.
     #[arg(long, env = "SEED_JSON")]
     pub json: Option<PathBuf>,

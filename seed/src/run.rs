@@ -71,6 +71,17 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
                     run_nonce ^ (i % plan.voters()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
                 );
                 let sent = Instant::now();
+                if plan.visit {
+                    // The page first, as a browser loads it before the vote.
+                    if let Ok(page) = client
+                        .get(url.clone())
+                        .header("cookie", format!("voter_id={voter}"))
+                        .send()
+                        .await
+                    {
+                        let _ = page.bytes().await;
+                    }
+                }
                 let outcome = client
                     .post(url.clone())
                     .header("content-type", "application/x-www-form-urlencoded")

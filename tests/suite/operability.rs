@@ -254,3 +254,34 @@ async fn at_a_fixed_rate_seed_counts_a_stall_against_every_vote_it_delayed() {
     assert!(latency["p90"].as_f64().unwrap() >= 250.0, "{summary}");
     assert!(latency["max"].as_f64().unwrap() >= 900.0, "{summary}");
 }
+
+#[tokio::test]
+async fn as_visitors_seed_loads_the_page_before_each_vote() {
+    let stack = Stack::start("seed-visit");
+    let vote = stack.vote(&[]).await;
+    let url = vote.url("/");
+    let (summary, _) = seed_summary(
+        &[
+            "--url",
+            &url,
+            "--votes",
+            "200",
+            "--concurrency",
+            "4",
+            "--visit",
+        ],
+        &stack.dir,
+    )
+    .await;
+    assert_eq!(summary["ok"], 200);
+    let metrics = crate::harness::page_text(&vote.url("/metrics")).await;
+    let count = |method: &str| {
+        sample(
+            &metrics,
+            &format!(r#"http_requests_total{{route="/",method="{method}",status="200"}}"#),
+        )
+    };
+    assert_eq!(count("POST"), 200.0, "{metrics}");
+    // One page per visit, plus seed's own check that the page answers.
+    assert_eq!(count("GET"), 201.0, "{metrics}");
+}
