@@ -187,7 +187,8 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
         outcome.failures
     );
     if outcome.failed() > 0 {
-        let warnings = cluster.run(&[
+        // Pods that have ended make kubectl logs exit 1; what it printed is kept.
+        let logs = cluster.kubectl_output(&[
             "logs",
             "-n",
             NAMESPACE,
@@ -196,7 +197,7 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
             "--prefix",
             "--tail=-1",
         ]);
-        for line in warnings
+        for line in String::from_utf8_lossy(&logs.stdout)
             .lines()
             .filter(|l| l.contains("WARN") || l.contains("ERROR"))
         {
