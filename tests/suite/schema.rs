@@ -3,7 +3,9 @@
 //! together migrate once, and `result` reads with SELECT and LISTEN only.
 
 use crate::harness::{binaries, eventually, tally_until, Stack};
-use crate::worker_service::{drained, logged, original_worker_table, push, stamped};
+use crate::worker_service::{
+    drained, logged, original_worker_table, push, stamped, worker_with_schema,
+};
 use std::time::Duration;
 
 /// What `worker migrate` prints and its exit code.
@@ -136,8 +138,7 @@ async fn migrate_refuses_a_bad_database_url_with_exit_2() {
 #[tokio::test]
 async fn result_works_with_a_role_that_may_only_select() {
     let stack = Stack::start("schema-select-only");
-    let worker = stack.worker(&[]).await;
-    logged(&worker, "schema current").await;
+    let _worker = worker_with_schema(&stack).await;
     let pg = stack.pg.client().await;
     pg.batch_execute(
         "CREATE ROLE viewer LOGIN;

@@ -8,14 +8,7 @@ use std::time::Duration;
 const FORM: &str = "application/x-www-form-urlencoded";
 
 async fn queued_messages(stack: &Stack) -> Vec<serde_json::Value> {
-    let mut redis = stack.redis.connection().await;
-    let raw: Vec<String> = redis::cmd("LRANGE")
-        .arg("votes")
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let raw = stack.list("votes").await;
     raw.iter()
         .map(|m| serde_json::from_str(m).unwrap())
         .collect()

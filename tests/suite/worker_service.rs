@@ -51,14 +51,7 @@ pub async fn counts(stack: &Stack) -> (i64, i64) {
 }
 
 async fn dead_letters(stack: &Stack) -> Vec<String> {
-    let mut redis = stack.redis.connection().await;
-    redis::cmd("LRANGE")
-        .arg("votes:dead")
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut redis)
-        .await
-        .unwrap()
+    stack.list("votes:dead").await
 }
 
 #[tokio::test]
@@ -127,8 +120,7 @@ async fn poison_goes_to_the_dead_letter_list_and_the_rest_is_stored_verbatim() {
 #[tokio::test]
 async fn votes_postgres_refuses_are_set_aside_with_the_reason_and_the_rest_is_stored() {
     let stack = Stack::start("worker-refused");
-    let worker = stack.worker(&[]).await;
-    logged(&worker, "schema current").await;
+    let worker = worker_with_schema(&stack).await;
     let pg = stack.pg.client().await;
     // Two kinds of refusal an operator might add: a constraint, and a trigger.
     pg.batch_execute(
@@ -155,14 +147,7 @@ async fn votes_postgres_refuses_are_set_aside_with_the_reason_and_the_rest_is_st
 
     assert_eq!(stack.stored_votes().await.len(), 500);
     assert_eq!(counts(&stack).await, (250, 250));
-    let mut redis = stack.redis.connection().await;
-    let entries: Vec<String> = redis::cmd("LRANGE")
-        .arg("votes:rejected")
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let entries = stack.list("votes:rejected").await;
     let mut rejected: Vec<(String, String, String)> = entries
         .iter()
         .map(|entry| {
@@ -236,6 +221,13 @@ async fn the_worker_started_before_its_databases_waits_for_them() {
         ),
         (Some("ok"), Some("ok"))
     );
+}
+
+/// A worker that has brought the schema up to date.
+pub async fn worker_with_schema(stack: &Stack) -> crate::harness::service::Service {
+    let worker = stack.worker(&[]).await;
+    logged(&worker, "schema current").await;
+    worker
 }
 
 pub async fn logged(service: &crate::harness::service::Service, line: &str) {

@@ -161,12 +161,18 @@ impl Worker {
             .inspect_err(|_| count_error("store"))
     }
 
+    /// Brings the schema up to date; later stores skip it until one fails.
+    pub async fn migrate(&self) -> anyhow::Result<crate::migrate::Report> {
+        let report = store::migrate(&self.pool).await?;
+        self.schema_ready.store(true, Ordering::Relaxed);
+        Ok(report)
+    }
+
     async fn store(&self, ballots: &[wire::ballot::Ballot]) -> anyhow::Result<()> {
         if !self.schema_ready.load(Ordering::Relaxed) {
-            store::migrate(&self.pool)
+            self.migrate()
                 .await
                 .context("migrating the schema in Postgres")?;
-            self.schema_ready.store(true, Ordering::Relaxed);
         }
         store::store(&self.pool, ballots)
             .await

@@ -100,7 +100,7 @@ async fn wait_for_dependencies(worker: &Worker, ttl: Duration, stop: &Cancellati
     }
     backoff.reset();
     loop {
-        match crate::store::migrate(worker.pool()).await {
+        match worker.migrate().await {
             Ok(report) => {
                 tracing::info!(version = report.to(), applied = ?report.applied, "schema current");
                 return true;

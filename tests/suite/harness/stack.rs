@@ -82,6 +82,18 @@ impl Stack {
             .collect()
     }
 
+    /// Every item of a Redis list, head first.
+    pub async fn list(&self, key: &str) -> Vec<String> {
+        let mut redis = self.redis.connection().await;
+        redis::cmd("LRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut redis)
+            .await
+            .expect("LRANGE")
+    }
+
     /// How many messages wait in the list `votes`.
     pub async fn queued(&self) -> i64 {
         let mut redis = self.redis.connection().await;
