@@ -7,11 +7,5 @@
 //! per option kept by triggers, with a `NOTIFY vote_counts` when they change;
 //! `result` reads them and LISTENs.
 
-/// The original table: one row per voter.
-pub const VOTES_TABLE: &str = "votes";
-
-/// The totals per option, kept by triggers on `votes`.
-pub const COUNTS_TABLE: &str = "vote_counts";
-
 /// The channel `result` listens on; notified in the transaction that changes a total.
 pub const TALLY_CHANNEL: &str = "vote_counts";
