@@ -8,13 +8,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-ensure_packages redis-server:redis-server redis-benchmark:redis-tools postgres:postgresql wrk:wrk
+ensure_packages redis-server:redis-server redis-benchmark:redis-tools postgres:postgresql wrk:wrk jq:jq valgrind:valgrind
 
 QUICK=${BENCH_QUICK:-}
 DRAIN_VOTES=${DRAIN_VOTES:-$([ -n "$QUICK" ] && echo 100000 || echo 1000000)}
 BIG_VOTERS=${BIG_VOTERS:-$([ -n "$QUICK" ] && echo 1000000 || echo 10000000)}
 WRK_SECONDS=${WRK_SECONDS:-$([ -n "$QUICK" ] && echo 5 || echo 15)}
-VIEWERS=${VIEWERS:-1000}
+VIEWERS=${VIEWERS:-$([ -n "$QUICK" ] && echo 1000 || echo 10000)}
+SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-90}
+CALLGRIND_VOTES=${CALLGRIND_VOTES:-5000}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 echo "==> building (release)"
@@ -27,6 +29,11 @@ FIGURES=$OUT/figures.tsv
 phase() { echo "==> [$(( SECONDS / 60 ))m$(( SECONDS % 60 ))s] $*"; }
 figure() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$FIGURES"; }
 rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# per_request_us BEFORE AFTER REQUESTS: CPU microseconds per request.
+per_request_us() { awk -v b="$1" -v a="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (a - b) / hz * 1e6 / n }'; }
+# wrk_ms QUANTILE FILE: a latency percentile of wrk --latency, in ms.
+wrk_ms() { awk -v q="$1" '$1 == q { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }; print v }' "$2"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 pids=()
@@ -63,26 +70,70 @@ start() { # start NAME PORT [ENV=VALUE...]
 }
 
 # --- vote: POST / throughput against redis-benchmark RPUSH ------------------
+REDIS_PID=$(redis-cli -p "$REDIS_PORT" info server | awk -F: '/^process_id/ { print $2+0 }')
 phase "baseline: redis-benchmark RPUSH, 50 connections, unpipelined"
-rb=$(redis-benchmark -p "$REDIS_PORT" -c 50 -n 300000 -P 1 -t rpush --csv | awk -F'"' '/RPUSH/ { print $4 }')
+redis_before=$(cpu_ticks "$REDIS_PID")
+redis-benchmark -p "$REDIS_PORT" -c 50 -n 300000 -P 1 -t rpush --csv >"$OUT/rpush.csv"
+rb=$(awk -F'"' '/RPUSH/ { print $4 }' "$OUT/rpush.csv")
+redis_us=$(per_request_us "$redis_before" "$(cpu_ticks "$REDIS_PID")" 300000)
 VOTE_PORT=$(free_port)
 start vote "$VOTE_PORT"
 VOTE_PID=${pids[-1]}
 vote_idle=$(rss "$VOTE_PID")
-phase "vote: wrk POST /, 50 connections, ${WRK_SECONDS}s"
-wrk -t2 -c50 -d"${WRK_SECONDS}s" --latency -s bench/post.lua "http://127.0.0.1:$VOTE_PORT/" >"$OUT/wrk.txt" &
-wrk_pid=$!
-sleep $((WRK_SECONDS / 2))
-vote_loaded=$(rss "$VOTE_PID")
-wait "$wrk_pid"
-cat "$OUT/wrk.txt"
+# The vote's peak resident memory over every load below, sampled each second.
+(peak=0; while kill -0 "$VOTE_PID" 2>/dev/null; do
+   now=$(awk '/^VmRSS/ { print $2 }' "/proc/$VOTE_PID/status" 2>/dev/null || echo 0)
+   [ "${now:-0}" -gt "$peak" ] && peak=$now && echo "$peak" >"$OUT/vote_peak_kb"
+   sleep 1; done) &
+pids+=($!)
+# wrk_vote NAME SCRIPT SECONDS: a wrk run at 50 connections, with vote's CPU
+# per answered request (from /proc) in $OUT/NAME.cpu.
+wrk_vote() {
+  local name=$1 script=$2 seconds=$3 before
+  before=$(cpu_ticks "$VOTE_PID")
+  wrk -t2 -c50 -d"${seconds}s" --latency -s "$script" "http://127.0.0.1:$VOTE_PORT/" >"$OUT/$name.txt"
+  per_request_us "$before" "$(cpu_ticks "$VOTE_PID")" "$(awk '/requests in/ { print $1 }' "$OUT/$name.txt")" >"$OUT/$name.cpu"
+  cat "$OUT/$name.txt"
+}
+phase "vote: wrk POST /, returning voters (a voter_id cookie each), 50 connections, ${WRK_SECONDS}s"
+wrk_vote wrk bench/post.lua "$WRK_SECONDS"
 vote_rps=$(awk '/^Requests\/sec/ { print $2 }' "$OUT/wrk.txt")
-vote_p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }; print v }' "$OUT/wrk.txt")
 vote_errors=$(awk '/Non-2xx|Socket errors/ { print }' "$OUT/wrk.txt")
 figure "vote POST / requests/s (50 conn)" "$vote_rps" "$rb" "req/s vs RPUSH/s" ">=0.5" "${vote_errors:-no errors}"
-figure "vote POST / p99 latency" "$vote_p99" "" "ms" "-" "wrk --latency"
+figure "vote CPU per vote, returning voter" "$(cat "$OUT/wrk.cpu")" "$redis_us" "us (vote / Redis per RPUSH)" "-" "goal 7 us; from /proc over the wrk run"
+phase "vote: wrk POST /, new voters (no cookie), 50 connections, ${WRK_SECONDS}s"
+wrk_vote wrk-new bench/post-new.lua "$WRK_SECONDS"
+figure "vote CPU per vote, new voter" "$(cat "$OUT/wrk-new.cpu")" "$redis_us" "us (vote / Redis per RPUSH)" "-" "goal 9 us; sets the voter_id cookie"
+
+phase "seed against wrk: the same endpoint, 50 connections, ${WRK_SECONDS}s each"
+"$BIN/seed" --url "http://127.0.0.1:$VOTE_PORT/" --votes 1000000000 --duration "$WRK_SECONDS" \
+  --concurrency 50 --quiet --json "$OUT/seed.json" 2>"$OUT/seed.txt" || true
+cat "$OUT/seed.txt"
+seed_rps=$(jq '.requests_per_s' "$OUT/seed.json")
+figure "seed requests/s vs wrk (50 conn)" "$seed_rps" "$vote_rps" "req/s (seed / wrk)" ">=0.9" "$(jq -r '"seed errors: \(.errors | add // 0)"' "$OUT/seed.json")"
+for q in 50 99; do
+  figure "latency p$q: seed vs wrk" "$(jq ".latency_ms.p$q" "$OUT/seed.json")" "$(wrk_ms "$q%" "$OUT/wrk.txt")" "ms (seed / wrk)" "-" "the same closed model; HDR histograms in both"
+done
+
+if [ -z "$QUICK" ]; then
+  phase "vote: sustained load, wrk ${SUSTAIN_SECONDS}s (memory)"
+  wrk_vote wrk-sustained bench/post.lua "$SUSTAIN_SECONDS" >/dev/null
+  echo "    $(awk '/requests in/ { print $1 }' "$OUT/wrk-sustained.txt") requests"
+fi
+sustained_requests=$(cat "$OUT"/wrk*.txt | awk '/requests in/ { n += $1 } END { print n }')
+vote_loaded=$(awk '{ printf "%.1f", $1 / 1024 }' "$OUT/vote_peak_kb")
 queued=$(redis-cli -p "$REDIS_PORT" llen votes)
 echo "    votes queued by the load: $queued"
+
+if command -v valgrind >/dev/null; then
+  phase "vote: instructions per vote under callgrind (fixed counts)"
+  for kind in returning new; do
+    BIN_DIR=$BIN scripts/vote-instructions.sh "$kind" "$CALLGRIND_VOTES" >"$OUT/callgrind-$kind.txt"
+    cat "$OUT/callgrind-$kind.txt"
+    figure "vote instructions per vote, $kind voter" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-$kind.txt")" "" "instructions" "-" "valgrind --tool=callgrind, $CALLGRIND_VOTES votes after a warm-up"
+  done
+fi
+redis-cli -p "$REDIS_PORT" del votes >/dev/null
 
 # --- worker: draining queued votes against pgbench 1,000-row upserts --------
 phase "schema"
@@ -135,7 +186,7 @@ figure "result tally reads for 30 votes, $VIEWERS viewers" "$reads" "30" "reads 
 
 # --- memory --------------------------------------------------------------------
 figure "vote RSS idle" "$vote_idle" "" "MB" "-" "original vote (Python, gunicorn): about 180 MB"
-figure "vote RSS under wrk load" "$vote_loaded" "" "MB" "-" ""
+figure "vote RSS peak under load" "$vote_loaded" "" "MB" "-" "goal 30 MB; over $sustained_requests requests"
 figure "worker RSS draining" "$(cat "$OUT/worker_rss")" "" "MB" "-" ""
 figure "result RSS idle" "$result_idle" "" "MB" "-" ""
 figure "result RSS, $VIEWERS viewers" "$(awk '/^rss_mb/ { print $2 }' "$OUT/live.txt")" "" "MB" "-" ""

@@ -1,5 +1,6 @@
 //! What to cast: the command line, with environment variables as fallbacks.
 
+use crate::schedule::{self, Schedule, Stages};
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,9 +21,15 @@ pub struct Plan {
     /// Requests in flight at once.
     #[arg(long, env = "SEED_CONCURRENCY", default_value_t = 50)]
     pub concurrency: usize,
-    /// Votes per second at most (default: as fast as the service answers).
-    #[arg(long, env = "SEED_RATE")]
+    /// Votes per second, on a schedule whether or not the service keeps up
+    /// (an open model; default: as fast as the service answers).
+    #[arg(long, env = "SEED_RATE", value_parser = parse_rate, conflicts_with = "stages")]
     pub rate: Option<f64>,
+    /// Ramp stages, DURATION:RATE,... (e.g. `30s:500,1m:2000,10s:0`): the rate
+    /// moves linearly from 0 through each stage's target; the run ends with
+    /// the last stage (--votes is then ignored).
+    #[arg(long, env = "SEED_STAGES", value_parser = schedule::parse_stages)]
+    pub stages: Option<Stages>,
     /// Ratio of votes for option a to option b, as A:B.
     #[arg(long, env = "SEED_SPLIT", default_value = "2:1", value_parser = parse_split)]
     pub split: (u32, u32),
@@ -33,6 +40,10 @@ pub struct Plan {
     /// Wait up to this many seconds for the vote page to answer before casting.
     #[arg(long, env = "SEED_WAIT", default_value_t = 60.0)]
     pub wait: f64,
+    /// Every vote from a new visitor: no cookie is sent, so the service
+    /// issues a voter id each time (the path of a first visit).
+    #[arg(long, env = "SEED_FRESH", conflicts_with = "voters")]
+    pub fresh: bool,
     /// Act as a visitor: GET the page (with the voter's cookie), then POST the
     /// vote; latency is the whole visit.
     #[arg(long, env = "SEED_VISIT")]
@@ -50,6 +61,19 @@ impl Plan {
         self.duration.map(Duration::from_secs_f64)
     }
 
+    pub fn schedule(&self) -> Schedule {
+        match (&self.stages, self.rate) {
+            (Some(stages), _) => Schedule::ramp(stages.clone()),
+            (None, Some(rate)) => Schedule::constant(rate),
+            (None, None) => Schedule::AsFastAsAnswered,
+        }
+    }
+
+    /// Votes to send: the stages' total when they are set, else --votes.
+    pub fn votes(&self) -> u64 {
+        self.schedule().total().unwrap_or(self.votes)
+    }
+
     pub fn voters(&self) -> u64 {
         self.voters.unwrap_or(self.votes).max(1)
     }
@@ -62,6 +86,14 @@ impl Plan {
         } else {
             "b"
         }
+    }
+}
+
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        Ok(_) => Err("the rate is votes per second, more than 0".into()),
+        Err(e) => Err(format!("{raw:?}: {e}")),
     }
 }
 
@@ -89,5 +121,14 @@ mod tests {
         assert!(parse_split("x").is_err());
         assert!(parse_split("0:0").is_err());
         assert_eq!(parse_split("1:0"), Ok((1, 0)));
+    }
+
+    #[test]
+    fn stages_set_the_votes_and_exclude_a_rate() {
+        let plan = Plan::parse_from(["seed", "--stages", "10s:100", "--votes", "5"]);
+        assert_eq!(plan.votes(), 500);
+        assert!(Plan::try_parse_from(["seed", "--stages", "10s:100", "--rate", "5"]).is_err());
+        assert!(Plan::try_parse_from(["seed", "--rate", "0"]).is_err());
+        assert!(Plan::try_parse_from(["seed", "--fresh", "--voters", "3"]).is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Casting the votes: `concurrency` tasks take vote numbers from one counter,
-//! each vote a form POST with its voter's cookie, paced by `rate` if set.
+//! Casting the votes: `concurrency` tasks, each with its own connection, take
+//! vote numbers from one counter, each vote a form POST with its voter's
+//! cookie (none with `--fresh`), paced by the schedule in an open model.
 //!
 //! With a rate (an open model: votes arrive on a schedule whether or not the
 //! service keeps up), each vote's latency is measured from the time it was
@@ -7,10 +8,14 @@
 //! service shows in the percentiles instead of hiding as fewer requests
 //! (coordinated omission). Without a rate (a closed model), from the send.
 
+use crate::client::{Connection, Target};
 use crate::plan::Plan;
 use crate::report::{Latency, Summary};
+use crate::schedule::Schedule;
 use anyhow::Context;
+use bytes::Bytes;
 use hdrhistogram::Histogram;
+use hyper::header::HeaderValue;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,16 +31,13 @@ struct Tally {
 }
 
 pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
-    let url = reqwest::Url::parse(&plan.url).with_context(|| format!("--url {:?}", plan.url))?;
+    let target = Target::parse(&plan.url).with_context(|| format!("--url {:?}", plan.url))?;
     anyhow::ensure!(plan.concurrency > 0, "--concurrency must be at least 1");
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(plan.concurrency)
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    wait_for_target(&client, &url, Duration::from_secs_f64(plan.wait)).await?;
+    wait_for_target(&target, Duration::from_secs_f64(plan.wait)).await?;
     // A fresh set of voter ids per run, so runs do not overwrite each other.
     let run_nonce: u64 = rand::random();
+    let schedule = Arc::new(plan.schedule());
+    let votes = plan.votes();
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -45,69 +47,47 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         (!plan.quiet).then(|| tokio::spawn(show_progress(done.clone(), failed.clone(), started)));
     let mut tasks = Vec::with_capacity(plan.concurrency);
     for _ in 0..plan.concurrency {
-        let (client, url, plan) = (client.clone(), url.clone(), plan.clone());
+        let (target, plan, schedule) = (target.clone(), plan.clone(), schedule.clone());
         let (next, done, failed) = (next.clone(), done.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::new(target);
             let mut tally = Tally {
                 latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
                 ok_a: 0,
                 ok_b: 0,
                 errors: BTreeMap::new(),
             };
+            let forms = [Bytes::from_static(b"vote=a"), Bytes::from_static(b"vote=b")];
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= plan.votes || deadline.is_some_and(|d| Instant::now() >= d) {
+                if i >= votes || deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
-                let due = plan
-                    .rate
-                    .map(|rate| started + Duration::from_secs_f64(i as f64 / rate));
+                let due = match schedule.due(i) {
+                    None => None,
+                    Some(None) => break,
+                    Some(Some(offset)) => Some(started + offset),
+                };
                 if let Some(due) = due {
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let choice = plan.choice(i);
-                let voter = format!(
-                    "{:016x}",
-                    run_nonce ^ (i % plan.voters()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                );
+                let cookie = (!plan.fresh).then(|| voter_cookie(run_nonce, i % plan.voters()));
                 let sent = Instant::now();
                 if plan.visit {
                     // The page first, as a browser loads it before the vote.
-                    if let Ok(page) = client
-                        .get(url.clone())
-                        .header("cookie", format!("voter_id={voter}"))
-                        .send()
-                        .await
-                    {
-                        let _ = page.bytes().await;
-                    }
+                    let _ = connection.get(cookie.as_ref()).await;
                 }
-                let outcome = client
-                    .post(url.clone())
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .header("cookie", format!("voter_id={voter}"))
-                    .body(format!("vote={choice}"))
-                    .send()
-                    .await;
-                let kind = match outcome {
-                    Ok(res) if res.status().is_success() => {
-                        // Read the page so the connection can be reused.
-                        let _ = res.bytes().await;
-                        None
-                    }
-                    Ok(res) => Some(format!("http {}", res.status().as_u16())),
-                    Err(e) if e.is_timeout() => Some("timeout".to_owned()),
-                    Err(e) if e.is_connect() => Some("connect".to_owned()),
-                    Err(_) => Some("other".to_owned()),
-                };
+                let form = forms[usize::from(choice == "b")].clone();
+                let outcome = connection.post_form(cookie.as_ref(), form).await;
                 let micros = due.unwrap_or(sent).elapsed().as_micros().max(1) as u64;
                 let _ = tally.latency.record(micros.min(60_000_000));
-                match kind {
-                    None if choice == "a" => tally.ok_a += 1,
-                    None => tally.ok_b += 1,
-                    Some(kind) => {
+                match outcome {
+                    Ok(()) if choice == "a" => tally.ok_a += 1,
+                    Ok(()) => tally.ok_b += 1,
+                    Err(failure) => {
                         failed.fetch_add(1, Ordering::Relaxed);
-                        *tally.errors.entry(kind).or_default() += 1;
+                        *tally.errors.entry(failure.kind()).or_default() += 1;
                     }
                 }
                 done.fetch_add(1, Ordering::Relaxed);
@@ -138,7 +118,11 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
     Ok(Summary {
         url: plan.url.clone(),
         concurrency: plan.concurrency,
-        voters: plan.voters().min(plan.votes),
+        voters: if plan.fresh {
+            ok_a + ok_b
+        } else {
+            plan.voters().min(votes)
+        },
         split: format!("{}:{}", plan.split.0, plan.split.1),
         sent,
         ok: ok_a + ok_b,
@@ -148,31 +132,29 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         elapsed_s: elapsed.as_secs_f64(),
         requests_per_s: Summary::rate(sent, elapsed),
         latency_ms: Latency::from_micros(&latency),
-        latency_from: if plan.rate.is_some() {
-            "the time each vote was due (open model)"
-        } else {
-            "the time each vote was sent (closed model)"
+        latency_from: match *schedule {
+            Schedule::AsFastAsAnswered => "the time each vote was sent (closed model)",
+            Schedule::Open { .. } => "the time each vote was due (open model)",
         },
     })
 }
 
+/// The cookie of the `voter`-th voter of this run.
+fn voter_cookie(run_nonce: u64, voter: u64) -> HeaderValue {
+    let id = run_nonce ^ voter.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    HeaderValue::from_str(&format!("voter_id={id:016x}")).expect("hex digits are a valid header")
+}
+
 /// Waits until the vote page answers 200 (the service may still be starting).
-async fn wait_for_target(
-    client: &reqwest::Client,
-    url: &reqwest::Url,
-    limit: Duration,
-) -> anyhow::Result<()> {
+async fn wait_for_target(target: &Target, limit: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        match client.get(url.clone()).send().await {
-            Ok(res) if res.status().is_success() => return Ok(()),
-            outcome => {
+        let mut connection = Connection::new(target.clone());
+        match connection.get(None).await {
+            Ok(()) => return Ok(()),
+            Err(failure) => {
                 if started.elapsed() >= limit {
-                    let why = match outcome {
-                        Ok(res) => format!("it answers {}", res.status()),
-                        Err(e) => e.to_string(),
-                    };
-                    anyhow::bail!("{url} is not ready after {limit:?}: {why}");
+                    anyhow::bail!("{target} is not ready after {limit:?}: {}", failure.kind());
                 }
             }
         }

@@ -313,3 +313,35 @@ async fn one_step_drains_at_most_a_batch_and_an_empty_queue_is_idle() {
     assert_eq!(stack.stored_votes().await.len(), 2500);
     assert_eq!(counts(&stack).await, (2500, 0));
 }
+
+#[tokio::test]
+async fn a_batch_claimed_behind_a_recovered_one_is_refused_and_nothing_is_lost() {
+    let stack = Stack::start("worker-claim-ahead");
+    let messages: Vec<String> = (0..30).map(|i| stamped(&format!("v{i}"), "a", i)).collect();
+    push(&stack, &messages).await;
+    let redis_url = common::config::RedisUrl::parse(&stack.redis.url()).unwrap();
+    let queue = worker::claim::Queue::new(&redis_url, "ahead").unwrap();
+    let processing = queue.keys().processing.clone();
+    let current = queue.claim(0, 10).await.unwrap();
+    assert_eq!(current.len(), 10);
+    // Claiming behind the held batch: the next 10, the list now 20 long.
+    let next = queue.claim(10, 10).await.unwrap();
+    assert_eq!(next.len(), 10);
+    assert_eq!(String::from_utf8_lossy(&next[0]), messages[10]);
+    assert_eq!(stack.list(&processing).await.len(), 20);
+    // The current batch stored: its acknowledgement leaves the next one.
+    queue.acknowledge(10, &[], &[]).await.unwrap();
+    assert_eq!(stack.list(&processing).await, messages[10..20].to_vec());
+    // Another worker recovers the list (as when this one's heartbeat lapsed):
+    // a claim behind the 10 this worker thinks it holds must claim nothing,
+    // and their acknowledgement must not remove anything.
+    queue.release().await.unwrap();
+    let refused = queue.claim(10, 10).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("no longer holds the 10 votes"),
+        "{refused}"
+    );
+    queue.acknowledge(10, &[], &[]).await.unwrap();
+    assert!(stack.list(&processing).await.is_empty());
+    assert_eq!(stack.list("votes").await, messages[10..].to_vec());
+}

@@ -3,12 +3,13 @@
 
 use crate::ballot_box::BallotBox;
 use crate::error::VoteError;
-use crate::page::{VotePage, SCRIPT, STYLE};
+use crate::page::{Pages, VotePage, SCRIPT, STYLE};
 use crate::stamp::Stamper;
 use crate::voter::{clearing_cookie, voter_cookie, Visitor};
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use askama::Template;
+use bytes::Bytes;
 use common::config::PollOptions;
 use futures_util::StreamExt;
 use wire::ballot::{Ballot, Choice};
@@ -16,13 +17,41 @@ use wire::ballot::{Ballot, Choice};
 /// Largest form body accepted; `vote=a` is six bytes.
 pub const MAX_FORM_BYTES: usize = 1024;
 
-/// What every handler shares.
+/// What every handler shares, across worker threads. (Each worker thread
+/// has its own [`BallotBox`].)
 #[derive(Debug)]
 pub struct VoteState {
     pub options: PollOptions,
     pub hostname: String,
-    pub ballot_box: BallotBox,
     pub stamper: Stamper,
+    /// The page's everyday forms, rendered at start.
+    pub pages: Pages,
+    pub accepted: AcceptedVotes,
+}
+
+/// `votes_accepted_total{choice}`, looked up once instead of per vote.
+#[derive(Debug)]
+pub struct AcceptedVotes {
+    a: metrics::Counter,
+    b: metrics::Counter,
+}
+
+impl Default for AcceptedVotes {
+    fn default() -> Self {
+        Self {
+            a: metrics::counter!("votes_accepted_total", "choice" => Choice::A.as_str()),
+            b: metrics::counter!("votes_accepted_total", "choice" => Choice::B.as_str()),
+        }
+    }
+}
+
+impl AcceptedVotes {
+    fn count(&self, choice: Choice) {
+        match choice {
+            Choice::A => self.a.increment(1),
+            Choice::B => self.b.increment(1),
+        }
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -35,44 +64,59 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn show(req: HttpRequest, state: web::Data<VoteState>) -> HttpResponse {
     let visitor = Visitor::from_request(&req);
-    let page = VotePage::new(&state.options, &state.hostname, None);
-    respond_html(HttpResponse::Ok(), &visitor, &page)
+    respond_html(HttpResponse::Ok(), &visitor, state.pages.after(None))
 }
 
 async fn cast(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<VoteState>,
+    ballot_box: web::Data<BallotBox>,
 ) -> HttpResponse {
     let visitor = Visitor::from_request(&req);
-    let outcome = record_vote(&req, payload, &visitor, &state).await;
+    let outcome = record_vote(&req, payload, &visitor, &state, &ballot_box).await;
     let wants_json = accepts_json(&req);
     match outcome {
         Ok(choice) => {
-            metrics::counter!("votes_accepted_total", "choice" => choice.as_str()).increment(1);
+            state.accepted.count(choice);
             if wants_json {
                 return with_cookie(HttpResponse::Ok(), &visitor)
                     .json(serde_json::json!({ "vote": choice.as_str() }));
             }
-            let page = VotePage::new(&state.options, &state.hostname, Some(choice));
-            respond_html(HttpResponse::Ok(), &visitor, &page)
+            respond_html(
+                HttpResponse::Ok(),
+                &visitor,
+                state.pages.after(Some(choice)),
+            )
         }
         Err(error) => {
             metrics::counter!("votes_rejected_total", "reason" => error.reason()).increment(1);
+            let request_id = common::http::RequestId::of(&req);
             match &error {
                 VoteError::QueueUnavailable(cause) => {
-                    tracing::warn!(error = %cause, "vote not recorded: Redis unavailable")
+                    tracing::warn!(error = %cause, %request_id, "vote not recorded: Redis unavailable")
                 }
-                other => tracing::info!(reason = other.reason(), "vote rejected: {other}"),
+                other => tracing::info!(
+                    reason = other.reason(),
+                    %request_id,
+                    "vote rejected: {other}"
+                ),
             }
             let builder = HttpResponse::build(error.status());
             if wants_json {
                 return with_cookie(builder, &visitor)
                     .json(serde_json::json!({ "error": error.to_string() }));
             }
-            let page = VotePage::new(&state.options, &state.hostname, None)
-                .with_problem(error.to_string());
-            respond_html(builder, &visitor, &page)
+            match VotePage::new(&state.options, &state.hostname, None)
+                .with_problem(error.to_string())
+                .render()
+            {
+                Ok(page) => respond_html(builder, &visitor, Bytes::from(page)),
+                Err(e) => {
+                    tracing::error!(error = %e, "rendering the vote page failed");
+                    HttpResponse::InternalServerError().body("the page could not be rendered")
+                }
+            }
         }
     }
 }
@@ -82,6 +126,7 @@ async fn record_vote(
     payload: web::Payload,
     visitor: &Visitor,
     state: &VoteState,
+    ballot_box: &BallotBox,
 ) -> Result<Choice, VoteError> {
     let body = read_form(req, payload).await?;
     let choice = parse_choice(&body)?;
@@ -94,8 +139,7 @@ async fn record_vote(
         choice,
         cast_at: Some(state.stamper.next()),
     };
-    state
-        .ballot_box
+    ballot_box
         .cast(&ballot)
         .await
         .map_err(VoteError::QueueUnavailable)?;
@@ -106,7 +150,7 @@ async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
         .unwrap_or_default();
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
@@ -154,7 +198,7 @@ fn accepts_json(req: &HttpRequest) -> bool {
 fn with_cookie(mut builder: HttpResponseBuilder, visitor: &Visitor) -> HttpResponseBuilder {
     match visitor {
         Visitor::New(id) => {
-            builder.cookie(voter_cookie(id));
+            builder.append_header((header::SET_COOKIE, voter_cookie(id)));
         }
         Visitor::Malformed => {
             builder.cookie(clearing_cookie());
@@ -164,29 +208,19 @@ fn with_cookie(mut builder: HttpResponseBuilder, visitor: &Visitor) -> HttpRespo
     builder
 }
 
-fn respond_html(
-    builder: HttpResponseBuilder,
-    visitor: &Visitor,
-    page: &VotePage<'_>,
-) -> HttpResponse {
-    match page.render() {
-        Ok(html) => with_cookie(builder, visitor)
-            .content_type(ContentType::html())
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(html),
-        Err(e) => {
-            tracing::error!(error = %e, "rendering the vote page failed");
-            HttpResponse::InternalServerError().body("the page could not be rendered")
-        }
-    }
+fn respond_html(builder: HttpResponseBuilder, visitor: &Visitor, page: Bytes) -> HttpResponse {
+    with_cookie(builder, visitor)
+        .content_type(ContentType::html())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(page)
 }
 
 async fn readyz(
-    state: web::Data<VoteState>,
+    ballot_box: web::Data<BallotBox>,
     draining: web::Data<common::http::Draining>,
 ) -> HttpResponse {
     common::http::Readiness::default()
-        .check("redis", state.ballot_box.ping().await)
+        .check("redis", ballot_box.ping().await)
         .into_response(&draining)
 }
 

@@ -2,7 +2,8 @@
 
 use crate::ballot_box::BallotBox;
 use crate::config::Config;
-use crate::routes::{routes, VoteState};
+use crate::page::Pages;
+use crate::routes::{routes, AcceptedVotes, VoteState};
 use crate::stamp::Stamper;
 use actix_web::dev::Server;
 use actix_web::web;
@@ -21,16 +22,25 @@ impl Application {
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
         let (listener, port) = common::http::bind(config.bind, config.port)?;
-        let ballot_box = BallotBox::connect(&config.redis)?;
-        ballot_box.warm_up();
+        // Checked here, so a bad URL stops the start instead of a worker.
+        BallotBox::connect(&config.redis)?;
+        let pages = Pages::render(&config.options, &config.hostname)?;
         let state = web::Data::new(VoteState {
-            ballot_box,
+            pages,
             options: config.options.clone(),
             hostname: config.hostname.clone(),
             stamper: Stamper::default(),
+            accepted: AcceptedVotes::default(),
         });
+        let redis = config.redis.clone();
         let server = common::http::server(listener, None, &stop, move |cfg| {
-            cfg.app_data(state.clone()).configure(routes);
+            // Each HTTP worker thread gets its own Redis connection, driven on
+            // that thread: a vote's RPUSH never wakes another thread.
+            let ballot_box = BallotBox::connect(&redis).expect("the URL was checked at start");
+            ballot_box.warm_up();
+            cfg.app_data(state.clone())
+                .app_data(web::Data::new(ballot_box))
+                .configure(routes);
         })?;
         tracing::info!(
             port,

@@ -1,12 +1,12 @@
 //! The `voter_id` cookie: who is voting, kept for a year so a returning visitor
 //! changes their vote instead of adding one.
 
-use actix_web::cookie::{time::Duration, Cookie, SameSite};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::HttpRequest;
 use wire::ballot::VoterId;
 
 pub const VOTER_COOKIE: &str = "voter_id";
-const MAX_AGE_DAYS: i64 = 365;
 const MAX_COOKIE_CHARS: usize = 64;
 
 /// What the request says about its voter.
@@ -21,17 +21,28 @@ pub enum Visitor {
 
 impl Visitor {
     pub fn from_request(req: &HttpRequest) -> Self {
-        match req.cookie(VOTER_COOKIE) {
+        match voter_cookie_value(req) {
             None => Visitor::New(new_voter_id()),
-            Some(cookie) if is_well_formed(cookie.value()) => {
-                match VoterId::parse(cookie.value()) {
-                    Ok(id) => Visitor::Returning(id),
-                    Err(_) => Visitor::Malformed,
-                }
-            }
+            Some(value) if is_well_formed(value) => match VoterId::parse(value) {
+                Ok(id) => Visitor::Returning(id),
+                Err(_) => Visitor::Malformed,
+            },
             Some(_) => Visitor::Malformed,
         }
     }
+}
+
+/// The first `voter_id` in the request's `Cookie` headers, read in place
+/// (actix's cookie jar parses and copies every cookie of the request).
+fn voter_cookie_value(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name.trim() == VOTER_COOKIE).then(|| value.trim())
+        })
 }
 
 /// 16 random hex digits, as the issue of a new voter.
@@ -49,14 +60,18 @@ fn is_well_formed(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub fn voter_cookie(id: &VoterId) -> Cookie<'static> {
-    Cookie::build(VOTER_COOKIE, id.as_str().to_owned())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .max_age(Duration::days(MAX_AGE_DAYS))
-        .finish()
+/// The `Set-Cookie` value that gives a new visitor its id. Written out
+/// rather than built with the cookie crate: this is on every first vote's
+/// path, and the attributes never change.
+pub fn voter_cookie(id: &VoterId) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{VOTER_COOKIE}={}{VOTER_COOKIE_ATTRIBUTES}",
+        id.as_str()
+    ))
+    .expect("a voter id is a valid header value")
 }
+
+const VOTER_COOKIE_ATTRIBUTES: &str = "; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000";
 
 /// Expires a malformed cookie so the next visit gets a fresh id.
 pub fn clearing_cookie() -> Cookie<'static> {
@@ -90,11 +105,38 @@ mod tests {
     }
 
     #[test]
+    fn the_voter_cookie_is_found_among_others() {
+        use actix_web::test::TestRequest;
+        let visitor = |cookies: &[&str]| {
+            let mut req = TestRequest::default();
+            for cookie in cookies {
+                req = req.append_header((header::COOKIE, *cookie));
+            }
+            Visitor::from_request(&req.to_http_request())
+        };
+        let returning = |id: &str| Visitor::Returning(VoterId::parse(id).unwrap());
+        assert_eq!(visitor(&["a=1; voter_id=abc12; b=2"]), returning("abc12"));
+        assert_eq!(visitor(&["voter_id=abc12"]), returning("abc12"));
+        assert_eq!(visitor(&["a=1", "voter_id = x_9"]), returning("x_9"));
+        assert_eq!(visitor(&["voter_id=<b>"]), Visitor::Malformed);
+        assert_eq!(visitor(&["voter_id="]), Visitor::Malformed);
+        assert!(matches!(visitor(&["other=1"]), Visitor::New(_)));
+        assert!(matches!(visitor(&[]), Visitor::New(_)));
+    }
+
+    #[test]
     fn the_cookie_is_http_only_lax_and_long_lived() {
-        let text = voter_cookie(&new_voter_id()).to_string();
-        assert!(text.contains("HttpOnly"), "{text}");
-        assert!(text.contains("SameSite=Lax"), "{text}");
-        assert!(text.contains("Path=/"), "{text}");
-        assert!(text.contains("Max-Age=31536000"), "{text}");
+        let id = new_voter_id();
+        let text = voter_cookie(&id).to_str().unwrap().to_owned();
+        let cookie = Cookie::parse(text.clone()).unwrap();
+        assert_eq!(cookie.value(), id.as_str());
+        assert_eq!(cookie.http_only(), Some(true), "{text}");
+        assert_eq!(cookie.same_site(), Some(SameSite::Lax), "{text}");
+        assert_eq!(cookie.path(), Some("/"), "{text}");
+        assert_eq!(
+            cookie.max_age(),
+            Some(actix_web::cookie::time::Duration::days(365)),
+            "{text}"
+        );
     }
 }

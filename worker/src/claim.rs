@@ -1,8 +1,9 @@
 //! The Redis side of the worker: a reliable queue on top of the list `votes`.
 //!
 //! A worker moves up to a batch from the head of `votes` into its own
-//! processing list in one atomic script, and deletes that list only after
-//! Postgres has committed the batch. A worker that restarts under the same id
+//! processing list in one atomic script, and takes a batch off that list only
+//! after Postgres has committed it. (While one batch is stored, the next is
+//! claimed behind it in the same list.) A worker that restarts under the same id
 //! finds its batch still there; one that never comes back stops refreshing its
 //! heartbeat, and once that key expires any other worker puts the batch back at
 //! the head of `votes`, in its original order.
@@ -17,12 +18,23 @@ use std::sync::LazyLock;
 use std::time::Duration;
 use wire::queue::{DEAD_LETTERS, PROCESSING_PREFIX, REJECTED, VOTES};
 
-/// Tops the processing list up to `ARGV[1]` items from the head of the queue
-/// and returns all of it: what an earlier run of this worker left, then the new.
+/// Claims more votes behind the `ARGV[1]` items of the processing list this
+/// worker already holds: tops the list up to `ARGV[1] + ARGV[2]` items from
+/// the head of the queue and returns what lies past the held ones. With
+/// nothing held (`0`) that is the whole list: what an earlier run of this
+/// worker left, then the new. Returns nil, claiming nothing, when the list
+/// does not hold exactly `ARGV[1]` items: another worker recovered it (this
+/// one's heartbeat had lapsed), and claiming behind it would put unclaimed
+/// votes where the held batch's acknowledgement removes them.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local want = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[2])
+local held = tonumber(ARGV[1])
+local length = redis.call('LLEN', KEYS[2])
+if held > 0 and length ~= held then
+  return false
+end
+local want = held + tonumber(ARGV[2]) - length
 if want > 0 then
   local items = redis.call('LRANGE', KEYS[1], 0, want - 1)
   local n = #items
@@ -33,7 +45,7 @@ if want > 0 then
     end
   end
 end
-return redis.call('LRANGE', KEYS[2], 0, -1)
+return redis.call('LRANGE', KEYS[2], held, -1)
 ",
     )
 });
@@ -118,13 +130,24 @@ impl Queue {
         &self.keys
     }
 
-    /// Claims up to `max` votes; returns the whole current batch (possibly
-    /// left over from an earlier run of this worker), oldest first.
-    pub async fn claim(&self, max: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    /// Claims up to `max` votes behind the first `held` items of this
+    /// worker's processing list, and returns the items past those `held`,
+    /// oldest first. `claim(0, max)` returns the whole list (possibly left
+    /// over from an earlier run of this worker). Fails, claiming nothing,
+    /// when the list no longer holds exactly `held` items.
+    pub async fn claim(&self, held: usize, max: usize) -> anyhow::Result<Vec<Vec<u8>>> {
         let mut redis = self.redis.clone();
         let mut call = CLAIM.prepare_invoke();
-        call.key(VOTES).key(&self.keys.processing).arg(max);
-        timed(call.invoke_async(&mut redis)).await
+        call.key(VOTES)
+            .key(&self.keys.processing)
+            .arg(held)
+            .arg(max);
+        let claimed: Option<Vec<Vec<u8>>> = timed(call.invoke_async(&mut redis)).await?;
+        claimed.ok_or_else(|| {
+            anyhow::anyhow!(
+                "the processing list no longer holds the {held} votes being stored (recovered by another worker?); nothing claimed"
+            )
+        })
     }
 
     /// Blocks up to `timeout` for a vote and moves it into the processing list.
@@ -146,11 +169,13 @@ impl Queue {
         Ok(moved.is_some())
     }
 
-    /// Lets go of a committed batch: poison goes to the dead-letter list, votes
-    /// Postgres refused to the rejected list, and the processing list is
-    /// deleted, atomically.
+    /// Lets go of a committed batch, the first `messages` items of the
+    /// processing list (a batch claimed behind it stays): poison goes to the
+    /// dead-letter list, votes Postgres refused to the rejected list, and the
+    /// batch leaves the processing list, atomically.
     pub async fn acknowledge(
         &self,
+        messages: usize,
         poison: &[Poison],
         rejected: &[Rejected],
     ) -> anyhow::Result<()> {
@@ -163,7 +188,8 @@ impl Queue {
         for vote in rejected {
             pipe.rpush(REJECTED, vote.to_json()).ignore();
         }
-        pipe.del(&self.keys.processing).ignore();
+        pipe.ltrim(&self.keys.processing, messages as isize, -1)
+            .ignore();
         timed(pipe.query_async::<()>(&mut redis)).await
     }
 

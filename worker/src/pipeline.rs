@@ -2,6 +2,12 @@
 //! when the queue is empty, back off when a dependency fails, and on a stop
 //! give back whatever batch could not be finished.
 //!
+//! While Postgres stores a batch, the next one is claimed from Redis behind
+//! it, so Redis round trips and the parsing of the next batch overlap the
+//! commit. Stores stay one at a time, in queue order. The claimed-ahead batch
+//! is only a shortcut: after any failure it is forgotten, and the next step
+//! claims the whole processing list again (a replay is harmless).
+//!
 //! A batch Postgres keeps refusing (not an outage) is split after a few tries,
 //! and the votes it refuses are set aside (see [`crate::refusal`]).
 //!
@@ -51,6 +57,13 @@ pub struct Worker {
     schema_ready: AtomicBool,
     /// Tries in a row that Postgres refused the current batch.
     refusals: AtomicU32,
+    /// The batch claimed behind the last stored one: exactly what the
+    /// processing list holds once that one was acknowledged. `None` when not
+    /// known (at start, after a failure): the whole list is claimed then.
+    claimed_ahead: std::sync::Mutex<Option<Vec<Vec<u8>>>>,
+    /// Whether the last step succeeded; only then is a batch claimed ahead,
+    /// so an outage does not pull the queue into the processing list.
+    healthy: AtomicBool,
 }
 
 impl Worker {
@@ -61,6 +74,8 @@ impl Worker {
             batch_size,
             schema_ready: AtomicBool::new(false),
             refusals: AtomicU32::new(0),
+            claimed_ahead: std::sync::Mutex::new(None),
+            healthy: AtomicBool::new(true),
         }
     }
 
@@ -72,26 +87,56 @@ impl Worker {
         &self.pool
     }
 
-    /// One step: claim up to a batch, store it, acknowledge it. On error the
-    /// batch stays claimed and the next step retries it.
+    /// One step: claim up to a batch (unless it was claimed ahead), store it
+    /// while claiming the next, acknowledge it. On error the batch stays
+    /// claimed and the next step retries it.
     pub async fn process_batch(&self) -> anyhow::Result<Outcome> {
-        let messages = self
-            .queue
-            .claim(self.batch_size)
-            .await
-            .context("claiming votes from Redis")
-            .inspect_err(|_| count_error("claim"))?;
+        let outcome = self.step().await;
+        self.healthy.store(outcome.is_ok(), Ordering::Relaxed);
+        outcome
+    }
+
+    async fn step(&self) -> anyhow::Result<Outcome> {
+        let ahead = self.take_claimed_ahead();
+        let messages = match ahead {
+            Some(messages) => messages,
+            None => self
+                .queue
+                .claim(0, self.batch_size)
+                .await
+                .context("claiming votes from Redis")
+                .inspect_err(|_| count_error("claim"))?,
+        };
         if messages.is_empty() {
             return Ok(Outcome::Idle);
         }
         let claimed_at = Instant::now();
         let sorted = batch::sort(&messages);
-        let rejected = self.store_or_split(&sorted.ballots).await?;
+        let claim_next = async {
+            if self.healthy.load(Ordering::Relaxed) {
+                Some(self.queue.claim(messages.len(), self.batch_size).await)
+            } else {
+                None
+            }
+        };
+        let (stored, next) = tokio::join!(self.store_or_split(&sorted.ballots), claim_next);
+        let rejected = stored?;
         self.queue
-            .acknowledge(&sorted.poison, &rejected)
+            .acknowledge(messages.len(), &sorted.poison, &rejected)
             .await
             .context("acknowledging the stored batch in Redis")
             .inspect_err(|_| count_error("acknowledge"))?;
+        match next {
+            Some(Ok(next)) if !next.is_empty() => self.claim_ahead(next),
+            Some(Err(e)) => {
+                count_error("claim");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "claiming the next batch failed; it is claimed again"
+                );
+            }
+            _ => {}
+        }
         for poison in &sorted.poison {
             tracing::warn!(
                 reason = %poison.reason,
@@ -124,6 +169,20 @@ impl Worker {
             poison: sorted.poison.len(),
             rejected: rejected.len(),
         })
+    }
+
+    fn take_claimed_ahead(&self) -> Option<Vec<Vec<u8>>> {
+        self.claimed_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    fn claim_ahead(&self, messages: Vec<Vec<u8>>) {
+        *self
+            .claimed_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(messages);
     }
 
     /// Stores the batch whole; once Postgres has refused it

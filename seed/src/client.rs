@@ -1,0 +1,167 @@
+//! One keep-alive HTTP/1.1 connection per task, as wrk keeps one per
+//! connection: no shared pool, no lock, requests built once per vote.
+//!
+//! A connection that fails is reopened on the next request.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use std::time::Duration;
+
+/// Longest a request may take before it counts as a timeout.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the votes go: an `http://` URL's address, host header and path.
+#[derive(Debug, Clone)]
+pub struct Target {
+    address: String,
+    host: HeaderValue,
+    path: Uri,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        let uri: Uri = url.parse().map_err(|e| anyhow::anyhow!("{url:?}: {e}"))?;
+        anyhow::ensure!(
+            uri.scheme_str() == Some("http"),
+            "{url:?}: only http:// URLs are supported"
+        );
+        let authority = uri
+            .authority()
+            .ok_or_else(|| anyhow::anyhow!("{url:?} has no host"))?;
+        let port = authority.port_u16().unwrap_or(80);
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        Ok(Self {
+            address: format!("{}:{port}", authority.host()),
+            host: HeaderValue::from_str(authority.as_str())?,
+            path: path.parse()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}{}", self.address, self.path)
+    }
+}
+
+/// Why a request did not get a 2xx answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Status(u16),
+    Connect,
+    Timeout,
+    Other,
+}
+
+impl Failure {
+    pub fn kind(&self) -> String {
+        match self {
+            Failure::Status(code) => format!("http {code}"),
+            Failure::Connect => "connect".into(),
+            Failure::Timeout => "timeout".into(),
+            Failure::Other => "other".into(),
+        }
+    }
+}
+
+/// A task's connection to the target, opened on first use.
+pub struct Connection {
+    target: Target,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Connection {
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            sender: None,
+        }
+    }
+
+    /// GETs the page; the body is read and dropped.
+    pub async fn get(&mut self, cookie: Option<&HeaderValue>) -> Result<(), Failure> {
+        self.send(Method::GET, cookie, Bytes::new()).await
+    }
+
+    /// POSTs a form.
+    pub async fn post_form(
+        &mut self,
+        cookie: Option<&HeaderValue>,
+        form: Bytes,
+    ) -> Result<(), Failure> {
+        self.send(Method::POST, cookie, form).await
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        cookie: Option<&HeaderValue>,
+        body: Bytes,
+    ) -> Result<(), Failure> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = self.target.path.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.target.host.clone());
+        if method == Method::POST {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+        }
+        if let Some(cookie) = cookie {
+            headers.insert(COOKIE, cookie.clone());
+        }
+        let exchange = async {
+            let sender = self.ready().await?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|_| Failure::Other)?;
+            let status = response.status();
+            // Read the whole answer, so the connection can carry the next request.
+            let mut body = response.into_body();
+            while let Some(frame) = body.frame().await {
+                frame.map_err(|_| Failure::Other)?;
+            }
+            Ok::<StatusCode, Failure>(status)
+        };
+        let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::Timeout),
+        };
+        match outcome {
+            Ok(status) if status.is_success() => Ok(()),
+            Ok(status) => Err(Failure::Status(status.as_u16())),
+            Err(failure) => {
+                // Whatever state the connection is in, the next request gets a new one.
+                self.sender = None;
+                Err(failure)
+            }
+        }
+    }
+
+    async fn ready(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, Failure> {
+        if let Some(sender) = &mut self.sender {
+            if sender.ready().await.is_err() {
+                self.sender = None;
+            }
+        }
+        if self.sender.is_none() {
+            let stream = tokio::net::TcpStream::connect(&self.target.address)
+                .await
+                .map_err(|_| Failure::Connect)?;
+            let _ = stream.set_nodelay(true);
+            let (sender, connection) = http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|_| Failure::Connect)?;
+            tokio::spawn(connection);
+            self.sender = Some(sender);
+        }
+        self.sender.as_mut().ok_or(Failure::Connect)
+    }
+}
