@@ -5,6 +5,9 @@
 # JSON to target/bench/results.json. About 5-8 minutes on 2 cores.
 #
 #   BENCH_QUICK=1 scripts/bench.sh    # smaller sizes, for a smoke run
+#   BEFORE_BIN=DIR scripts/bench.sh   # also measures the vote and worker
+#                                     # binaries in DIR (an earlier build) in
+#                                     # the same run, for a before/after figure
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -104,6 +107,20 @@ figure "vote CPU per vote, returning voter" "$(cat "$OUT/wrk.cpu")" "$redis_us" 
 phase "vote: wrk POST /, new voters (no cookie), 50 connections, ${WRK_SECONDS}s"
 wrk_vote wrk-new bench/post-new.lua "$WRK_SECONDS"
 figure "vote CPU per vote, new voter" "$(cat "$OUT/wrk-new.cpu")" "$redis_us" "us (vote / Redis per RPUSH)" "-" "goal 9 us; sets the voter_id cookie"
+if [ -n "${BEFORE_BIN:-}" ]; then
+  phase "vote from $BEFORE_BIN: the same wrk run, returning voters"
+  before_port=$(free_port)
+  env PORT="$before_port" "$BEFORE_BIN/vote" >"$OUT/vote-before.log" 2>&1 &
+  pids+=($!)
+  before_pid=$!
+  for _ in $(seq 1 100); do PORT=$before_port "$BIN/vote" healthcheck 2>/dev/null && break; sleep 0.1; done
+  before=$(cpu_ticks "$before_pid")
+  wrk -t2 -c50 -d"${WRK_SECONDS}s" --latency -s bench/post.lua "http://127.0.0.1:$before_port/" >"$OUT/wrk-before.txt"
+  before_us=$(per_request_us "$before" "$(cpu_ticks "$before_pid")" "$(awk '/requests in/ { print $1 }' "$OUT/wrk-before.txt")")
+  kill "$before_pid"
+  figure "vote CPU per vote: ours vs before" "$(cat "$OUT/wrk.cpu")" "$before_us" "us (ours / $BEFORE_BIN)" "-" "returning voters, same wrk run"
+  figure "vote requests/s: ours vs before" "$vote_rps" "$(awk '/^Requests\/sec/ { print $2 }' "$OUT/wrk-before.txt")" "req/s" "-" "50 connections"
+fi
 
 phase "seed against wrk: the same endpoint, 50 connections, ${WRK_SECONDS}s each"
 "$BIN/seed" --url "http://127.0.0.1:$VOTE_PORT/" --votes 1000000000 --duration "$WRK_SECONDS" \
@@ -132,6 +149,11 @@ if command -v valgrind >/dev/null; then
     cat "$OUT/callgrind-$kind.txt"
     figure "vote instructions per vote, $kind voter" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-$kind.txt")" "" "instructions" "-" "valgrind --tool=callgrind, $CALLGRIND_VOTES votes after a warm-up"
   done
+  if [ -n "${BEFORE_BIN:-}" ]; then
+    BIN_DIR=$BEFORE_BIN SEED_BIN=$BIN/seed scripts/vote-instructions.sh returning "$CALLGRIND_VOTES" >"$OUT/callgrind-before.txt"
+    figure "vote instructions per vote: ours vs before" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-returning.txt")" \
+      "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-before.txt")" "instructions (ours / $BEFORE_BIN)" "-" "returning voters; repeatable"
+  fi
 fi
 redis-cli -p "$REDIS_PORT" del votes >/dev/null
 
@@ -150,7 +172,14 @@ phase "worker: draining $DRAIN_VOTES queued votes"
 worker_rate=$("$BIN/bench" drain --redis "$REDIS_URL" --database "$DATABASE_URL" --worker-bin "$BIN/worker" \
   --votes "$DRAIN_VOTES" --rss-out "$OUT/worker_rss")
 stored=$("${PSQL[@]}" -t -A -c "SELECT count(*) FROM votes")
-figure "worker drain votes/s ($DRAIN_VOTES queued)" "$worker_rate" "$pg_rows" "votes/s vs pgbench rows/s" ">=0.5" "stored $stored rows"
+figure "worker drain votes/s ($DRAIN_VOTES queued)" "$worker_rate" "$pg_rows" "votes/s vs pgbench rows/s" ">=1.0" "stored $stored rows"
+if [ -n "${BEFORE_BIN:-}" ]; then
+  phase "worker from $BEFORE_BIN: draining $DRAIN_VOTES queued votes"
+  "${PSQL[@]}" -c "TRUNCATE votes"
+  before_rate=$("$BIN/bench" drain --redis "$REDIS_URL" --database "$DATABASE_URL" --worker-bin "$BEFORE_BIN/worker" \
+    --votes "$DRAIN_VOTES" --rss-out "$OUT/worker_before_rss")
+  figure "worker drain votes/s: ours vs before" "$worker_rate" "$before_rate" "votes/s (ours / $BEFORE_BIN)" "-" "same queue, same server"
+fi
 
 # --- result: tally cost at 1,000 vs many voters; live latency ---------------
 phase "result: tally cost"
@@ -181,6 +210,7 @@ result_idle=$(rss "$RESULT_PID")
   --viewers "$VIEWERS" --samples 30 --result-pid "$RESULT_PID" >"$OUT/live.txt"
 figure "vote POST to screen p50, $VIEWERS viewers" "$(awk '/^p50_ms/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "SSE via LISTEN/NOTIFY"
 figure "vote POST to screen p99, $VIEWERS viewers" "$(awk '/^p99_ms/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "SSE via LISTEN/NOTIFY"
+figure "result CPU per update, $VIEWERS viewers" "$(awk '/^result_cpu_ms_per_update/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "from /proc over the samples; one SSE write per viewer"
 reads=$(curl -s "http://127.0.0.1:$RESULT_PORT/metrics" | awk '/^result_tally_reads_total/ { print $2 }')
 figure "result tally reads for 30 votes, $VIEWERS viewers" "$reads" "30" "reads (ours / one per vote)" "<=1.2" "one read per update, not per viewer"
 

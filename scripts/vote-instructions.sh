@@ -7,7 +7,8 @@
 #
 #   scripts/vote-instructions.sh returning|new [VOTES]
 #
-# BIN_DIR (default target/release) holds vote and seed; the call graph is
+# BIN_DIR (default target/release) holds vote and seed (SEED_BIN overrides
+# seed, for a BIN_DIR that has only vote); the call graph is
 # left in target/callgrind/ for callgrind_annotate. Note: valgrind counts
 # every iteration of a `rep stos` as an instruction, so the zeroing of
 # actix-http's 3 KB header index on each parse shows as ~15,000 per vote
@@ -31,7 +32,7 @@ PORT=$port RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out/vo
   "$BIN/vote" >"$out/vote-$kind.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
-seed() { "$BIN/seed" --url "http://127.0.0.1:$port/" --concurrency 1 --quiet "${fresh[@]}" --votes "$1" 2>/dev/null; }
+seed() { "${SEED_BIN:-$BIN/seed}" --url "http://127.0.0.1:$port/" --concurrency 1 --quiet "${fresh[@]}" --votes "$1" 2>/dev/null; }
 seed 500 # waits for the service to answer, then warms it up
 callgrind_control --zero "$pid" >/dev/null 2>&1
 seed "$votes"

@@ -90,6 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let cpu_before = args.result_pid.and_then(crate::drain::cpu_seconds);
     for sample in 0..args.samples {
         let expected = base + sample as i64 + 1;
         let sent = Instant::now();
@@ -124,6 +125,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cpu_after = args.result_pid.and_then(crate::drain::cpu_seconds);
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        // What result itself spends pushing one update to every viewer.
+        let per_update_ms = (after - before) * 1000.0 / args.samples as f64;
+        println!("result_cpu_ms_per_update {per_update_ms:.1}");
+        eprintln!(
+            "result CPU per update: {per_update_ms:.1} ms for {} viewers ({:.1} us each)",
+            args.viewers,
+            per_update_ms * 1000.0 / args.viewers as f64
+        );
     }
     let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
     eprintln!(

@@ -12,7 +12,6 @@ use askama::Template;
 use bytes::Bytes;
 use common::config::PollOptions;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// A comment line sent to idle streams so proxies keep them open.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
@@ -20,9 +19,8 @@ const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
 #[derive(Debug)]
 pub struct ResultState {
     pub options: PollOptions,
+    /// The totals; it ends on a graceful stop, and every open stream with it.
     pub feed: Feed,
-    /// Ends every open stream on a graceful stop.
-    pub stop: CancellationToken,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -86,40 +84,61 @@ impl Drop for Viewer {
 }
 
 /// Server-Sent Events: the current totals at once, then each change.
+///
+/// Per update, each stream only wakes, takes the shared frame and writes it:
+/// no timer is set and no lock taken per viewer (the keep-alive timer is reset
+/// only when it fires), since one update is pushed to every open stream. The
+/// streams end when the feed does, which it does on a graceful stop.
 async fn events(state: web::Data<ResultState>) -> HttpResponse {
-    let feed = state.feed.clone();
-    let stop = state.stop.clone();
-    let first = Bytes::from_static(b"retry: 1000\n\n");
-    let stream = futures_util::stream::unfold(
-        (feed, stop, Some(first), true, Viewer::arrive()),
-        |(mut feed, stop, pending, mut initial, viewer)| async move {
-            if let Some(frame) = pending {
-                return Some((
-                    Ok::<_, actix_web::Error>(frame),
-                    (feed, stop, None, initial, viewer),
-                ));
-            }
-            let frame = if initial {
-                initial = false;
-                feed.borrow_and_update().event.clone()
-            } else {
-                tokio::select! {
-                    _ = stop.cancelled() => return None,
-                    changed = feed.changed() => match changed {
-                        Ok(()) => feed.borrow_and_update().event.clone(),
-                        Err(_) => return None,
-                    },
-                    _ = tokio::time::sleep(KEEPALIVE_EVERY) => Bytes::from_static(b": keepalive\n\n"),
-                }
-            };
-            Some((Ok(frame), (feed, stop, None, initial, viewer)))
-        },
-    );
+    let stream = Stream {
+        feed: state.feed.clone(),
+        pending: Some(Bytes::from_static(b"retry: 1000\n\n")),
+        initial: true,
+        keepalive: Box::pin(tokio::time::sleep(KEEPALIVE_EVERY)),
+        _viewer: Viewer::arrive(),
+    };
+    let stream = futures_util::stream::unfold(stream, |mut stream| async move {
+        let frame = stream.next_frame().await?;
+        Some((Ok::<_, actix_web::Error>(frame), stream))
+    });
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream)
+}
+
+/// One viewer's `/events` stream.
+struct Stream {
+    feed: Feed,
+    pending: Option<Bytes>,
+    initial: bool,
+    keepalive: std::pin::Pin<Box<tokio::time::Sleep>>,
+    _viewer: Viewer,
+}
+
+impl Stream {
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if let Some(frame) = self.pending.take() {
+            return Some(frame);
+        }
+        if self.initial {
+            self.initial = false;
+            return Some(self.feed.borrow_and_update().event.clone());
+        }
+        tokio::select! {
+            changed = self.feed.changed() => match changed {
+                Ok(()) => Some(self.feed.borrow_and_update().event.clone()),
+                Err(_) => None,
+            },
+            _ = self.keepalive.as_mut() => {
+                self.keepalive
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + KEEPALIVE_EVERY);
+                Some(Bytes::from_static(b": keepalive\n\n"))
+            }
+        }
+    }
 }
 
 async fn readyz(

@@ -27,7 +27,6 @@ impl Application {
         let state = web::Data::new(ResultState {
             options: config.options.clone(),
             feed,
-            stop: stop.clone(),
         });
         let server = common::http::server(listener, None, &stop, move |cfg| {
             cfg.app_data(state.clone()).configure(routes);

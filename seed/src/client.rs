@@ -1,5 +1,7 @@
 //! One keep-alive HTTP/1.1 connection per task, as wrk keeps one per
-//! connection: no shared pool, no lock, requests built once per vote.
+//! connection: no shared pool, no lock. The task that sends a request also
+//! drives its connection (hyper's connection future is polled in place, not
+//! spawned), so a vote never wakes another task or thread.
 //!
 //! A connection that fails is reopened on the next request.
 
@@ -9,7 +11,10 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
+use tokio::net::TcpStream;
 
 /// Longest a request may take before it counts as a timeout.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,18 +73,17 @@ impl Failure {
     }
 }
 
+type Driver = Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+
 /// A task's connection to the target, opened on first use.
 pub struct Connection {
     target: Target,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    open: Option<(SendRequest<Full<Bytes>>, Driver)>,
 }
 
 impl Connection {
     pub fn new(target: Target) -> Self {
-        Self {
-            target,
-            sender: None,
-        }
+        Self { target, open: None }
     }
 
     /// GETs the page; the body is read and dropped.
@@ -117,17 +121,15 @@ impl Connection {
             headers.insert(COOKIE, cookie.clone());
         }
         let exchange = async {
-            let sender = self.ready().await?;
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|_| Failure::Other)?;
+            let (sender, driver) = self.ready().await?;
+            let response = drive(driver, sender.send_request(request)).await?;
             let status = response.status();
             // Read the whole answer, so the connection can carry the next request.
             let mut body = response.into_body();
-            while let Some(frame) = body.frame().await {
-                frame.map_err(|_| Failure::Other)?;
-            }
+            while drive(driver, async { body.frame().await.transpose() })
+                .await?
+                .is_some()
+            {}
             Ok::<StatusCode, Failure>(status)
         };
         let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
@@ -139,29 +141,41 @@ impl Connection {
             Ok(status) => Err(Failure::Status(status.as_u16())),
             Err(failure) => {
                 // Whatever state the connection is in, the next request gets a new one.
-                self.sender = None;
+                self.open = None;
                 Err(failure)
             }
         }
     }
 
-    async fn ready(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, Failure> {
-        if let Some(sender) = &mut self.sender {
-            if sender.ready().await.is_err() {
-                self.sender = None;
+    async fn ready(&mut self) -> Result<&mut (SendRequest<Full<Bytes>>, Driver), Failure> {
+        if let Some((sender, driver)) = &mut self.open {
+            if drive(driver, sender.ready()).await.is_err() {
+                self.open = None;
             }
         }
-        if self.sender.is_none() {
-            let stream = tokio::net::TcpStream::connect(&self.target.address)
+        if self.open.is_none() {
+            let stream = TcpStream::connect(&self.target.address)
                 .await
                 .map_err(|_| Failure::Connect)?;
             let _ = stream.set_nodelay(true);
-            let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            let (sender, driver) = http1::handshake(TokioIo::new(stream))
                 .await
                 .map_err(|_| Failure::Connect)?;
-            tokio::spawn(connection);
-            self.sender = Some(sender);
+            self.open = Some((sender, Box::pin(driver)));
         }
-        self.sender.as_mut().ok_or(Failure::Connect)
+        self.open.as_mut().ok_or(Failure::Connect)
+    }
+}
+
+/// Runs `work` while driving the connection; a connection that ends first
+/// (closed, broken) fails the work.
+async fn drive<T, E>(
+    driver: &mut Driver,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, Failure> {
+    tokio::select! {
+        biased;
+        done = work => done.map_err(|_| Failure::Other),
+        _ = driver => Err(Failure::Other),
     }
 }

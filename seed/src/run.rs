@@ -121,7 +121,7 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         voters: if plan.fresh {
             ok_a + ok_b
         } else {
-            plan.voters().min(votes)
+            plan.voters().min(sent)
         },
         split: format!("{}:{}", plan.split.0, plan.split.1),
         sent,

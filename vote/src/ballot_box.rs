@@ -1,7 +1,9 @@
 //! Where a vote goes: RPUSH onto the Redis list `votes`.
 //!
-//! One multiplexed connection is shared by every request, so concurrent votes
-//! are pipelined on it; it reconnects by itself after Redis comes back. A
+//! Each HTTP worker thread has its own multiplexed connection, driven on that
+//! thread (see `startup`): the thread's concurrent votes are pipelined on it,
+//! and no vote wakes another thread. It reconnects by itself after Redis
+//! comes back. A
 //! request never waits more than `SEND_TIMEOUT` for Redis: the visitor gets a
 //! clear "not recorded" instead of a hang.
 

@@ -3,8 +3,7 @@
 //! give back whatever batch could not be finished.
 //!
 //! While Postgres stores a batch, the next one is claimed from Redis behind
-//! it, so Redis round trips and the parsing of the next batch overlap the
-//! commit. Stores stay one at a time, in queue order. The claimed-ahead batch
+//! it and parsed, so Redis round trips and parsing overlap the commit. Stores stay one at a time, in queue order. The claimed-ahead batch
 //! is only a shortcut: after any failure it is forgotten, and the next step
 //! claims the whole processing list again (a replay is harmless).
 //!
@@ -16,7 +15,7 @@
 //! `dead_letters_total`, `votes_rejected_total`, `worker_batch_splits_total`,
 //! `worker_errors_total{stage}`.
 
-use crate::batch;
+use crate::batch::{self, SortedBatch};
 use crate::claim::Queue;
 use crate::refusal::{self, Rejected, TRIES_BEFORE_SPLIT};
 use crate::store;
@@ -60,7 +59,7 @@ pub struct Worker {
     /// The batch claimed behind the last stored one: exactly what the
     /// processing list holds once that one was acknowledged. `None` when not
     /// known (at start, after a failure): the whole list is claimed then.
-    claimed_ahead: std::sync::Mutex<Option<Vec<Vec<u8>>>>,
+    claimed_ahead: std::sync::Mutex<Option<SortedBatch>>,
     /// Whether the last step succeeded; only then is a batch claimed ahead,
     /// so an outage does not pull the queue into the processing list.
     healthy: AtomicBool,
@@ -97,24 +96,26 @@ impl Worker {
     }
 
     async fn step(&self) -> anyhow::Result<Outcome> {
-        let ahead = self.take_claimed_ahead();
-        let messages = match ahead {
-            Some(messages) => messages,
-            None => self
-                .queue
-                .claim(0, self.batch_size)
-                .await
-                .context("claiming votes from Redis")
-                .inspect_err(|_| count_error("claim"))?,
+        let sorted = match self.take_claimed_ahead() {
+            Some(sorted) => sorted,
+            None => batch::sort(
+                &self
+                    .queue
+                    .claim(0, self.batch_size)
+                    .await
+                    .context("claiming votes from Redis")
+                    .inspect_err(|_| count_error("claim"))?,
+            ),
         };
-        if messages.is_empty() {
+        if sorted.messages == 0 {
             return Ok(Outcome::Idle);
         }
         let claimed_at = Instant::now();
-        let sorted = batch::sort(&messages);
+        // The next batch is claimed and sorted while this one is stored.
         let claim_next = async {
             if self.healthy.load(Ordering::Relaxed) {
-                Some(self.queue.claim(messages.len(), self.batch_size).await)
+                let next = self.queue.claim(sorted.messages, self.batch_size).await;
+                Some(next.map(|messages| batch::sort(&messages)))
             } else {
                 None
             }
@@ -122,12 +123,12 @@ impl Worker {
         let (stored, next) = tokio::join!(self.store_or_split(&sorted.ballots), claim_next);
         let rejected = stored?;
         self.queue
-            .acknowledge(messages.len(), &sorted.poison, &rejected)
+            .acknowledge(sorted.messages, &sorted.poison, &rejected)
             .await
             .context("acknowledging the stored batch in Redis")
             .inspect_err(|_| count_error("acknowledge"))?;
         match next {
-            Some(Ok(next)) if !next.is_empty() => self.claim_ahead(next),
+            Some(Ok(next)) if next.messages > 0 => self.claim_ahead(next),
             Some(Err(e)) => {
                 count_error("claim");
                 tracing::warn!(
@@ -171,18 +172,18 @@ impl Worker {
         })
     }
 
-    fn take_claimed_ahead(&self) -> Option<Vec<Vec<u8>>> {
+    fn take_claimed_ahead(&self) -> Option<SortedBatch> {
         self.claimed_ahead
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
     }
 
-    fn claim_ahead(&self, messages: Vec<Vec<u8>>) {
+    fn claim_ahead(&self, batch: SortedBatch) {
         *self
             .claimed_ahead
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(messages);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(batch);
     }
 
     /// Stores the batch whole; once Postgres has refused it
