@@ -139,7 +139,6 @@ pub struct RequestId(HeaderValue);
 impl RequestId {
     /// The id `observe` gave this request (empty outside the middleware).
     pub fn of(req: &actix_web::HttpRequest) -> String {
-        use actix_web::HttpMessage;
         req.extensions()
             .get::<RequestId>()
             .and_then(|id| id.0.to_str().ok())

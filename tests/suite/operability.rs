@@ -23,6 +23,23 @@ async fn seed_summary(args: &[&str], dir: &crate::harness::TestDir) -> (serde_js
     (summary, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Starts a stack with a vote service and runs seed at it with `args` (after
+/// `--url`): the stack (for its Redis), the vote service, seed's summary.
+async fn seed_at_vote(
+    name: &str,
+    args: &[&str],
+) -> (Stack, crate::harness::service::Service, serde_json::Value) {
+    let stack = Stack::start(name);
+    let vote = stack.vote(&[]).await;
+    let url = vote.url("/");
+    let args: Vec<&str> = ["--url", url.as_str()]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let (summary, _) = seed_summary(&args, &stack.dir).await;
+    (stack, vote, summary)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
     let stack = Stack::start("seed-and-metrics");
@@ -257,20 +274,9 @@ async fn at_a_fixed_rate_seed_counts_a_stall_against_every_vote_it_delayed() {
 
 #[tokio::test]
 async fn as_visitors_seed_loads_the_page_before_each_vote() {
-    let stack = Stack::start("seed-visit");
-    let vote = stack.vote(&[]).await;
-    let url = vote.url("/");
-    let (summary, _) = seed_summary(
-        &[
-            "--url",
-            &url,
-            "--votes",
-            "200",
-            "--concurrency",
-            "4",
-            "--visit",
-        ],
-        &stack.dir,
+    let (_stack, vote, summary) = seed_at_vote(
+        "seed-visit",
+        &["--votes", "200", "--concurrency", "4", "--visit"],
     )
     .await;
     assert_eq!(summary["ok"], 200);
@@ -316,20 +322,9 @@ async fn ramp_stages_send_what_their_rates_add_up_to_and_end_with_the_last() {
 
 #[tokio::test]
 async fn fresh_visitors_each_get_a_voter_id_from_the_service() {
-    let stack = Stack::start("seed-fresh");
-    let vote = stack.vote(&[]).await;
-    let url = vote.url("/");
-    let (summary, _) = seed_summary(
-        &[
-            "--url",
-            &url,
-            "--votes",
-            "100",
-            "--concurrency",
-            "4",
-            "--fresh",
-        ],
-        &stack.dir,
+    let (stack, _vote, summary) = seed_at_vote(
+        "seed-fresh",
+        &["--votes", "100", "--concurrency", "4", "--fresh"],
     )
     .await;
     assert_eq!(summary["ok"], 100, "{summary}");
