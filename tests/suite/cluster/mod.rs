@@ -356,8 +356,17 @@ async fn the_workshop_runs_on_a_real_cluster() {
             0,
             "votes failed during the rolling update"
         );
-        let page = page_text("http://127.0.0.1:31000/").await;
-        assert!(page.contains("Java") && page.contains(".NET"), "{page}");
+        // An old pod still draining can answer until kube-proxy drops it
+        // from the Service, just after the rollout is reported done.
+        eventually(
+            Duration::from_secs(30),
+            "the NodePort to serve v2's options (Java vs .NET)",
+            || async {
+                let page = page_text("http://127.0.0.1:31000/").await;
+                (page.contains("Java") && page.contains(".NET")).then_some(())
+            },
+        )
+        .await;
 
         // The Redis side gone (voter holds Redis up to v2): the result pod,
         // which shares its pod with the worker, stays in its Service.
