@@ -124,23 +124,6 @@ impl RedisUrl {
     pub fn client(&self) -> redis::RedisResult<redis::Client> {
         crate::tls::redis_client(self.info.clone(), self.ca_pem.as_deref())
     }
-
-    /// The connection every service uses: multiplexed, lazy (a service starts
-    /// with Redis down) and reconnecting by itself, retrying a lost
-    /// connection once per call; `response_timeout` `None` allows blocking
-    /// commands.
-    pub fn connection(
-        &self,
-        connect_timeout: std::time::Duration,
-        response_timeout: Option<std::time::Duration>,
-    ) -> redis::RedisResult<redis::aio::ConnectionManager> {
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(response_timeout)
-            .set_number_of_retries(1)
-            .set_max_delay(std::time::Duration::from_millis(500));
-        redis::aio::ConnectionManager::new_lazy_with_config(self.client()?, config)
-    }
 }
 
 impl fmt::Debug for RedisUrl {

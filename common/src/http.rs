@@ -269,17 +269,6 @@ async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
         .body(format!("Not found: {}\n", req.path()))
 }
 
-/// Redis `PING` with a one-second limit, for readiness checks.
-pub async fn ping_redis(redis: &mut redis::aio::ConnectionManager) -> Result<(), String> {
-    let command = redis::cmd("PING");
-    let answer = command.query_async::<String>(redis);
-    match tokio::time::timeout(std::time::Duration::from_secs(1), answer).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("no answer within 1s".into()),
-    }
-}
-
 /// Readiness: 200 while this process can serve its own routes, 503 once it
 /// is draining. A dependency that is down does not make it unready (every
 /// replica would leave its Service at once, and visitors would get refused

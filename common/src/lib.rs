@@ -1,5 +1,5 @@
 //! The plumbing the voting app's three services share: configuration and
-//! the command line, TLS, the HTTP server with health, readiness and metrics,
+//! the command line, TLS, a Redis connection that survives a silent server, the HTTP server with health, readiness and metrics,
 //! telemetry, graceful stop, and backoff. What the services say to each other
 //! (the vote message, the Redis keys, the Postgres names) is the `wire` crate.
 
@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod redis_link;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

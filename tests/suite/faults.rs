@@ -1,10 +1,13 @@
 //! Lose no vote: workers killed with SIGKILL at random, Postgres and Redis
-//! restarted under load, services stopped with SIGTERM mid-load. Each test
+//! restarted under load, Redis that stops answering, services stopped with
+//! SIGTERM mid-load. Each test
 //! compares the final table, row for row, with what it computed itself.
 
 use crate::harness::service::Service;
+use crate::harness::stalling_proxy::StallingProxy;
 use crate::harness::{eventually, metric, Stack};
 use crate::worker_service::{counts, drained, push, stamped};
+use common::redis_link::{CallError, RedisLink};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use reqwest::header::{CONTENT_TYPE, COOKIE};
@@ -438,4 +441,83 @@ async fn a_worker_stopped_mid_drain_exits_0_and_a_successor_stores_everything() 
     drained(&stack).await;
     assert_eq!(stack.stored_votes().await.len(), 20_000);
     assert_eq!(counts(&stack).await, (0, 20_000));
+}
+
+/// Redis stops answering without closing anything (its pod deleted behind a
+/// Service, a partition): the vote service and two workers reach it through a
+/// relay that stalls every connection open at that moment, for good. Each
+/// must give up on its stalled connection and dial again, without a restart;
+/// votes flow again and every acknowledged one is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_that_stops_answering_under_load_is_dialled_again_and_loses_no_vote() {
+    let stack = Stack::start("redis-stops-answering");
+    let proxy = StallingProxy::start(([127, 0, 0, 1], stack.redis.port).into()).await;
+    let through_proxy = [("REDIS_URL", proxy.redis_url())];
+    let through_proxy: Vec<(&str, &str)> = through_proxy
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let vote = stack.vote(&through_proxy).await;
+    let mut workers = Vec::new();
+    for id in ["w1", "w2"] {
+        let mut env = through_proxy.clone();
+        env.extend([("WORKER_ID", id), ("BATCH_SIZE", "50")]);
+        workers.push(stack.worker(&env).await);
+    }
+    let voting = Voting::start(vote.url("/"), 800);
+    voting
+        .flowing(300, "votes before Redis stops answering")
+        .await;
+    proxy.stall();
+    let refused = voting.refused();
+    eventually(Duration::from_secs(30), "the stall to be felt", || async {
+        (voting.refused() > refused).then_some(())
+    })
+    .await;
+    voting
+        .flowing(300, "votes to flow again on new connections")
+        .await;
+    let expected = voting.finish().await;
+    drained(&stack).await;
+    assert_eq!(stack.stored_votes().await, expected);
+    assert_eq!(counts(&stack).await, expected_counts(&expected));
+    for service in std::iter::once(&vote).chain(&workers) {
+        assert!(
+            service
+                .log_text()
+                .contains("closed a connection that stopped answering"),
+            "{} did not close its stalled connection on the server:\n{}",
+            service.name,
+            service.log_text()
+        );
+    }
+}
+
+/// A connection that stalled and was given up on can come back to life; what
+/// it still carried must not run after what was sent since on the new
+/// connection (a visitor's earlier vote landing after their later one). The
+/// new connection closes the old one on the server before it is used.
+#[tokio::test]
+async fn a_stalled_connection_given_up_on_never_runs_its_command_after_newer_ones() {
+    let stack = Stack::start("redis-link-fence");
+    let proxy = StallingProxy::start(([127, 0, 0, 1], stack.redis.port).into()).await;
+    let url = common::config::RedisUrl::parse(&proxy.redis_url()).unwrap();
+    let link = RedisLink::new(&url, "test", Duration::from_secs(1)).unwrap();
+    let push = |item: &'static str| {
+        link.call(Duration::from_millis(500), move |mut redis| async move {
+            redis::cmd("RPUSH")
+                .arg("fence")
+                .arg(item)
+                .query_async::<i64>(&mut redis)
+                .await
+        })
+    };
+    push("first").await.expect("a healthy connection");
+    proxy.stall();
+    let stalled = push("earlier").await;
+    assert!(matches!(stalled, Err(CallError::Silent(_))), "{stalled:?}");
+    push("later").await.expect("a new connection");
+    proxy.resume();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stack.list("fence").await, ["first", "later"]);
 }

@@ -3,12 +3,12 @@
 //! Each HTTP worker thread has its own multiplexed connection, driven on that
 //! thread (see `startup`): the thread's concurrent votes are pipelined on it,
 //! and no vote wakes another thread. It reconnects by itself after Redis
-//! comes back. A
+//! comes back, or after Redis stops answering (see `common::redis_link`). A
 //! request never waits more than `SEND_TIMEOUT` for Redis: the visitor gets a
 //! clear "not recorded" instead of a hang.
 
 use common::config::RedisUrl;
-use redis::aio::ConnectionManager;
+use common::redis_link::RedisLink;
 use std::time::Duration;
 use wire::ballot::Ballot;
 
@@ -16,7 +16,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct BallotBox {
-    redis: ConnectionManager,
+    redis: RedisLink,
 }
 
 impl std::fmt::Debug for BallotBox {
@@ -33,21 +33,21 @@ pub struct Unavailable(String);
 impl BallotBox {
     /// Connects lazily: the service starts, and serves its page, with Redis down.
     pub fn connect(url: &RedisUrl) -> anyhow::Result<Self> {
-        let redis = url.connection(Duration::from_secs(1), Some(SEND_TIMEOUT))?;
+        let redis = RedisLink::new(url, "vote", Duration::from_secs(1))?;
         Ok(Self { redis })
     }
 
     /// Queues one ballot; `Ok` means Redis has it.
     pub async fn cast(&self, ballot: &Ballot) -> Result<(), Unavailable> {
-        let mut redis = self.redis.clone();
         let mut command = redis::cmd("RPUSH");
         command.arg(wire::queue::VOTES).arg(ballot.to_json());
-        let push = command.query_async::<i64>(&mut redis);
-        match tokio::time::timeout(SEND_TIMEOUT, push).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(Unavailable(e.to_string())),
-            Err(_) => Err(Unavailable(format!("no answer within {SEND_TIMEOUT:?}"))),
-        }
+        self.redis
+            .call(SEND_TIMEOUT, |mut redis| async move {
+                command.query_async::<i64>(&mut redis).await
+            })
+            .await
+            .map(drop)
+            .map_err(|e| Unavailable(e.to_string()))
     }
 
     /// Opens the connection now, in the background, so that the first
@@ -67,6 +67,6 @@ impl BallotBox {
 
     /// PING, for readiness.
     pub async fn ping(&self) -> Result<(), String> {
-        common::http::ping_redis(&mut self.redis.clone()).await
+        self.redis.ping(Duration::from_secs(1)).await
     }
 }

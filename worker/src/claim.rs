@@ -12,7 +12,7 @@ use crate::batch::Poison;
 use crate::keys::WorkerKeys;
 use crate::refusal::Rejected;
 use common::config::RedisUrl;
-use redis::aio::ConnectionManager;
+use common::redis_link::RedisLink;
 use redis::{AsyncCommands, Script};
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -84,11 +84,10 @@ return before
 #[derive(Clone)]
 pub struct Queue {
     keys: WorkerKeys,
-    /// Claims, acknowledgements and the blocking wait. No response timeout of
-    /// its own (a blocking wait holds it on purpose); calls are timed here.
-    redis: ConnectionManager,
+    /// Claims, acknowledgements and the blocking wait.
+    redis: RedisLink,
     /// Heartbeats, recovery and probes, so they never queue behind a blocking wait.
-    control: ConnectionManager,
+    control: RedisLink,
     /// A random token per process, written into the heartbeat.
     token: String,
 }
@@ -107,21 +106,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest a single Redis call may take before it counts as a failure.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn timed<T>(
-    call: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> anyhow::Result<T> {
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Ok(outcome) => Ok(outcome?),
-        Err(_) => anyhow::bail!("Redis did not answer within {CALL_TIMEOUT:?}"),
-    }
-}
-
 impl Queue {
     pub fn new(url: &RedisUrl, worker_id: &str) -> anyhow::Result<Self> {
         Ok(Self {
             keys: WorkerKeys::new(worker_id),
-            redis: url.connection(CONNECT_TIMEOUT, None)?,
-            control: url.connection(CONNECT_TIMEOUT, Some(CALL_TIMEOUT))?,
+            redis: RedisLink::new(url, &format!("worker-{worker_id}"), CONNECT_TIMEOUT)?,
+            control: RedisLink::new(url, &format!("worker-{worker_id}-control"), CONNECT_TIMEOUT)?,
             token: format!("{:016x}", rand::random::<u64>()),
         })
     }
@@ -136,13 +126,17 @@ impl Queue {
     /// over from an earlier run of this worker). Fails, claiming nothing,
     /// when the list no longer holds exactly `held` items.
     pub async fn claim(&self, held: usize, max: usize) -> anyhow::Result<Vec<Vec<u8>>> {
-        let mut redis = self.redis.clone();
         let mut call = CLAIM.prepare_invoke();
         call.key(VOTES)
             .key(&self.keys.processing)
             .arg(held)
             .arg(max);
-        let claimed: Option<Vec<Vec<u8>>> = timed(call.invoke_async(&mut redis)).await?;
+        let claimed: Option<Vec<Vec<u8>>> = self
+            .redis
+            .call(CALL_TIMEOUT, |mut redis| async move {
+                call.invoke_async(&mut redis).await
+            })
+            .await?;
         claimed.ok_or_else(|| {
             anyhow::anyhow!(
                 "the processing list no longer holds the {held} votes being stored (recovered by another worker?); nothing claimed"
@@ -153,19 +147,21 @@ impl Queue {
     /// Blocks up to `timeout` for a vote and moves it into the processing list.
     /// Returns whether one arrived.
     pub async fn wait_for_vote(&self, timeout: Duration) -> anyhow::Result<bool> {
-        let mut redis = self.redis.clone();
-        let moved: Option<Vec<u8>> = tokio::time::timeout(
-            timeout + CALL_TIMEOUT,
-            redis.blmove(
-                VOTES,
-                &self.keys.processing,
-                redis::Direction::Left,
-                redis::Direction::Right,
-                timeout.as_secs_f64(),
-            ),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("Redis did not answer a blocking wait"))??;
+        let processing = &self.keys.processing;
+        let moved: Option<Vec<u8>> = self
+            .redis
+            .call(timeout + CALL_TIMEOUT, |mut redis| async move {
+                redis
+                    .blmove(
+                        VOTES,
+                        processing,
+                        redis::Direction::Left,
+                        redis::Direction::Right,
+                        timeout.as_secs_f64(),
+                    )
+                    .await
+            })
+            .await?;
         Ok(moved.is_some())
     }
 
@@ -179,7 +175,6 @@ impl Queue {
         poison: &[Poison],
         rejected: &[Rejected],
     ) -> anyhow::Result<()> {
-        let mut redis = self.redis.clone();
         let mut pipe = redis::pipe();
         pipe.atomic();
         for item in poison {
@@ -190,7 +185,12 @@ impl Queue {
         }
         pipe.ltrim(&self.keys.processing, messages as isize, -1)
             .ignore();
-        timed(pipe.query_async::<()>(&mut redis)).await
+        self.redis
+            .call(CALL_TIMEOUT, |mut redis| async move {
+                pipe.query_async::<()>(&mut redis).await
+            })
+            .await?;
+        Ok(())
     }
 
     /// Gives the current batch back to the queue (on a stop that cannot finish it).
@@ -199,24 +199,32 @@ impl Queue {
     }
 
     async fn requeue(&self, keys: &WorkerKeys, force: bool) -> anyhow::Result<i64> {
-        let mut redis = self.control.clone();
         let mut call = REQUEUE.prepare_invoke();
         call.key(&keys.processing)
             .key(VOTES)
             .key(&keys.heartbeat)
             .arg(if force { "force" } else { "" });
-        timed(call.invoke_async(&mut redis)).await
+        Ok(self
+            .control
+            .call(CALL_TIMEOUT, |mut redis| async move {
+                call.invoke_async(&mut redis).await
+            })
+            .await?)
     }
 
     /// Refreshes this worker's heartbeat for `ttl`; warns when another live
     /// process had written it (two workers with one `WORKER_ID`).
     pub async fn heartbeat(&self, ttl: Duration) -> anyhow::Result<()> {
-        let mut redis = self.control.clone();
         let mut call = HEARTBEAT.prepare_invoke();
         call.key(&self.keys.heartbeat)
             .arg(&self.token)
             .arg(ttl.as_millis() as u64);
-        let before: Option<String> = timed(call.invoke_async(&mut redis)).await?;
+        let before: Option<String> = self
+            .control
+            .call(CALL_TIMEOUT, |mut redis| async move {
+                call.invoke_async(&mut redis).await
+            })
+            .await?;
         if let Some(other) = before.filter(|t| *t != self.token) {
             tracing::warn!(
                 worker_id = %self.keys.worker_id,
@@ -229,23 +237,30 @@ impl Queue {
 
     /// Removes the heartbeat on a clean stop, so nobody waits for it to expire.
     pub async fn retire(&self) -> anyhow::Result<()> {
-        let mut redis = self.control.clone();
-        timed(redis.del::<_, ()>(&self.keys.heartbeat)).await
+        let heartbeat = &self.keys.heartbeat;
+        self.control
+            .call(CALL_TIMEOUT, |mut redis| async move {
+                redis.del::<_, ()>(heartbeat).await
+            })
+            .await?;
+        Ok(())
     }
 
     /// Puts back the batches of workers whose heartbeat has expired; returns
     /// how many votes went back on the queue.
     pub async fn recover_orphans(&self) -> anyhow::Result<i64> {
-        let mut redis = self.control.clone();
         let pattern = format!("{PROCESSING_PREFIX}*");
-        let keys: Vec<String> = {
-            let mut keys = Vec::new();
-            let mut iter = timed(redis.scan_match::<_, String>(&pattern)).await?;
-            while let Some(key) = iter.next_item().await {
-                keys.push(key?);
-            }
-            keys
-        };
+        let keys: Vec<String> = self
+            .control
+            .call(CALL_TIMEOUT, |mut redis| async move {
+                let mut keys = Vec::new();
+                let mut iter = redis.scan_match::<_, String>(&pattern).await?;
+                while let Some(key) = iter.next_item().await {
+                    keys.push(key?);
+                }
+                Ok(keys)
+            })
+            .await?;
         let mut recovered = 0;
         for key in keys {
             let Some(orphan) = WorkerKeys::from_processing_key(&key) else {
@@ -269,12 +284,17 @@ impl Queue {
 
     /// How many votes wait in the queue.
     pub async fn depth(&self) -> anyhow::Result<i64> {
-        let mut redis = self.control.clone();
-        timed(redis.llen(VOTES)).await
+        Ok(self
+            .control
+            .call(
+                CALL_TIMEOUT,
+                |mut redis| async move { redis.llen(VOTES).await },
+            )
+            .await?)
     }
 
     /// PING, for readiness.
     pub async fn ping(&self) -> Result<(), String> {
-        common::http::ping_redis(&mut self.control.clone()).await
+        self.control.ping(Duration::from_secs(1)).await
     }
 }

@@ -142,17 +142,42 @@ const VOTE: &str = "http://127.0.0.1:31000/";
 const RESULTS: &str = "http://127.0.0.1:31001/api/results";
 const READY: Duration = Duration::from_secs(180);
 
-/// The tally's total once the result NodePort answers with it.
-async fn total_reaches(expected: i64) {
-    eventually(
-        Duration::from_secs(60),
-        &format!("a total of {expected} on the result NodePort"),
-        || async {
-            let total = get_json(RESULTS).await.and_then(|t| t["total"].as_i64());
-            (total == Some(expected)).then_some(())
-        },
+/// Waits for the result NodePort to show a total of `expected`; on failure
+/// says what it showed and what the namespace's pods logged last.
+async fn total_reaches(cluster: &Cluster, ns: &str, expected: i64) {
+    let started = std::time::Instant::now();
+    loop {
+        let total = get_json(RESULTS).await.and_then(|t| t["total"].as_i64());
+        if total == Some(expected) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the result NodePort shows a total of {total:?} after 60s, not {expected}; the pods' last lines:\n{}",
+            pod_logs(cluster, ns)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The last lines of every container in `ns`, each prefixed with its pod and
+/// container, for failure messages.
+fn pod_logs(cluster: &Cluster, ns: &str) -> String {
+    let out = cluster.kubectl_output(&[
+        "logs",
+        "-n",
+        ns,
+        "-l",
+        "app",
+        "--all-containers",
+        "--prefix",
+        "--tail=25",
+    ]);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     )
-    .await;
 }
 
 /// Waits until both NodePorts answer (kube-proxy has the endpoints) and every
@@ -284,7 +309,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
         cluster.wait_ready(&ex.ns, "app=results", 1, READY);
         cast_all(&cluster, &ex.ns, "ex3", 3).await;
-        total_reaches(3).await;
+        total_reaches(&cluster, &ex.ns, 3).await;
         eprintln!("cluster: ex3: 3 votes through NodePort 31000 shown on NodePort 31001");
     }
 
@@ -389,7 +414,11 @@ async fn the_workshop_runs_on_a_real_cluster() {
         let tally = get_json(RESULTS)
             .await
             .expect("the result NodePort answers without Redis");
-        assert!(tally["total"].as_i64().unwrap() > 0, "{tally}");
+        assert!(
+            tally["total"].as_i64().unwrap() > 0,
+            "{tally}; the pods' last lines:\n{}",
+            pod_logs(&cluster, &ex.ns)
+        );
         eprintln!(
             "cluster: ex6: Redis side scaled to 0, result still in its Service ({endpoints})"
         );
@@ -401,9 +430,9 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.wait_ready(&ex.ns, "app=results", 2, READY);
         // The data tier is new: its database starts empty.
         node_ports_answer(&cluster, &ex.ns).await;
-        total_reaches(0).await;
+        total_reaches(&cluster, &ex.ns, 0).await;
         let served_by = cast_all(&cluster, &ex.ns, "ex6final", 40).await;
-        total_reaches(40).await;
+        total_reaches(&cluster, &ex.ns, 40).await;
         assert!(
             served_by.len() >= 2,
             "one vote replica answered everything: {served_by:?}"
@@ -422,10 +451,10 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
         cluster.wait_ready(&ex.ns, "app=results", 2, READY);
         cast_all(&cluster, &ex.ns, "ex7", 10).await;
-        total_reaches(10).await;
+        total_reaches(&cluster, &ex.ns, 10).await;
         cluster.run(&["delete", "pod", "-n", &ex.ns, "data-pipeline-0"]);
         cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
-        total_reaches(10).await;
+        total_reaches(&cluster, &ex.ns, 10).await;
         eprintln!("cluster: ex7: data-pipeline-0 deleted and back, 10 votes kept");
     }
 

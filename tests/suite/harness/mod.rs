@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod redis_server;
 pub mod service;
 pub mod stack;
+pub mod stalling_proxy;
 pub mod tls;
 
 pub use stack::Stack;
