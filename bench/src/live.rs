@@ -3,9 +3,10 @@
 //! the new total is recorded.
 
 use anyhow::Context;
-use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 #[derive(Debug, clap::Args)]
@@ -23,6 +24,62 @@ pub struct Args {
     result_pid: Option<u32>,
 }
 
+/// One viewer: a plain TCP connection holding `/events` open, reporting each
+/// total it reads. It does the least a browser must (find the number in the
+/// bytes, note the time as they arrive), so that with thousands of viewers
+/// on the same cores as `result`, the figure is `result`'s and not this
+/// tool's.
+async fn watch_totals(
+    result: std::net::SocketAddr,
+    viewer: usize,
+    seen: mpsc::UnboundedSender<Seen>,
+) {
+    let Ok(mut stream) = TcpStream::connect(result).await else {
+        return;
+    };
+    let request =
+        format!("GET /events HTTP/1.1\r\nHost: {result}\r\nAccept: text/event-stream\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut pending = Vec::with_capacity(512);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let at = Instant::now();
+        pending.extend_from_slice(&chunk[..n]);
+        while let Some((total, used)) = next_total(&pending) {
+            pending.drain(..used);
+            if seen.send(Seen { viewer, total, at }).is_err() {
+                return;
+            }
+        }
+        if pending.len() > 4096 {
+            // Headers and keep-alives: nothing to keep but a possible partial frame.
+            pending.drain(..pending.len() - 256);
+        }
+    }
+}
+
+/// The first complete `"total":N` in `bytes`, and how many bytes it ends at.
+fn next_total(bytes: &[u8]) -> Option<(i64, usize)> {
+    const KEY: &[u8] = b"\"total\":";
+    let start = bytes.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let digits = bytes[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let end = start + digits;
+    if digits == 0 || end == bytes.len() {
+        return None; // not all of the number has arrived
+    }
+    let total = std::str::from_utf8(&bytes[start..end]).ok()?.parse().ok()?;
+    Some((total, end))
+}
+
 /// A total seen by one viewer, and when.
 struct Seen {
     viewer: usize,
@@ -31,38 +88,16 @@ struct Seen {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(args.viewers + 16)
-        .build()?;
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let result: std::net::SocketAddr = args
+        .result
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .context("--result must be http://<ip>:<port>")?;
     let (seen_tx, mut seen) = mpsc::unbounded_channel::<Seen>();
     for viewer in 0..args.viewers {
-        let (client, url, seen_tx) = (
-            client.clone(),
-            format!("{}/events", args.result),
-            seen_tx.clone(),
-        );
-        tokio::spawn(async move {
-            let Ok(res) = client.get(url).send().await else {
-                return;
-            };
-            let mut stream = res.bytes_stream();
-            let mut buffer = String::new();
-            while let Some(Ok(chunk)) = stream.next().await {
-                let at = Instant::now();
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let frame: String = buffer.drain(..end + 2).collect();
-                    let Some(data) = frame.strip_prefix("event: tally\ndata: ") else {
-                        continue;
-                    };
-                    if let Ok(tally) = serde_json::from_str::<serde_json::Value>(data.trim()) {
-                        let total = tally["total"].as_i64().unwrap_or(-1);
-                        let _ = seen_tx.send(Seen { viewer, total, at });
-                    }
-                }
-            }
-        });
+        tokio::spawn(watch_totals(result, viewer, seen_tx.clone()));
     }
     drop(seen_tx);
 

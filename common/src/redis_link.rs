@@ -16,8 +16,9 @@
 //! (`CLIENT SETNAME`) and, before a new one serves any call, it closes the
 //! retired ones on the server (`CLIENT KILL ID`): whatever they sent has run
 //! by then, or never will. A server that does not know them (a new pod) has
-//! nothing to close. A user that may not run `CLIENT` (a restricted ACL) gets
-//! the reconnection without that fence, and a warning saying so.
+//! nothing to close. Where Redis refuses `CLIENT` (a restricted ACL, a proxy
+//! that does not pass it on), the reconnection works without that fence, and
+//! a warning says so.
 
 use crate::config::RedisUrl;
 use redis::aio::MultiplexedConnection;
@@ -154,7 +155,7 @@ impl RedisLink {
         let name = format!("{}-{n}", self.shared.name_prefix);
         match self.fence(&mut connection, &name, &retired).await {
             Ok(()) => {}
-            Err(error) if refused_by_acl(&error) => self.warn_unfenced(&error),
+            Err(error) if refused_by_server(&error) => self.warn_unfenced(&error),
             Err(error) => return Err(error),
         }
         self.shared
@@ -204,7 +205,7 @@ impl RedisLink {
         if !self.shared.unfenced_warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 error = %error,
-                "this Redis user may not run CLIENT: a connection that stopped answering is left open on the server, and a command stuck on it could still run after newer ones"
+                "Redis refused CLIENT (an ACL, or a proxy in between): a connection that stopped answering is left open on the server, and a command stuck on it could still run after newer ones"
             );
         }
     }
@@ -252,6 +253,8 @@ fn clients_named(list: &str, names: &[String]) -> Vec<i64> {
         .collect()
 }
 
-fn refused_by_acl(error: &redis::RedisError) -> bool {
-    error.code() == Some("NOPERM")
+/// Whether Redis answered with an error (a restricted ACL, a proxy that
+/// does not pass `CLIENT` on), rather than failing to answer.
+fn refused_by_server(error: &redis::RedisError) -> bool {
+    error.code().is_some()
 }

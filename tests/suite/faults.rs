@@ -503,15 +503,7 @@ async fn a_stalled_connection_given_up_on_never_runs_its_command_after_newer_one
     let proxy = StallingProxy::start(([127, 0, 0, 1], stack.redis.port).into()).await;
     let url = common::config::RedisUrl::parse(&proxy.redis_url()).unwrap();
     let link = RedisLink::new(&url, "test", Duration::from_secs(1)).unwrap();
-    let push = |item: &'static str| {
-        link.call(Duration::from_millis(500), move |mut redis| async move {
-            redis::cmd("RPUSH")
-                .arg("fence")
-                .arg(item)
-                .query_async::<i64>(&mut redis)
-                .await
-        })
-    };
+    let push = |item: &'static str| rpush(&link, "fence", item);
     push("first").await.expect("a healthy connection");
     proxy.stall();
     let stalled = push("earlier").await;
@@ -520,4 +512,52 @@ async fn a_stalled_connection_given_up_on_never_runs_its_command_after_newer_one
     proxy.resume();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(stack.list("fence").await, ["first", "later"]);
+}
+
+/// Where Redis refuses `CLIENT` (here an ACL user without it), a connection
+/// is still dialled again after a stall: the fence is
+/// skipped with a warning, the votes still go through.
+#[tokio::test]
+async fn a_redis_user_refused_client_still_dials_again_after_a_stall() {
+    let stack = Stack::start("redis-link-no-client");
+    let mut admin = stack.redis.connection().await;
+    redis::cmd("ACL")
+        .arg(vec![
+            "SETUSER", "limited", "on", ">secret", "~*", "+@all", "-client",
+        ])
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let proxy = StallingProxy::start(([127, 0, 0, 1], stack.redis.port).into()).await;
+    let url = proxy
+        .redis_url()
+        .replace("redis://", "redis://limited:secret@");
+    let link = RedisLink::new(
+        &common::config::RedisUrl::parse(&url).unwrap(),
+        "test",
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let push = |item: &'static str| rpush(&link, "queue", item);
+    push("first")
+        .await
+        .expect("CLIENT refused, the connection still serves");
+    proxy.stall();
+    assert!(matches!(push("stalled").await, Err(CallError::Silent(_))));
+    push("later")
+        .await
+        .expect("dialled again without the fence");
+    assert_eq!(stack.list("queue").await, ["first", "later"]);
+}
+
+/// RPUSH `item` onto `key` through `link`, within half a second.
+async fn rpush(link: &RedisLink, key: &'static str, item: &'static str) -> Result<i64, CallError> {
+    link.call(Duration::from_millis(500), move |mut redis| async move {
+        redis::cmd("RPUSH")
+            .arg(key)
+            .arg(item)
+            .query_async::<i64>(&mut redis)
+            .await
+    })
+    .await
 }
