@@ -214,12 +214,13 @@ up_api() {
 
 # The DNS stand-in's records: every Service's cluster IP (a headless one: its
 # endpoints' pod IPs, and <hostname>.<svc> for StatefulSet pods) under
-# <svc>.<ns>.svc.cluster.local.
+# <svc>.<ns>.svc.cluster.local. Fails, writing nothing, when either list
+# cannot be read: a partial list would drop live names until the next pass.
 dns_records() {
-  {
-    kubectl_ get svc -A -o jsonpath='{range .items[*]}svc {.metadata.namespace} {.metadata.name} {.spec.clusterIP}{"\n"}{end}'
-    kubectl_ get endpoints -A -o go-template='{{range .items}}{{$n := .metadata.name}}{{$ns := .metadata.namespace}}{{range .subsets}}{{range .addresses}}ep {{$ns}} {{$n}} {{.ip}} {{or .hostname "-"}}{{"\n"}}{{end}}{{end}}{{end}}'
-  } | awk '
+  local services endpoints
+  services=$(kubectl_ get svc -A -o jsonpath='{range .items[*]}svc {.metadata.namespace} {.metadata.name} {.spec.clusterIP}{"\n"}{end}') || return 1
+  endpoints=$(kubectl_ get endpoints -A -o go-template='{{range .items}}{{$n := .metadata.name}}{{$ns := .metadata.namespace}}{{range .subsets}}{{range .addresses}}ep {{$ns}} {{$n}} {{.ip}} {{or .hostname "-"}}{{"\n"}}{{end}}{{end}}{{end}}') || return 1
+  printf '%s\n%s\n' "$services" "$endpoints" | awk '
     $1 == "svc" { ip[$2 " " $3] = $4; if ($4 != "None") print $4, $3 "." $2 ".svc.cluster.local" }
     $1 == "ep" { ep[++n] = $0 }
     END {

@@ -161,7 +161,7 @@ async fn total_reaches(cluster: &Cluster, ns: &str, expected: i64) {
 }
 
 /// The last lines of every container in `ns`, each prefixed with its pod and
-/// container, for failure messages.
+/// container, and the DNS stand-in's records, for failure messages.
 fn pod_logs(cluster: &Cluster, ns: &str) -> String {
     let out = cluster.kubectl_output(&[
         "logs",
@@ -174,9 +174,10 @@ fn pod_logs(cluster: &Cluster, ns: &str) -> String {
         "--tail=25",
     ]);
     format!(
-        "{}{}",
+        "{}{}{}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        cluster.dns_state(ns)
     )
 }
 

@@ -41,6 +41,20 @@ impl Cluster {
         command
     }
 
+    /// What the DNS stand-in answers for `ns` now, and the last lines of
+    /// the loop that feeds it (scripts/cluster.sh), for failure messages.
+    pub fn dns_state(&self, ns: &str) -> String {
+        let state = self.kubeconfig.parent().unwrap_or(Path::new("."));
+        let hosts = std::fs::read_to_string(state.join("dns/hosts")).unwrap_or_default();
+        let feed = std::fs::read_to_string(state.join("logs/dns-feed.log")).unwrap_or_default();
+        let records: Vec<&str> = hosts.lines().filter(|l| l.contains(ns)).collect();
+        let feed: Vec<&str> = feed.lines().rev().take(10).collect();
+        format!(
+            "DNS stand-in records for {ns}: {records:?}\nits feed's last lines: {:?}",
+            feed.into_iter().rev().collect::<Vec<_>>()
+        )
+    }
+
     pub fn kubectl_output(&self, args: &[&str]) -> Output {
         output(self.kubectl().args(args))
     }
