@@ -63,7 +63,8 @@ struct Shared {
 #[derive(Clone)]
 struct Live {
     connection: MultiplexedConnection,
-    name: String,
+    /// Shared: the live connection is cloned for every call.
+    name: Arc<str>,
 }
 
 impl std::fmt::Debug for RedisLink {
@@ -152,7 +153,7 @@ impl RedisLink {
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         let n = self.shared.next_connection.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}-{n}", self.shared.name_prefix);
+        let name: Arc<str> = format!("{}-{n}", self.shared.name_prefix).into();
         match self.fence(&mut connection, &name, &retired).await {
             Ok(()) => {}
             Err(error) if refused_by_server(&error) => self.warn_unfenced(&error),
@@ -228,7 +229,7 @@ impl Shared {
     /// marks it for closing on the server by the next dial.
     fn retire(&self, name: &str) {
         let mut live = self.lock_live();
-        if live.as_ref().is_some_and(|l| l.name == name) {
+        if live.as_ref().is_some_and(|l| &*l.name == name) {
             *live = None;
             self.lock_retired().push(name.to_owned());
         }
