@@ -452,11 +452,8 @@ async fn a_worker_stopped_mid_drain_exits_0_and_a_successor_stores_everything() 
 async fn redis_that_stops_answering_under_load_is_dialled_again_and_loses_no_vote() {
     let stack = Stack::start("redis-stops-answering");
     let proxy = StallingProxy::start(([127, 0, 0, 1], stack.redis.port).into()).await;
-    let through_proxy = [("REDIS_URL", proxy.redis_url())];
-    let through_proxy: Vec<(&str, &str)> = through_proxy
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect();
+    let url = proxy.redis_url();
+    let through_proxy = vec![("REDIS_URL", url.as_str())];
     let vote = stack.vote(&through_proxy).await;
     let mut workers = Vec::new();
     for id in ["w1", "w2"] {

@@ -181,6 +181,21 @@ fn pod_logs(cluster: &Cluster, ns: &str) -> String {
     )
 }
 
+/// Waits (30 s at most) until the vote NodePort's page offers `a` and `b`:
+/// old pods drain for a few seconds after a rollout is reported done, until
+/// kube-proxy drops them; each poll is a new connection.
+async fn vote_page_offers(a: &str, b: &str) {
+    eventually(
+        Duration::from_secs(30),
+        &format!("the vote page to offer {a} vs {b}"),
+        || async {
+            let page = page_text(VOTE).await;
+            (page.contains(a) && page.contains(b)).then_some(())
+        },
+    )
+    .await;
+}
+
 /// Waits until both NodePorts answer (kube-proxy has the endpoints) and every
 /// vote and result pod reaches its dependency (`/readyz` on the pod's own
 /// address reports Redis or Postgres "ok": the DNS stand-in has the Services).
@@ -382,17 +397,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
             0,
             "votes failed during the rolling update"
         );
-        // An old pod still draining can answer until kube-proxy drops it
-        // from the Service, just after the rollout is reported done.
-        eventually(
-            Duration::from_secs(30),
-            "the NodePort to serve v2's options (Java vs .NET)",
-            || async {
-                let page = page_text("http://127.0.0.1:31000/").await;
-                (page.contains("Java") && page.contains(".NET")).then_some(())
-            },
-        )
-        .await;
+        vote_page_offers("Java", ".NET").await;
 
         // The Redis side gone (voter holds Redis up to v2): the result pod,
         // which shares its pod with the worker, stays in its Service.
@@ -525,17 +530,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         for deploy in ["deploy/voter", "deploy/voting-result"] {
             cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
         }
-        // The old pods drain for a few seconds after the rollout is done, and
-        // kube-proxy drops them within a sync: poll, each time on a new connection.
-        eventually(
-            Duration::from_secs(30),
-            "the new poll options on the vote page",
-            || async {
-                let page = page_text("http://127.0.0.1:31000/").await;
-                (page.contains("Vim") && page.contains("Emacs")).then_some(())
-            },
-        )
-        .await;
+        vote_page_offers("Vim", "Emacs").await;
         eprintln!(
             "cluster: ex8: seed Job complete (3,000 votes), ConfigMap change shown after a restart"
         );
