@@ -211,6 +211,8 @@ result_idle=$(rss "$RESULT_PID")
 figure "vote POST to screen p50, $VIEWERS viewers" "$(awk '/^p50_ms/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "SSE via LISTEN/NOTIFY"
 figure "vote POST to screen p99, $VIEWERS viewers" "$(awk '/^p99_ms/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "SSE via LISTEN/NOTIFY"
 figure "result CPU per update, $VIEWERS viewers" "$(awk '/^result_cpu_ms_per_update/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "from /proc over the samples; one SSE write per viewer"
+figure "viewers' CPU per update (the bench tool)" "$(awk '/^viewers_cpu_ms_per_update/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "on the same two cores as result"
+figure "machine busy CPU per update" "$(awk '/^machine_busy_ms_per_update/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "/proc/stat: all processes and the kernel's network work"
 reads=$(curl -s "http://127.0.0.1:$RESULT_PORT/metrics" | awk '/^result_tally_reads_total/ { print $2 }')
 figure "result tally reads for 30 votes, $VIEWERS viewers" "$reads" "30" "reads (ours / one per vote)" "<=1.2" "one read per update, not per viewer"
 

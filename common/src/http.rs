@@ -226,9 +226,8 @@ pub fn static_asset(content_type: &'static str, body: &'static str) -> HttpRespo
         .body(body)
 }
 
-/// An HTTP server on `listener` whose app is `configure` plus the request
-/// middleware; signals are ours to handle (see `serve`). Handlers can ask
-/// `web::Data<Draining>` whether `stop` has been cancelled.
+/// An HTTP server on `listener` whose app is [`app`]; signals are ours to
+/// handle (see `serve`).
 pub fn server<F>(
     listener: TcpListener,
     workers: Option<usize>,
@@ -238,20 +237,42 @@ pub fn server<F>(
 where
     F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
 {
-    let draining = web::Data::new(Draining(stop.clone()));
-    let mut server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(draining.clone())
-            .wrap(actix_web::middleware::from_fn(observe))
-            .configure(configure.clone())
-            .default_service(web::to(not_found))
-    })
-    .disable_signals()
-    .shutdown_timeout(10);
+    let stop = stop.clone();
+    let mut server = actix_web::HttpServer::new(move || app(&stop, configure.clone()))
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     if let Some(workers) = workers {
         server = server.workers(workers);
     }
     Ok(server.listen(listener)?.run())
+}
+
+/// How long a stopping server waits for its open connections, in seconds.
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
+
+/// A service's app: `configure` plus the request middleware (`observe`) and
+/// the 404 answer. Handlers can ask `web::Data<Draining>` whether `stop` has
+/// been cancelled.
+pub fn app<F>(
+    stop: &CancellationToken,
+    configure: F,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+>
+where
+    F: FnOnce(&mut web::ServiceConfig),
+{
+    actix_web::App::new()
+        .app_data(web::Data::new(Draining(stop.clone())))
+        .wrap(actix_web::middleware::from_fn(observe))
+        .configure(configure)
+        .default_service(web::to(not_found))
 }
 
 /// Routes every service serves: `/healthz` and `/metrics`. (Routes are

@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub state: State,
     /// The `text/event-stream` frame for this state, shared by all viewers.
     pub event: Bytes,
+    /// The same frame as one HTTP/1.1 chunk, as most viewers are sent it.
+    pub chunk: Bytes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +59,7 @@ impl Snapshot {
         };
         Arc::new(Self {
             state,
+            chunk: crate::events::chunk(event.as_bytes()),
             event: Bytes::from(event),
         })
     }

@@ -1,20 +1,14 @@
 //! The result service's HTTP surface: the page, `/api/results`, the live
 //! `/events` stream, readiness and the embedded assets.
-//!
-//! Metrics recorded here: `result_viewers_connected`.
 
+use crate::events::EventStream;
 use crate::live::{Feed, State, UNAVAILABLE};
 use crate::page::{ResultPage, SCRIPT, STYLE};
 use crate::tally::Tally;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use bytes::Bytes;
 use common::config::PollOptions;
-use std::time::Duration;
-
-/// A comment line sent to idle streams so proxies keep them open.
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
 
 #[derive(Debug)]
 pub struct ResultState {
@@ -67,78 +61,18 @@ async fn api(state: web::Data<ResultState>) -> HttpResponse {
     }
 }
 
-/// Counts a viewer while its stream is open.
-struct Viewer;
-
-impl Viewer {
-    fn arrive() -> Self {
-        metrics::gauge!("result_viewers_connected").increment(1.0);
-        Viewer
-    }
-}
-
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        metrics::gauge!("result_viewers_connected").decrement(1.0);
-    }
-}
-
-/// Server-Sent Events: the current totals at once, then each change.
-///
-/// Per update, each stream only wakes, takes the shared frame and writes it:
-/// no timer is set and no lock taken per viewer (the keep-alive timer is reset
-/// only when it fires), since one update is pushed to every open stream. The
-/// streams end when the feed does, which it does on a graceful stop.
+/// Server-Sent Events: the headers, marked so that the connection goes on
+/// as the viewer's stream (see [`crate::events`]).
 async fn events(state: web::Data<ResultState>) -> HttpResponse {
-    let stream = Stream {
-        feed: state.feed.clone(),
-        pending: Some(Bytes::from_static(b"retry: 1000\n\n")),
-        initial: true,
-        keepalive: Box::pin(tokio::time::sleep(KEEPALIVE_EVERY)),
-        _viewer: Viewer::arrive(),
-    };
-    let stream = futures_util::stream::unfold(stream, |mut stream| async move {
-        let frame = stream.next_frame().await?;
-        Some((Ok::<_, actix_web::Error>(frame), stream))
-    });
-    HttpResponse::Ok()
+    let mut answer = HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(stream)
-}
-
-/// One viewer's `/events` stream.
-struct Stream {
-    feed: Feed,
-    pending: Option<Bytes>,
-    initial: bool,
-    keepalive: std::pin::Pin<Box<tokio::time::Sleep>>,
-    _viewer: Viewer,
-}
-
-impl Stream {
-    async fn next_frame(&mut self) -> Option<Bytes> {
-        if let Some(frame) = self.pending.take() {
-            return Some(frame);
-        }
-        if self.initial {
-            self.initial = false;
-            return Some(self.feed.borrow_and_update().event.clone());
-        }
-        tokio::select! {
-            changed = self.feed.changed() => match changed {
-                Ok(()) => Some(self.feed.borrow_and_update().event.clone()),
-                Err(_) => None,
-            },
-            _ = self.keepalive.as_mut() => {
-                self.keepalive
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + KEEPALIVE_EVERY);
-                Some(Bytes::from_static(b": keepalive\n\n"))
-            }
-        }
-    }
+        .finish();
+    answer
+        .extensions_mut()
+        .insert(EventStream(state.feed.clone()));
+    answer
 }
 
 async fn readyz(

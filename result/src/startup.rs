@@ -1,10 +1,15 @@
 //! Builds the result service: binds the port, starts following Postgres, runs
 //! until stopped (open streams are ended first so the stop is quick).
+//!
+//! The server is actix's (an accepting thread, one worker per core), but its
+//! connections are served by [`crate::connection`] rather than actix-http,
+//! each request answered by the actix-web app.
 
 use crate::config::Config;
 use crate::routes::{routes, ResultState};
-use actix_web::dev::Server;
+use actix_web::dev::{fn_factory, fn_service, AppConfig, Server, ServiceFactory};
 use actix_web::web;
+use std::rc::Rc;
 use tokio_util::sync::CancellationToken;
 
 #[allow(missing_debug_implementations)]
@@ -28,9 +33,7 @@ impl Application {
             options: config.options.clone(),
             feed,
         });
-        let server = common::http::server(listener, None, &stop, move |cfg| {
-            cfg.app_data(state.clone()).configure(routes);
-        })?;
+        let server = server(listener, &stop, state)?;
         tracing::info!(
             port,
             database = %config.database,
@@ -55,4 +58,40 @@ impl Application {
         tracing::info!("result stopped");
         outcome
     }
+}
+
+/// One app per worker thread; each connection served by [`crate::connection`].
+fn server(
+    listener: std::net::TcpListener,
+    stop: &CancellationToken,
+    state: web::Data<ResultState>,
+) -> std::io::Result<Server> {
+    let stop = stop.clone();
+    let server = Server::build()
+        .disable_signals()
+        .shutdown_timeout(common::http::SHUTDOWN_TIMEOUT_SECS)
+        .listen("result", listener, move || {
+            let (stop, state) = (stop.clone(), state.clone());
+            fn_factory(move || {
+                let state = state.clone();
+                let app = common::http::app(&stop, move |cfg| {
+                    cfg.app_data(state).configure(routes);
+                });
+                let stop = stop.clone();
+                async move {
+                    let app = actix_service::IntoServiceFactory::into_factory(app)
+                        .new_service(AppConfig::default())
+                        .await?;
+                    let app = Rc::new(app);
+                    Ok::<_, ()>(fn_service(move |connection: tokio::net::TcpStream| {
+                        let (app, stop) = (app.clone(), stop.clone());
+                        async move {
+                            crate::connection::serve(connection, &*app, &stop).await;
+                            Ok::<_, ()>(())
+                        }
+                    }))
+                }
+            })
+        })?;
+    Ok(server.run())
 }

@@ -195,3 +195,145 @@ async fn every_result_replica_follows_the_same_totals_without_affinity() {
         assert_eq!((body["a"].as_i64(), body["b"].as_i64()), (Some(1), Some(2)));
     }
 }
+
+/// Reads from `connection` until `bytes` holds `wanted`, or fails after 10 s.
+async fn read_until(connection: &mut tokio::net::TcpStream, bytes: &mut Vec<u8>, wanted: &str) {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(bytes).contains(wanted) {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, connection.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{wanted:?} did not arrive within 10 s; got {:?}",
+                    String::from_utf8_lossy(bytes)
+                )
+            })
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {wanted:?}; got {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Sends `request` on a new connection and returns all it gets until closed.
+async fn exchange(port: u16, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut connection = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    connection.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), connection.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn one_connection_answers_pipelined_requests_in_order_then_becomes_the_stream() {
+    use tokio::io::AsyncWriteExt;
+    let stack = Stack::migrated("result-keepalive").await;
+    let result = stack.result(&[]).await.ready().await;
+    let pg = stack.pg.client().await;
+    let mut connection = tokio::net::TcpStream::connect(("127.0.0.1", result.port))
+        .await
+        .unwrap();
+    // As a browser does: the page's connection, kept alive, carries the
+    // event stream too; here all three requests go in one write.
+    connection
+        .write_all(
+            b"GET /healthz HTTP/1.1\r\nHost: r\r\n\r\n\
+              GET /api/results HTTP/1.1\r\nHost: r\r\n\r\n\
+              GET /events HTTP/1.1\r\nHost: r\r\nAccept: text/event-stream\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    // The stream's first frame: the API's body has no blank line after it.
+    read_until(&mut connection, &mut bytes, "\"}\n\n").await;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let health = text.find("content-length: 3\r\n").expect(&text);
+    let ok = text.find("\r\n\r\nok\n").expect(&text);
+    let api = text.find("\"label\":\"No votes yet\"").expect(&text);
+    let stream = text.find("content-type: text/event-stream").expect(&text);
+    assert!(
+        health < ok && ok < api && api < stream,
+        "out of order: {text}"
+    );
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 3, "{text}");
+    assert!(
+        text[stream..].contains("transfer-encoding: chunked\r\n"),
+        "{text}"
+    );
+
+    pg.execute(
+        "INSERT INTO votes (id, vote) VALUES ('kept-alive', 'b')",
+        &[],
+    )
+    .await
+    .unwrap();
+    read_until(&mut connection, &mut bytes, "\"total\":1").await;
+    let metrics = crate::harness::page_text(&result.url("/metrics")).await;
+    assert!(metrics.contains("result_viewers_connected 1"), "{metrics}");
+
+    drop(connection);
+    eventually(Duration::from_secs(10), "the viewer to be gone", || async {
+        let metrics = crate::harness::page_text(&result.url("/metrics")).await;
+        metrics.contains("result_viewers_connected 0").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requests_it_cannot_take_get_their_status_and_http_1_0_streams_end_by_closing() {
+    let stack = Stack::migrated("result-refusals").await;
+    let result = stack.result(&[]).await.ready().await;
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: r\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let cases: [(&[u8], &str); 4] = [
+        (huge.as_bytes(), "HTTP/1.1 431 "),
+        (
+            b"POST / HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "HTTP/1.1 411 ",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: r\r\nContent-Length: x\r\n\r\n",
+            "HTTP/1.1 400 ",
+        ),
+        (
+            b"POST /events HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 405 ",
+        ),
+    ];
+    for (request, status) in cases {
+        let answer = exchange(result.port, request).await;
+        assert!(answer.starts_with(status), "{status} expected: {answer}");
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
+    }
+
+    // HTTP/1.0: no chunks; the stream's end is the connection's.
+    use tokio::io::AsyncWriteExt;
+    let mut old = tokio::net::TcpStream::connect(("127.0.0.1", result.port))
+        .await
+        .unwrap();
+    old.write_all(b"GET /events HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    read_until(&mut old, &mut bytes, "\"total\":0").await;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
+    assert!(!text.contains("transfer-encoding"), "{text}");
+    assert!(
+        text.contains("\r\n\r\nretry: 1000\n\nevent: tally\ndata: {"),
+        "{text}"
+    );
+}
