@@ -197,9 +197,35 @@ impl Seat {
 /// each update to all of them.
 struct Audience {
     feed: Feed,
-    /// Weak: a seat goes (and its socket closes) when its viewer's task ends;
-    /// the next update clears its place.
-    seats: RefCell<Vec<Weak<Seat>>>,
+    seats: RefCell<Places<Seat>>,
+}
+
+/// Weak places: a seat goes (and its socket closes) when its viewer's task
+/// ends. Its place is cleared by the next update, or by a later arrival once
+/// the list has doubled since it was last cleared, so viewers coming and
+/// going while the totals stand still cannot grow it without bound.
+struct Places<T> {
+    places: Vec<Weak<T>>,
+    clear_at: usize,
+}
+
+impl<T> Places<T> {
+    const FEW: usize = 64;
+
+    fn new() -> Self {
+        Places {
+            places: Vec::new(),
+            clear_at: Self::FEW,
+        }
+    }
+
+    fn push(&mut self, seat: &Rc<T>) {
+        if self.places.len() >= self.clear_at {
+            self.places.retain(|place| place.strong_count() > 0);
+            self.clear_at = (2 * self.places.len()).max(Self::FEW);
+        }
+        self.places.push(Rc::downgrade(seat));
+    }
 }
 
 thread_local! {
@@ -217,7 +243,7 @@ impl Audience {
             own.mark_unchanged();
             let audience = Rc::new(Audience {
                 feed: own,
-                seats: RefCell::new(Vec::new()),
+                seats: RefCell::new(Places::new()),
             });
             audiences.push(audience.clone());
             tokio::task::spawn_local(audience.clone().follow());
@@ -230,7 +256,7 @@ impl Audience {
         let mut feed = self.feed.clone();
         while feed.changed().await.is_ok() {
             let snapshot = feed.borrow_and_update().clone();
-            self.seats.borrow_mut().retain(|seat| {
+            self.seats.borrow_mut().places.retain(|seat| {
                 let Some(seat) = seat.upgrade() else {
                     return false;
                 };
@@ -239,7 +265,7 @@ impl Audience {
             });
         }
         AUDIENCES.with_borrow_mut(|audiences| audiences.retain(|a| !Rc::ptr_eq(a, &self)));
-        for seat in self.seats.borrow_mut().drain(..) {
+        for seat in self.seats.borrow_mut().places.drain(..) {
             if let Some(seat) = seat.upgrade() {
                 seat.ended.set(true);
                 seat.nudge.notify_one();
@@ -253,10 +279,7 @@ impl Audience {
 pub async fn stream(connection: TcpStream, mut feed: Feed, framing: Framing) {
     let _viewer = Viewer::arrive();
     let seat = Rc::new(Seat::new(connection, framing));
-    Audience::of(&feed)
-        .seats
-        .borrow_mut()
-        .push(Rc::downgrade(&seat));
+    Audience::of(&feed).seats.borrow_mut().push(&seat);
     // Seated before the first frame is read, so no update falls between.
     let first = [
         framing.frame(b"retry: 1000\n\n"),
@@ -312,6 +335,26 @@ mod tests {
             listener.accept()
         );
         (accepted.unwrap().0, client.unwrap())
+    }
+
+    #[test]
+    fn viewers_coming_and_going_between_updates_leave_no_trail_of_places() {
+        let mut places = Places::new();
+        let staying: Vec<Rc<usize>> = (0..100).map(Rc::new).collect();
+        for seat in &staying {
+            places.push(seat);
+        }
+        for passing in 0..100_000 {
+            places.push(&Rc::new(passing));
+        }
+        assert!(places.places.len() <= 400, "{} places", places.places.len());
+        let live: Vec<usize> = places
+            .places
+            .iter()
+            .filter_map(|p| p.upgrade())
+            .map(|p| *p)
+            .collect();
+        assert_eq!(live, (0..100).collect::<Vec<_>>());
     }
 
     #[tokio::test(flavor = "current_thread")]
