@@ -18,7 +18,7 @@
 //! first byte (408). A kept-alive connection with no request for 5 s is
 //! closed, and so is every idle one once the service starts stopping.
 
-use crate::events::{EventStream, Framing};
+use crate::events::{send, EventStream, Framing};
 use actix_http::Request;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceResponse};
@@ -106,7 +106,7 @@ where
             Ok(None) => return,
             Err(refusal) => {
                 tracing::debug!(?peer, ?refusal, "refused a request");
-                if send(&mut connection, &refusal.answer()).await {
+                if send(&connection, &refusal.answer()).await {
                     close(connection).await;
                 }
                 return;
@@ -134,7 +134,7 @@ where
                 };
                 let head = head(&answer, version, body, true);
                 drop(answer);
-                let sent = send(&mut connection, &head).await;
+                let sent = send(&connection, &head).await;
                 drop(head);
                 if !sent {
                     return;
@@ -198,13 +198,6 @@ async fn close(mut connection: TcpStream) {
     let mut scratch = [0u8; 1024];
     let drain = async { while matches!(connection.read(&mut scratch).await, Ok(n) if n > 0) {} };
     let _ = tokio::time::timeout(LINGER, drain).await;
-}
-
-async fn send(connection: &mut TcpStream, bytes: &[u8]) -> bool {
-    matches!(
-        tokio::time::timeout(crate::events::WRITE_LIMIT, connection.write_all(bytes)).await,
-        Ok(Ok(()))
-    )
 }
 
 /// Reads the next request: `Ok(None)` when the connection ends or idles out

@@ -31,6 +31,24 @@ const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
 /// How long one frame may wait for a viewer that does not read.
 pub const WRITE_LIMIT: Duration = Duration::from_secs(30);
 
+/// Writes all of `bytes` to `connection`, waiting at most [`WRITE_LIMIT`];
+/// false if the peer is gone or takes nothing for that long.
+pub async fn send(connection: &TcpStream, bytes: &[u8]) -> bool {
+    let write = async {
+        let mut written = 0;
+        while written < bytes.len() {
+            connection.writable().await?;
+            match connection.try_write(&bytes[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    matches!(tokio::time::timeout(WRITE_LIMIT, write).await, Ok(Ok(())))
+}
+
 /// Tells the connection that this answer opens an event stream on `feed`.
 #[derive(Debug, Clone)]
 pub struct EventStream(pub Feed);
@@ -139,21 +157,8 @@ impl Seat {
         self.nudge.notify_one();
     }
 
-    /// Writes all of `bytes`, waiting at most [`WRITE_LIMIT`].
     async fn write(&self, bytes: &[u8]) -> bool {
-        let write = async {
-            let mut written = 0;
-            while written < bytes.len() {
-                self.connection.writable().await?;
-                match self.connection.try_write(&bytes[written..]) {
-                    Ok(n) => written += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok::<_, std::io::Error>(())
-        };
-        matches!(tokio::time::timeout(WRITE_LIMIT, write).await, Ok(Ok(())))
+        send(&self.connection, bytes).await
     }
 
     /// Writes what is owed until nothing is; false if the viewer is lost.
