@@ -124,13 +124,9 @@ where
         let stream = answer.extensions().get::<EventStream>().cloned();
         match stream {
             Some(EventStream(feed)) if answer.status() == StatusCode::OK => {
-                let framing = match version {
-                    Version::HTTP_10 => Framing::UntilClose,
-                    _ => Framing::Chunked,
-                };
-                let body = match framing {
-                    Framing::Chunked => Body::Chunked,
-                    Framing::UntilClose => Body::UntilClose,
+                let (framing, body) = match version {
+                    Version::HTTP_10 => (Framing::UntilClose, Body::UntilClose),
+                    _ => (Framing::Chunked, Body::Chunked),
                 };
                 let head = head(&answer, version, body, true);
                 drop(answer);
@@ -146,7 +142,7 @@ where
                 return;
             }
             _ => {
-                if !write_answer(&mut connection, answer, &method, version, keep_alive).await {
+                if !write_answer(&connection, answer, &method, version, keep_alive).await {
                     return;
                 }
                 if !keep_alive {
@@ -163,7 +159,7 @@ where
 
 /// Writes an ordinary answer: head, then its whole body (none for HEAD).
 async fn write_answer(
-    connection: &mut TcpStream,
+    connection: &TcpStream,
     answer: HttpResponse<BoxBody>,
     method: &Method,
     version: Version,
@@ -225,11 +221,15 @@ async fn read_request(
         if buffer.len() >= MAX_HEAD {
             return Err(Refusal::HeadTooLarge);
         }
-        fill(connection, buffer, deadline).await?;
+        if !fill(connection, buffer, deadline).await? {
+            return Ok(None);
+        }
     };
     buffer.advance(head_length);
     while buffer.len() < body_length {
-        fill(connection, buffer, deadline).await?;
+        if !fill(connection, buffer, deadline).await? {
+            return Ok(None);
+        }
     }
     if body_length > 0 {
         let body = buffer.split_to(body_length).freeze();
@@ -241,18 +241,15 @@ async fn read_request(
 }
 
 /// Reads more of a request that has begun; its end must come by `deadline`.
+/// False when the client went away mid-request: nobody to answer.
 async fn fill(
     connection: &mut TcpStream,
     buffer: &mut BytesMut,
     deadline: Instant,
-) -> Result<(), Refusal> {
+) -> Result<bool, Refusal> {
     match tokio::time::timeout_at(deadline, read_more(connection, buffer)).await {
         Err(_) => Err(Refusal::TooSlow),
-        Ok(Ok(n)) if n > 0 => Ok(()),
-        // The client went away mid-request: nobody to answer.
-        Ok(_) => Err(Refusal::Malformed(
-            "the connection closed mid-request".into(),
-        )),
+        Ok(read) => Ok(matches!(read, Ok(n) if n > 0)),
     }
 }
 

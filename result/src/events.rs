@@ -157,10 +157,6 @@ impl Seat {
         self.nudge.notify_one();
     }
 
-    async fn write(&self, bytes: &[u8]) -> bool {
-        send(&self.connection, bytes).await
-    }
-
     /// Writes what is owed until nothing is; false if the viewer is lost.
     async fn settle(&self) -> bool {
         loop {
@@ -171,7 +167,7 @@ impl Seat {
                 return true;
             };
             self.busy.set(true);
-            if !self.write(&bytes).await {
+            if !send(&self.connection, &bytes).await {
                 return false;
             }
         }
@@ -291,7 +287,7 @@ pub async fn stream(connection: TcpStream, mut feed: Feed, framing: Framing) {
         framing.snapshot_ref(&feed.borrow_and_update()).clone(),
     ]
     .concat();
-    let started = seat.write(&first).await;
+    let started = send(&seat.connection, &first).await;
     drop(first);
     if !started || !seat.settle().await {
         return;
@@ -303,7 +299,7 @@ pub async fn stream(connection: TcpStream, mut feed: Feed, framing: Framing) {
             () = seat.nudge.notified() => {
                 if seat.ended.get() {
                     if framing == Framing::Chunked {
-                        seat.write(b"0\r\n\r\n").await;
+                        send(&seat.connection, b"0\r\n\r\n").await;
                     }
                     return;
                 }
