@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-ensure_packages redis-server:redis-server redis-benchmark:redis-tools postgres:postgresql wrk:wrk jq:jq valgrind:valgrind
+ensure_packages redis-server:redis-server redis-benchmark:redis-tools postgres:postgresql wrk:wrk jq:jq valgrind:valgrind curl:curl
 
 QUICK=${BENCH_QUICK:-}
 DRAIN_VOTES=${DRAIN_VOTES:-$([ -n "$QUICK" ] && echo 100000 || echo 1000000)}
@@ -33,6 +33,7 @@ phase() { echo "==> [$(( SECONDS / 60 ))m$(( SECONDS % 60 ))s] $*"; }
 figure() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$FIGURES"; }
 rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+user_ticks() { awk '{ print $14 }' "/proc/$1/stat"; }
 # per_request_us BEFORE AFTER REQUESTS: CPU microseconds per request.
 per_request_us() { awk -v b="$1" -v a="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (a - b) / hz * 1e6 / n }'; }
 # wrk_ms QUANTILE FILE: a latency percentile of wrk --latency, in ms.
@@ -89,15 +90,19 @@ vote_idle=$(rss "$VOTE_PID")
    [ "${now:-0}" -gt "$peak" ] && peak=$now && echo "$peak" >"$OUT/vote_peak_kb"
    sleep 1; done) &
 pids+=($!)
-# wrk_vote NAME SCRIPT SECONDS: a wrk run at 50 connections, with vote's CPU
-# per answered request (from /proc) in $OUT/NAME.cpu.
-wrk_vote() {
-  local name=$1 script=$2 seconds=$3 before
-  before=$(cpu_ticks "$VOTE_PID")
-  wrk -t2 -c50 -d"${seconds}s" --latency -s "$script" "http://127.0.0.1:$VOTE_PORT/" >"$OUT/$name.txt"
-  per_request_us "$before" "$(cpu_ticks "$VOTE_PID")" "$(awk '/requests in/ { print $1 }' "$OUT/$name.txt")" >"$OUT/$name.cpu"
-  cat "$OUT/$name.txt"
+# wrk_cpu NAME PID PORT SCRIPT SECONDS: a wrk run at 50 connections against
+# the server PID on PORT, with its CPU per answered request (from /proc) in
+# $OUT/NAME.cpu, and the user-space part of it in $OUT/NAME.user.
+wrk_cpu() {
+  local name=$1 pid=$2 port=$3 script=$4 seconds=$5 before user_before requests
+  before=$(cpu_ticks "$pid")
+  user_before=$(user_ticks "$pid")
+  wrk -t2 -c50 -d"${seconds}s" --latency -s "$script" "http://127.0.0.1:$port/" >"$OUT/$name.txt"
+  requests=$(awk '/requests in/ { print $1 }' "$OUT/$name.txt")
+  per_request_us "$before" "$(cpu_ticks "$pid")" "$requests" >"$OUT/$name.cpu"
+  per_request_us "$user_before" "$(user_ticks "$pid")" "$requests" >"$OUT/$name.user"
 }
+wrk_vote() { wrk_cpu "$1" "$VOTE_PID" "$VOTE_PORT" "$2" "$3"; cat "$OUT/$1.txt"; }
 phase "vote: wrk POST /, returning voters (a voter_id cookie each), 50 connections, ${WRK_SECONDS}s"
 wrk_vote wrk bench/post.lua "$WRK_SECONDS"
 vote_rps=$(awk '/^Requests\/sec/ { print $2 }' "$OUT/wrk.txt")
@@ -107,6 +112,18 @@ figure "vote CPU per vote, returning voter" "$(cat "$OUT/wrk.cpu")" "$redis_us" 
 phase "vote: wrk POST /, new voters (no cookie), 50 connections, ${WRK_SECONDS}s"
 wrk_vote wrk-new bench/post-new.lua "$WRK_SECONDS"
 figure "vote CPU per vote, new voter" "$(cat "$OUT/wrk-new.cpu")" "$redis_us" "us (vote / Redis per RPUSH)" "-" "goal 9 us; sets the voter_id cookie"
+phase "the floor under a vote (bench floor: read, one pipelined RPUSH, write), the same wrk run"
+answer_bytes=$(curl -s -X POST -b voter_id=bench-floor -d vote=a "http://127.0.0.1:$VOTE_PORT/" | wc -c)
+FLOOR_PORT=$(free_port)
+"$BIN/bench" floor --redis "$REDIS_URL" --port "$FLOOR_PORT" --answer-bytes "$answer_bytes" >"$OUT/floor.log" 2>&1 &
+pids+=($!)
+floor_pid=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$FLOOR_PORT") 2>/dev/null && break; sleep 0.1; done
+wrk_cpu wrk-floor "$floor_pid" "$FLOOR_PORT" bench/post.lua "$WRK_SECONDS"
+kill "$floor_pid"
+redis-cli -p "$REDIS_PORT" del bench:floor >/dev/null
+figure "vote CPU per vote vs the floor" "$(cat "$OUT/wrk.cpu")" "$(cat "$OUT/wrk-floor.cpu")" "us (vote / floor)" "-" "returning voters; the floor answers $answer_bytes bytes, as vote does"
+figure "vote user CPU per vote vs the floor" "$(cat "$OUT/wrk.user")" "$(cat "$OUT/wrk-floor.user")" "us (vote / floor)" "-" "user space only: what vote's own code adds"
 if [ -n "${BEFORE_BIN:-}" ]; then
   phase "vote from $BEFORE_BIN: the same wrk run, returning voters"
   before_port=$(free_port)
@@ -114,9 +131,8 @@ if [ -n "${BEFORE_BIN:-}" ]; then
   pids+=($!)
   before_pid=$!
   for _ in $(seq 1 100); do PORT=$before_port "$BIN/vote" healthcheck 2>/dev/null && break; sleep 0.1; done
-  before=$(cpu_ticks "$before_pid")
-  wrk -t2 -c50 -d"${WRK_SECONDS}s" --latency -s bench/post.lua "http://127.0.0.1:$before_port/" >"$OUT/wrk-before.txt"
-  before_us=$(per_request_us "$before" "$(cpu_ticks "$before_pid")" "$(awk '/requests in/ { print $1 }' "$OUT/wrk-before.txt")")
+  wrk_cpu wrk-before "$before_pid" "$before_port" bench/post.lua "$WRK_SECONDS"
+  before_us=$(cat "$OUT/wrk-before.cpu")
   kill "$before_pid"
   figure "vote CPU per vote: ours vs before" "$(cat "$OUT/wrk.cpu")" "$before_us" "us (ours / $BEFORE_BIN)" "-" "returning voters, same wrk run"
   figure "vote requests/s: ours vs before" "$vote_rps" "$(awk '/^Requests\/sec/ { print $2 }' "$OUT/wrk-before.txt")" "req/s" "-" "50 connections"

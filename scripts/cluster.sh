@@ -259,7 +259,7 @@ dns_feed() {
     fi
     recycle_volumes
     for port in /sys/class/net/docker0/brif/*/hairpin_mode; do
-      [ "$(cat "$port" 2>/dev/null)" = 1 ] || echo 1 >"$port" 2>/dev/null || true
+      [ "$(cat "$port" 2>/dev/null)" = 1 ] || { echo 1 >"$port"; } 2>/dev/null || true
     done
     sleep 1
   done
@@ -276,7 +276,7 @@ up_node() {
   touch "$STATE/dns/hosts"
   start dnsmasq dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
     --listen-address "$ip" --port 53 --addn-hosts "$STATE/dns/hosts" --local /cluster.local/ \
-    --domain-needed --log-facility -
+    --domain-needed --log-queries --log-facility -
   start dns-feed "$PWD/scripts/cluster.sh" dns-feed
   start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig "$STATE/kubeconfig" \
     --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \

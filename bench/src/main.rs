@@ -2,6 +2,7 @@
 //! stock tool (wrk, redis-benchmark, pgbench) measures.
 
 mod drain;
+mod floor;
 mod live;
 mod report;
 mod tally;
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Queue N votes, start the worker, time it until the queue is drained.
     Drain(drain::Args),
+    /// Serve the floor under a vote: read, one RPUSH, write; nothing else.
+    Floor(floor::Args),
     /// Time from a vote's POST to its update reaching N open result pages.
     Live(live::Args),
     /// Time the tally query (ours and the original's) at the table's current size.
@@ -31,6 +34,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Drain(args) => drain::run(args).await,
+        Command::Floor(args) => floor::run(args).await,
         Command::Live(args) => live::run(args).await,
         Command::Tally(args) => tally::run(args).await,
         Command::Report(args) => report::run(args),

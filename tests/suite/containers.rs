@@ -503,11 +503,15 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
 
     // Faults while votes flow.
     let votes = Load::start(VOTE, "ct", 4);
-    votes.flowing(200, "before the faults").await;
+    votes
+        .flowing(200, "before the faults", || stack.recent_logs())
+        .await;
     // The worker SIGKILLed by the engine: an operator starts it again.
     let worker = stack.container("worker");
     docker(&["kill", &worker]);
-    votes.flowing(200, "while the worker is down").await;
+    votes
+        .flowing(200, "while the worker is down", || stack.recent_logs())
+        .await;
     stack.run(&["start", "worker"]);
     wait_healthy(&stack, "worker");
     // The worker's process killed from outside: the restart policy brings it back.
@@ -518,13 +522,17 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
         (started(&stack, "worker").1 > restarts).then_some(())
     })
     .await;
-    votes.flowing(200, "after the worker restarted").await;
+    votes
+        .flowing(200, "after the worker restarted", || stack.recent_logs())
+        .await;
     for service in ["db", "redis"] {
         let (was, _) = started(&stack, service);
         stack.run(&["restart", service]);
         assert_ne!(started(&stack, service).0, was, "{service} did not restart");
         votes
-            .flowing(200, &format!("after {service} restarted"))
+            .flowing(200, &format!("after {service} restarted"), || {
+                stack.recent_logs()
+            })
             .await;
     }
     let outcome = votes.finish().await;

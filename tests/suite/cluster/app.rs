@@ -145,7 +145,11 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
     .await;
 
     let votes = Load::start(&vote, "app", 4);
-    votes.flowing(100, "before the restarts").await;
+    votes
+        .flowing(100, "before the restarts", || {
+            super::pod_logs(&cluster, NAMESPACE)
+        })
+        .await;
     for deployment in ["vote", "result", "worker"] {
         let target = format!("deploy/{deployment}");
         cluster.run(&["rollout", "restart", "-n", NAMESPACE, &target]);
@@ -158,7 +162,9 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
             "--timeout=180s",
         ]);
         votes
-            .flowing(100, &format!("after {deployment} restarted"))
+            .flowing(100, &format!("after {deployment} restarted"), || {
+                super::pod_logs(&cluster, NAMESPACE)
+            })
             .await;
     }
     let outcome = votes.finish().await;

@@ -161,23 +161,28 @@ async fn total_reaches(cluster: &Cluster, ns: &str, expected: i64) {
 }
 
 /// The last lines of every container in `ns`, each prefixed with its pod and
-/// container, and the DNS stand-in's records, for failure messages.
+/// container, the DNS stand-in's records, and what each pod reaches, for
+/// failure messages.
 fn pod_logs(cluster: &Cluster, ns: &str) -> String {
-    let out = cluster.kubectl_output(&[
-        "logs",
-        "-n",
-        ns,
-        "-l",
-        "app",
-        "--all-containers",
-        "--prefix",
-        "--tail=25",
-    ]);
+    let pods = cluster.kubectl_output(&["get", "pods", "-n", ns, "-o", "name"]);
+    let mut logs = String::new();
+    for pod in String::from_utf8_lossy(&pods.stdout).lines() {
+        let out = cluster.kubectl_output(&[
+            "logs",
+            "-n",
+            ns,
+            pod,
+            "--all-containers",
+            "--prefix",
+            "--tail=25",
+        ]);
+        logs.push_str(&String::from_utf8_lossy(&out.stdout));
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
     format!(
-        "{}{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        cluster.dns_state(ns)
+        "{logs}{}\n{}",
+        cluster.dns_state(ns),
+        cluster.network_state(ns)
     )
 }
 
@@ -351,9 +356,13 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.wait_ready(&ex.ns, "app=results", 1, READY);
         node_ports_answer(&cluster, &ex.ns).await;
         let votes = Load::start(VOTE, "ex5", 2);
-        votes.flowing(50, "before v2").await;
+        votes
+            .flowing(50, "before v2", || pod_logs(&cluster, &ex.ns))
+            .await;
         cluster.apply_exercise("ex5/v2", &ex.ns, &work.path);
-        votes.flowing(100, "after v2").await;
+        votes
+            .flowing(100, "after v2", || pod_logs(&cluster, &ex.ns))
+            .await;
         let outcome = votes.finish().await;
         assert_eq!(
             pod_field(&cluster, &ex.ns, "app=voter", "metadata.name"),
@@ -380,12 +389,20 @@ async fn the_workshop_runs_on_a_real_cluster() {
         cluster.wait_ready(&ex.ns, "app=results", 1, READY);
         node_ports_answer(&cluster, &ex.ns).await;
         let votes = Load::start(VOTE, "ex6", 2);
-        votes.flowing(50, "before the rolling update").await;
+        votes
+            .flowing(50, "before the rolling update", || {
+                pod_logs(&cluster, &ex.ns)
+            })
+            .await;
         cluster.apply_exercise("ex6/v2", &ex.ns, &work.path);
         for deploy in ["deploy/voter", "deploy/voting-result"] {
             cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
         }
-        votes.flowing(50, "after the rolling update").await;
+        votes
+            .flowing(50, "after the rolling update", || {
+                pod_logs(&cluster, &ex.ns)
+            })
+            .await;
         let outcome = votes.finish().await;
         eprintln!(
             "cluster: ex6: v1 -> v2 rolled with {} votes acknowledged, failed: {:?}",

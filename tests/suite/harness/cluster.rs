@@ -55,6 +55,67 @@ impl Cluster {
         )
     }
 
+    /// Seen from inside each running pod of `ns`: whether each Service's name
+    /// resolves and its port connects, the DNS stand-in's last log lines, and
+    /// the kernel's tracked connections from each pod. For failure messages:
+    /// it tells a missing record from a Service that does not forward.
+    pub fn network_state(&self, ns: &str) -> String {
+        let lines = |args: &[&str]| {
+            let out = self.kubectl_output(args);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let services = lines(&[
+            "get",
+            "services",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.spec.ports[0].port}{\"\\n\"}{end}",
+        ]);
+        let probe: String = services
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(name, port)| {
+                format!(
+                    "getent hosts {name} || echo '{name}: does not resolve'; \
+                     timeout 2 bash -c '</dev/tcp/{name}/{port}' 2>/dev/null \
+                     && echo '{name}:{port} connects' || echo '{name}:{port} does not connect'; "
+                )
+            })
+            .collect();
+        let pods = lines(&[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "--field-selector=status.phase=Running",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{\"\\n\"}{end}",
+        ]);
+        let mut report = String::new();
+        for (pod, ip) in pods.lines().filter_map(|l| l.split_once(' ')) {
+            let out = self.kubectl_output(&["exec", "-n", ns, pod, "--", "bash", "-c", &probe]);
+            let tracked = output(Command::new("conntrack").args(["-L", "-s", ip]));
+            let tracked: Vec<_> = String::from_utf8_lossy(&tracked.stdout)
+                .lines()
+                .take(8)
+                .map(str::to_owned)
+                .collect();
+            report.push_str(&format!(
+                "from {pod} ({ip}):\n{}{}tracked connections: {tracked:#?}\n",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            ));
+        }
+        let state = self.kubeconfig.parent().unwrap_or(Path::new("."));
+        let dnsmasq = std::fs::read_to_string(state.join("logs/dnsmasq.log")).unwrap_or_default();
+        let dnsmasq: Vec<&str> = dnsmasq.lines().rev().take(10).collect();
+        format!(
+            "{report}the DNS stand-in's last lines: {:?}",
+            dnsmasq.into_iter().rev().collect::<Vec<_>>()
+        )
+    }
+
     pub fn kubectl_output(&self, args: &[&str]) -> Output {
         output(self.kubectl().args(args))
     }

@@ -109,6 +109,16 @@ impl ComposeStack {
         run_ok(&mut self.command(args))
     }
 
+    /// Every service's last 25 log lines, for failure messages.
+    pub fn recent_logs(&self) -> String {
+        let out = output(&mut self.command(&["logs", "--no-color", "--tail", "25"]));
+        format!(
+            "the services' last lines:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     /// Runs a program inside a running service's container.
     pub fn exec(&self, service: &str, args: &[&str]) -> String {
         let mut all = vec!["exec", "-T", service];

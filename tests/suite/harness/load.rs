@@ -2,7 +2,7 @@
 //! voters posting to a vote URL, recording what was acknowledged (so a test
 //! can check that every acknowledged vote was stored) and what was refused.
 
-use crate::harness::{eventually, http_client};
+use crate::harness::http_client;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -103,15 +103,23 @@ impl Load {
         self.acknowledged.lock().unwrap().len()
     }
 
-    /// Waits until `more` further votes are acknowledged: the pipeline takes votes again.
-    pub async fn flowing(&self, more: usize, what: &str) {
+    /// Waits (60 s at most) until `more` further votes are acknowledged: the
+    /// pipeline takes votes again. On failure the message counts the refusals
+    /// by cause and adds `context()` (a test's pod logs, say).
+    pub async fn flowing(&self, more: usize, what: &str, context: impl Fn() -> String) {
         let target = self.acknowledged() + more;
-        eventually(
-            Duration::from_secs(60),
-            &format!("votes acknowledged {what}"),
-            || async { (self.acknowledged() >= target).then_some(()) },
-        )
-        .await;
+        let started = std::time::Instant::now();
+        while self.acknowledged() < target {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "timed out after 60s waiting for votes acknowledged {what}: {} of {target}; \
+                 refused or failed so far: {:?}\n{}",
+                self.acknowledged(),
+                self.failures.lock().unwrap(),
+                context()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn finish(self) -> Outcome {
