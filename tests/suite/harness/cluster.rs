@@ -42,22 +42,22 @@ impl Cluster {
     }
 
     /// What the DNS stand-in answers for `ns` now, and the last lines of
-    /// the loop that feeds it (scripts/cluster.sh), for failure messages.
+    /// the loop that feeds it (scripts/cluster.sh) and of its own log (each
+    /// query and its answer), for failure messages.
     pub fn dns_state(&self, ns: &str) -> String {
         let state = self.kubeconfig.parent().unwrap_or(Path::new("."));
         let hosts = std::fs::read_to_string(state.join("dns/hosts")).unwrap_or_default();
-        let feed = std::fs::read_to_string(state.join("logs/dns-feed.log")).unwrap_or_default();
         let records: Vec<&str> = hosts.lines().filter(|l| l.contains(ns)).collect();
-        let feed: Vec<&str> = feed.lines().rev().take(10).collect();
         format!(
-            "DNS stand-in records for {ns}: {records:?}\nits feed's last lines: {:?}",
-            feed.into_iter().rev().collect::<Vec<_>>()
+            "DNS stand-in records for {ns}: {records:?}\nits feed's last lines: {:?}\nits last queries: {:?}",
+            last_lines(&state.join("logs/dns-feed.log"), 10),
+            last_lines(&state.join("logs/dnsmasq.log"), 10),
         )
     }
 
     /// Seen from inside each running pod of `ns`: whether each Service's name
-    /// resolves and its port connects, the DNS stand-in's last log lines, and
-    /// the kernel's tracked connections from each pod. For failure messages:
+    /// resolves and its port connects, and the kernel's tracked connections
+    /// from each pod. For failure messages:
     /// it tells a missing record from a Service that does not forward.
     pub fn network_state(&self, ns: &str) -> String {
         let lines = |args: &[&str]| {
@@ -107,13 +107,7 @@ impl Cluster {
                 String::from_utf8_lossy(&out.stderr),
             ));
         }
-        let state = self.kubeconfig.parent().unwrap_or(Path::new("."));
-        let dnsmasq = std::fs::read_to_string(state.join("logs/dnsmasq.log")).unwrap_or_default();
-        let dnsmasq: Vec<&str> = dnsmasq.lines().rev().take(10).collect();
-        format!(
-            "{report}the DNS stand-in's last lines: {:?}",
-            dnsmasq.into_iter().rev().collect::<Vec<_>>()
-        )
+        report
     }
 
     pub fn kubectl_output(&self, args: &[&str]) -> Output {
@@ -217,4 +211,14 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
+}
+
+/// The last `n` lines of a log file (none if it cannot be read).
+fn last_lines(path: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| (*l).to_owned())
+        .collect()
 }
