@@ -230,8 +230,10 @@ pub async fn worker_with_schema(stack: &Stack) -> crate::harness::service::Servi
     worker
 }
 
+/// Waits (10 s at most) until `service` has logged `line`.
 pub async fn logged(service: &crate::harness::service::Service, line: &str) {
-    eventually(Duration::from_secs(10), line, || async {
+    let what = format!("{} to log {line:?}", service.name);
+    eventually(Duration::from_secs(10), &what, || async {
         service.log_text().contains(line).then_some(())
     })
     .await;
