@@ -119,6 +119,7 @@ FLOOR_PORT=$(free_port)
 pids+=($!)
 floor_pid=$!
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$FLOOR_PORT") 2>/dev/null && break; sleep 0.1; done
+(exec 3<>"/dev/tcp/127.0.0.1/$FLOOR_PORT") 2>/dev/null || { echo "bench floor did not start"; cat "$OUT/floor.log"; exit 1; }
 wrk_cpu wrk-floor "$floor_pid" "$FLOOR_PORT" bench/post.lua "$WRK_SECONDS"
 kill "$floor_pid"
 redis-cli -p "$REDIS_PORT" del bench:floor >/dev/null

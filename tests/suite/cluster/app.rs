@@ -147,7 +147,7 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
     let votes = Load::start(&vote, "app", 4);
     votes
         .flowing(100, "before the restarts", || {
-            super::pod_logs(&cluster, NAMESPACE)
+            super::failure_report(&cluster, NAMESPACE)
         })
         .await;
     for deployment in ["vote", "result", "worker"] {
@@ -163,7 +163,7 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
         ]);
         votes
             .flowing(100, &format!("after {deployment} restarted"), || {
-                super::pod_logs(&cluster, NAMESPACE)
+                super::failure_report(&cluster, NAMESPACE)
             })
             .await;
     }

@@ -154,16 +154,16 @@ async fn total_reaches(cluster: &Cluster, ns: &str, expected: i64) {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the result NodePort shows a total of {total:?} after 60s, not {expected}; the pods' last lines:\n{}",
-            pod_logs(cluster, ns)
+            failure_report(cluster, ns)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// The last lines of every container in `ns`, each prefixed with its pod and
-/// container, the DNS stand-in's records, and what each pod reaches, for
-/// failure messages.
-fn pod_logs(cluster: &Cluster, ns: &str) -> String {
+/// For failure messages: the last lines of every container in `ns`, each
+/// prefixed with its pod and container, the DNS stand-in's state, and what
+/// each pod resolves and reaches.
+fn failure_report(cluster: &Cluster, ns: &str) -> String {
     let pods = cluster.kubectl_output(&["get", "pods", "-n", ns, "-o", "name"]);
     let mut logs = String::new();
     for pod in String::from_utf8_lossy(&pods.stdout).lines() {
@@ -357,11 +357,11 @@ async fn the_workshop_runs_on_a_real_cluster() {
         node_ports_answer(&cluster, &ex.ns).await;
         let votes = Load::start(VOTE, "ex5", 2);
         votes
-            .flowing(50, "before v2", || pod_logs(&cluster, &ex.ns))
+            .flowing(50, "before v2", || failure_report(&cluster, &ex.ns))
             .await;
         cluster.apply_exercise("ex5/v2", &ex.ns, &work.path);
         votes
-            .flowing(100, "after v2", || pod_logs(&cluster, &ex.ns))
+            .flowing(100, "after v2", || failure_report(&cluster, &ex.ns))
             .await;
         let outcome = votes.finish().await;
         assert_eq!(
@@ -391,7 +391,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         let votes = Load::start(VOTE, "ex6", 2);
         votes
             .flowing(50, "before the rolling update", || {
-                pod_logs(&cluster, &ex.ns)
+                failure_report(&cluster, &ex.ns)
             })
             .await;
         cluster.apply_exercise("ex6/v2", &ex.ns, &work.path);
@@ -400,7 +400,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         }
         votes
             .flowing(50, "after the rolling update", || {
-                pod_logs(&cluster, &ex.ns)
+                failure_report(&cluster, &ex.ns)
             })
             .await;
         let outcome = votes.finish().await;
@@ -440,7 +440,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         assert!(
             tally["total"].as_i64().unwrap() > 0,
             "{tally}; the pods' last lines:\n{}",
-            pod_logs(&cluster, &ex.ns)
+            failure_report(&cluster, &ex.ns)
         );
         eprintln!(
             "cluster: ex6: Redis side scaled to 0, result still in its Service ({endpoints})"

@@ -95,8 +95,15 @@ impl Cluster {
         let mut report = String::new();
         for (pod, ip) in pods.lines().filter_map(|l| l.split_once(' ')) {
             let out = self.kubectl_output(&["exec", "-n", ns, pod, "--", "bash", "-c", &probe]);
-            let tracked = output(Command::new("conntrack").args(["-L", "-s", ip]));
-            let tracked: Vec<_> = String::from_utf8_lossy(&tracked.stdout)
+            // `output().ok()`: a missing conntrack must not replace the
+            // failure this report is for with a panic of its own.
+            let tracked = Command::new("conntrack")
+                .args(["-L", "-s", ip])
+                .output()
+                .ok();
+            let tracked: Vec<_> = tracked
+                .map(|t| String::from_utf8_lossy(&t.stdout).into_owned())
+                .unwrap_or_default()
                 .lines()
                 .take(8)
                 .map(str::to_owned)
