@@ -166,6 +166,10 @@ if command -v valgrind >/dev/null; then
     cat "$OUT/callgrind-$kind.txt"
     figure "vote instructions per vote, $kind voter" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-$kind.txt")" "" "instructions" "-" "valgrind --tool=callgrind, $CALLGRIND_VOTES votes after a warm-up"
   done
+  BIN_DIR=$BIN scripts/vote-instructions.sh floor "$CALLGRIND_VOTES" >"$OUT/callgrind-floor.txt"
+  cat "$OUT/callgrind-floor.txt"
+  figure "vote instructions per vote vs the floor" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-returning.txt")" \
+    "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-floor.txt")" "instructions (vote / floor)" "-" "returning voters; repeatable"
   if [ -n "${BEFORE_BIN:-}" ]; then
     BIN_DIR=$BEFORE_BIN SEED_BIN=$BIN/seed scripts/vote-instructions.sh returning "$CALLGRIND_VOTES" >"$OUT/callgrind-before.txt"
     figure "vote instructions per vote: ours vs before" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-returning.txt")" \
