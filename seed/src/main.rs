@@ -1,7 +1,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let plan = seed::plan::Plan::parse();
     match seed::run::cast(&plan).await {

@@ -21,6 +21,10 @@ pub struct Plan {
     /// Requests in flight at once.
     #[arg(long, env = "SEED_CONCURRENCY", default_value_t = 50)]
     pub concurrency: usize,
+    /// Sending threads, each with its own share of the connections, as
+    /// wrk's `-t` (default: one per core).
+    #[arg(long, env = "SEED_THREADS")]
+    pub threads: Option<usize>,
     /// Votes per second, on a schedule whether or not the service keeps up
     /// (an open model; default: as fast as the service answers).
     #[arg(long, env = "SEED_RATE", value_parser = parse_rate, conflicts_with = "stages")]
@@ -74,6 +78,14 @@ impl Plan {
         self.schedule().total().unwrap_or(self.votes)
     }
 
+    /// Sending threads: as asked, else one per core, never more than connections.
+    pub fn threads(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.threads
+            .unwrap_or(cores)
+            .clamp(1, self.concurrency.max(1))
+    }
+
     pub fn voters(&self) -> u64 {
         self.voters.unwrap_or(self.votes).max(1)
     }
@@ -121,6 +133,16 @@ mod tests {
         assert!(parse_split("x").is_err());
         assert!(parse_split("0:0").is_err());
         assert_eq!(parse_split("1:0"), Ok((1, 0)));
+    }
+
+    #[test]
+    fn threads_never_outnumber_the_connections() {
+        let plan = Plan::parse_from(["seed", "--concurrency", "1"]);
+        assert_eq!(plan.threads(), 1);
+        let plan = Plan::parse_from(["seed", "--concurrency", "3", "--threads", "8"]);
+        assert_eq!(plan.threads(), 3);
+        let plan = Plan::parse_from(["seed", "--concurrency", "50", "--threads", "2"]);
+        assert_eq!(plan.threads(), 2);
     }
 
     #[test]
