@@ -9,6 +9,8 @@ use std::time::Duration;
 pub struct Summary {
     pub url: String,
     pub concurrency: usize,
+    /// Sending threads the connections were shared out over.
+    pub threads: usize,
     pub voters: u64,
     pub split: String,
     pub sent: u64,
@@ -62,13 +64,15 @@ impl Summary {
 
     pub fn table(&self) -> String {
         let mut out = format!(
-            "\nseed: {} votes sent to {} in {:.2} s ({} at once, {} voters, split {})\n\
+            "\nseed: {} votes sent to {} in {:.2} s ({} at once on {} thread{}, {} voters, split {})\n\
              \x20 ok           {} (a {}, b {})\n\
              \x20 errors       {}\n",
             self.sent,
             self.url,
             self.elapsed_s,
             self.concurrency,
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
             self.voters,
             self.split,
             self.ok,

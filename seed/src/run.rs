@@ -105,6 +105,7 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
     Ok(Summary {
         url: plan.url.clone(),
         concurrency: plan.concurrency,
+        threads,
         voters: if plan.fresh {
             ok_a + ok_b
         } else {

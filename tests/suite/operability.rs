@@ -56,19 +56,24 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
             "3000",
             "--concurrency",
             "20",
+            "--threads",
+            "3",
             "--split",
             "2:1",
         ],
         &stack.dir,
     )
     .await;
+    // Twenty connections over three threads (7, 7, 6) share one count of
+    // votes: exactly 3,000 sent, the split exact over them.
     assert_eq!(
         (
             summary["ok"].as_u64(),
             summary["ok_a"].as_u64(),
-            summary["ok_b"].as_u64()
+            summary["ok_b"].as_u64(),
+            summary["threads"].as_u64()
         ),
-        (Some(3000), Some(2000), Some(1000))
+        (Some(3000), Some(2000), Some(1000), Some(3))
     );
     assert!(summary["requests_per_s"].as_f64().unwrap() > 0.0);
     assert!(summary["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
