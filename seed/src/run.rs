@@ -158,7 +158,7 @@ fn send_from_thread(
 
 /// One connection's task: takes vote numbers until the votes or the time run out.
 async fn send_votes(shared: Arc<Shared>) -> Tally {
-    let Shared { plan, .. } = &*shared;
+    let plan = &shared.plan;
     let mut connection = Connection::new(shared.target.clone());
     let mut tally = Tally {
         latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
