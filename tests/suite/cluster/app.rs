@@ -14,7 +14,7 @@
 use super::{cluster_or_skip, Exercise, CLUSTER, READY};
 use crate::harness::compose::repo_root;
 use crate::harness::load::Load;
-use crate::harness::{eventually, get_json};
+use crate::harness::{eventually, get_json, TestDir};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -144,6 +144,19 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
     })
     .await;
 
+    // The first vote pods end in the restarts below, and their logs with
+    // them: followed from now on, so that a refusal they answered can be
+    // explained (the pods at the end are read after the run).
+    let logs = TestDir::new("app-restarts");
+    let first_vote_pods_log = logs.join("first-vote-pods.log");
+    let mut follow_first_vote_pods = cluster
+        .kubectl()
+        .args(["logs", "-f", "-n", NAMESPACE, "--prefix", "--tail=-1"])
+        .args(["-l", "app.kubernetes.io/name=vote"])
+        .stdout(std::fs::File::create(&first_vote_pods_log).expect("a file for the vote logs"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl logs -f");
     let votes = Load::start(&vote, "app", 4);
     votes
         .flowing(100, "before the restarts", || {
@@ -192,9 +205,11 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
         lost.len(),
         outcome.failures
     );
+    let _ = follow_first_vote_pods.kill();
+    let _ = follow_first_vote_pods.wait();
     if outcome.failed() > 0 {
         // Pods that have ended make kubectl logs exit 1; what it printed is kept.
-        let logs = cluster.kubectl_output(&[
+        let last_vote_pods = cluster.kubectl_output(&[
             "logs",
             "-n",
             NAMESPACE,
@@ -203,11 +218,14 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
             "--prefix",
             "--tail=-1",
         ]);
-        for line in String::from_utf8_lossy(&logs.stdout)
-            .lines()
-            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-        {
-            eprintln!("cluster: k8s/app: vote log: {line}");
+        let first_vote_pods = std::fs::read(&first_vote_pods_log).unwrap_or_default();
+        for (pods, text) in [("first", first_vote_pods), ("last", last_vote_pods.stdout)] {
+            for line in String::from_utf8_lossy(&text)
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            {
+                eprintln!("cluster: k8s/app: {pods} vote pods' log: {line}");
+            }
         }
     }
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
