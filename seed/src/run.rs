@@ -46,8 +46,8 @@ struct Shared {
     deadline: Option<Instant>,
     /// The next vote's number, and how many were sent and failed.
     next: AtomicU64,
-    done: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
+    done: AtomicU64,
+    failed: AtomicU64,
 }
 
 pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
@@ -64,16 +64,10 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         started,
         deadline: plan.duration().map(|d| started + d),
         next: AtomicU64::new(0),
-        done: Arc::new(AtomicU64::new(0)),
-        failed: Arc::new(AtomicU64::new(0)),
+        done: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
     });
-    let progress = (!plan.quiet).then(|| {
-        tokio::spawn(show_progress(
-            shared.done.clone(),
-            shared.failed.clone(),
-            started,
-        ))
-    });
+    let progress = (!plan.quiet).then(|| tokio::spawn(show_progress(shared.clone())));
     let threads = plan.threads();
     let mut senders = Vec::with_capacity(threads);
     for t in 0..threads {
@@ -228,7 +222,7 @@ async fn wait_for_target(target: &Target, limit: Duration) -> anyhow::Result<()>
 }
 
 /// One line a second on a terminal (updated in place), one every 5 s otherwise.
-async fn show_progress(done: Arc<AtomicU64>, failed: Arc<AtomicU64>, started: Instant) {
+async fn show_progress(shared: Arc<Shared>) {
     let terminal = std::io::stderr().is_terminal();
     let every = if terminal {
         Duration::from_secs(1)
@@ -238,13 +232,13 @@ async fn show_progress(done: Arc<AtomicU64>, failed: Arc<AtomicU64>, started: In
     let mut last = 0;
     loop {
         tokio::time::sleep(every).await;
-        let now = done.load(Ordering::Relaxed);
+        let now = shared.done.load(Ordering::Relaxed);
         let line = format!(
             "  {:>6.1}s  {:>9} sent  {:>8.0}/s  {} errors",
-            started.elapsed().as_secs_f64(),
+            shared.started.elapsed().as_secs_f64(),
             now,
             (now - last) as f64 / every.as_secs_f64(),
-            failed.load(Ordering::Relaxed)
+            shared.failed.load(Ordering::Relaxed)
         );
         last = now;
         if terminal {
