@@ -4,12 +4,16 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use std::net::TcpListener;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+/// The route label of requests no route matched (404s, whatever their path).
+const UNMATCHED: &str = "unmatched";
 
 /// The header carrying each request's id, echoed on the response.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -36,24 +40,47 @@ impl Draining {
     }
 }
 
-/// Runs `server` until `stop` is cancelled, keeps serving for `drain`
-/// (readiness already 503, connections still accepted), then stops accepting
-/// and lets the requests in flight finish.
-pub async fn serve(
-    server: Server,
-    stop: CancellationToken,
-    drain: std::time::Duration,
-) -> std::io::Result<()> {
+/// The drain after a stop request, shared by every service: `stop` is
+/// cancelled on SIGTERM (from then on `/readyz` answers 503 while new
+/// connections are still answered), and [`Drain::over`] `time` later, when the
+/// server stops accepting, lets the requests in flight finish, and
+/// long-lived answers (result's event streams) end.
+#[derive(Debug, Clone)]
+pub struct Drain {
+    over: CancellationToken,
+}
+
+impl Drain {
+    /// Starts timing the drain: it is over `time` after `stop` is cancelled.
+    pub fn after(stop: &CancellationToken, time: std::time::Duration) -> Self {
+        let over = CancellationToken::new();
+        let (stop, ending) = (stop.clone(), over.clone());
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            if !time.is_zero() {
+                tracing::info!(
+                    drain_ms = time.as_millis() as u64,
+                    "readiness now 503; serving until the drain time is over"
+                );
+            }
+            tokio::time::sleep(time).await;
+            ending.cancel();
+        });
+        Self { over }
+    }
+
+    /// Cancelled when the drain time is over.
+    pub fn over(&self) -> &CancellationToken {
+        &self.over
+    }
+}
+
+/// Runs `server` until `drain` is over, then stops accepting and lets the
+/// requests in flight finish.
+pub async fn serve(server: Server, drain: Drain) -> std::io::Result<()> {
     let handle = server.handle();
     let stopper = tokio::spawn(async move {
-        stop.cancelled().await;
-        if !drain.is_zero() {
-            tracing::info!(
-                drain_ms = drain.as_millis() as u64,
-                "readiness now 503; serving until the drain time is over"
-            );
-        }
-        tokio::time::sleep(drain).await;
+        drain.over.cancelled().await;
         handle.stop(true).await;
     });
     let outcome = server.await;
@@ -74,8 +101,8 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = req.method().clone();
+    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.into());
+    let method = method_label(req.method());
     let request_id = req
         .headers()
         .get(REQUEST_ID)
@@ -107,7 +134,7 @@ pub async fn observe(
     }
     // A draining service's 503 on /readyz is the stop working as designed.
     let draining_probe = route == "/readyz";
-    RequestMetrics::with(&route, &method, status.as_u16(), |m| {
+    RequestMetrics::with(&route, method, status.as_u16(), |m| {
         m.requests.increment(1);
         m.duration.record(elapsed.as_secs_f64());
     });
@@ -147,45 +174,65 @@ impl RequestId {
     }
 }
 
+/// The method as a metric label: one of the standard methods, else `other`,
+/// so that what clients send cannot add series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// `http_requests_total` and `http_request_duration_seconds` of one route,
 /// method and status. Looking a labelled metric up builds and hashes its key,
-/// so each worker thread keeps the handles it has used (a service has a
-/// dozen such combinations).
+/// so each worker thread keeps the handles it has used, found by route
+/// pattern, then method label and status. Every part of the key is bounded:
+/// routes are the app's patterns (or `unmatched`), methods [`method_label`],
+/// statuses three digits.
 struct RequestMetrics {
-    route: String,
-    method: actix_web::http::Method,
-    status: u16,
     requests: metrics::Counter,
     duration: metrics::Histogram,
 }
 
+type MetricsByRoute = std::collections::HashMap<
+    String,
+    std::collections::HashMap<(&'static str, u16), RequestMetrics>,
+>;
+
 thread_local! {
-    static REQUEST_METRICS: std::cell::RefCell<Vec<RequestMetrics>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static REQUEST_METRICS: std::cell::RefCell<MetricsByRoute> =
+        std::cell::RefCell::new(MetricsByRoute::new());
 }
 
 impl RequestMetrics {
-    fn with(route: &str, method: &actix_web::http::Method, status: u16, f: impl FnOnce(&Self)) {
+    fn with(route: &str, method: &'static str, status: u16, f: impl FnOnce(&Self)) {
         REQUEST_METRICS.with_borrow_mut(|known| {
-            let found = known
-                .iter()
-                .position(|m| m.status == status && m.method == method && m.route == route);
-            let index = found.unwrap_or_else(|| {
+            if !known.contains_key(route) {
+                known.insert(route.to_owned(), Default::default());
+            }
+            let Some(of_route) = known.get_mut(route) else {
+                return;
+            };
+            let metrics = of_route.entry((method, status)).or_insert_with(|| {
                 let labels = [
                     ("route", route.to_owned()),
-                    ("method", method.to_string()),
+                    ("method", method.to_owned()),
                     ("status", status.to_string()),
                 ];
-                known.push(Self {
-                    route: route.to_owned(),
-                    method: method.clone(),
-                    status,
+                Self {
                     requests: metrics::counter!("http_requests_total", &labels),
                     duration: metrics::histogram!("http_request_duration_seconds", &labels),
-                });
-                known.len() - 1
+                }
             });
-            f(&known[index]);
+            f(metrics);
         });
     }
 }
@@ -226,11 +273,27 @@ pub fn static_asset(content_type: &'static str, body: &'static str) -> HttpRespo
         .body(body)
 }
 
+/// How a service's connections are kept.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Serving {
+    /// Worker threads; one per core when `None`.
+    pub workers: Option<usize>,
+    /// The service answers with long-lived streams: a client that closes
+    /// its side has left (its stream ends at once, not at its next write),
+    /// and a connection whose peer takes nothing for [`STALLED_PEER`] is
+    /// dropped by the kernel (`TCP_USER_TIMEOUT`), as actix-http has no
+    /// write timeout of its own.
+    pub streams: bool,
+}
+
+/// How long a streaming connection may leave what is sent to it unread.
+pub const STALLED_PEER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// An HTTP server on `listener` whose app is [`app`]; signals are ours to
-/// handle (see `serve`).
+/// handle (see [`serve`]).
 pub fn server<F>(
     listener: TcpListener,
-    workers: Option<usize>,
+    serving: Serving,
     stop: &CancellationToken,
     configure: F,
 ) -> std::io::Result<Server>
@@ -241,8 +304,21 @@ where
     let mut server = actix_web::HttpServer::new(move || app(&stop, configure.clone()))
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
-    if let Some(workers) = workers {
+    if let Some(workers) = serving.workers {
         server = server.workers(workers);
+    }
+    if serving.streams {
+        server = server
+            .h1_allow_half_closed(false)
+            .on_connect(|connection, _| {
+                let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+                    return;
+                };
+                if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(STALLED_PEER))
+                {
+                    tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
+                }
+            });
     }
     Ok(server.listen(listener)?.run())
 }
@@ -279,8 +355,19 @@ where
 /// registered as resources so that a known path asked with another method
 /// gets 405 with `Allow`, not 404.)
 pub fn operational_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").get(healthz))
-        .service(web::resource("/metrics").get(metrics));
+    cfg.service(readable("/healthz", healthz))
+        .service(readable("/metrics", metrics));
+}
+
+/// A resource whose `handler` answers GET and HEAD (actix-http sends a HEAD
+/// answer's headers without its body).
+pub fn readable<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path).get(handler.clone()).head(handler)
 }
 
 /// What an unknown path gets: 404 with a line saying so.

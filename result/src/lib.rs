@@ -6,7 +6,6 @@
 //! the database sees one small read per update however many people watch.
 
 pub mod config;
-pub mod connection;
 pub mod events;
 pub mod live;
 pub mod page;

@@ -34,8 +34,6 @@ pub struct Snapshot {
     pub state: State,
     /// The `text/event-stream` frame for this state, shared by all viewers.
     pub event: Bytes,
-    /// The same frame as one HTTP/1.1 chunk, as most viewers are sent it.
-    pub chunk: Bytes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +57,6 @@ impl Snapshot {
         };
         Arc::new(Self {
             state,
-            chunk: crate::events::chunk(event.as_bytes()),
             event: Bytes::from(event),
         })
     }
@@ -71,7 +68,9 @@ pub const UNAVAILABLE: &str =
 
 pub type Feed = watch::Receiver<Arc<Snapshot>>;
 
-/// Starts following the totals; returns the feed viewers subscribe to.
+/// Starts following the totals until `stop` (the end of the drain, so that
+/// pages served while draining still show them); returns the feed viewers
+/// subscribe to, which ends then, and every open stream with it.
 pub fn follow(database: DatabaseUrl, options: PollOptions, stop: CancellationToken) -> Feed {
     let initial = Snapshot::new(State::Unavailable("not connected yet".into()), &options);
     let (publish, feed) = watch::channel(initial);

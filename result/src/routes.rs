@@ -1,12 +1,12 @@
 //! The result service's HTTP surface: the page, `/api/results`, the live
 //! `/events` stream, readiness and the embedded assets.
 
-use crate::events::EventStream;
 use crate::live::{Feed, State, UNAVAILABLE};
 use crate::page::{ResultPage, SCRIPT, STYLE};
 use crate::tally::Tally;
 use actix_web::http::header::{self, ContentType};
-use actix_web::{web, HttpResponse};
+use actix_web::http::Version;
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use common::config::PollOptions;
 
@@ -18,12 +18,13 @@ pub struct ResultState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").get(show))
-        .service(web::resource("/api/results").get(api))
-        .service(web::resource("/events").get(events))
-        .service(web::resource("/readyz").get(readyz))
-        .service(web::resource("/static/result.css").get(style))
-        .service(web::resource("/static/result.js").get(script))
+    use common::http::readable;
+    cfg.service(readable("/", show))
+        .service(readable("/api/results", api))
+        .service(web::resource("/events").get(events).head(events_head))
+        .service(readable("/readyz", readyz))
+        .service(readable("/static/result.css", style))
+        .service(readable("/static/result.js", script))
         .configure(common::http::operational_routes);
 }
 
@@ -61,18 +62,30 @@ async fn api(state: web::Data<ResultState>) -> HttpResponse {
     }
 }
 
-/// Server-Sent Events: the headers, marked so that the connection goes on
-/// as the viewer's stream (see [`crate::events`]).
-async fn events(state: web::Data<ResultState>) -> HttpResponse {
-    let mut answer = HttpResponse::Ok()
-        .content_type("text/event-stream")
+/// Server-Sent Events: the totals now and at each change (see
+/// [`crate::events`]).
+async fn events(req: HttpRequest, state: web::Data<ResultState>) -> HttpResponse {
+    let mut answer = event_stream_head().streaming(crate::events::stream(state.feed.clone()));
+    if req.version() < Version::HTTP_11 {
+        // actix-http would chunk it, which an HTTP/1.0 client cannot read
+        // (RFC 9112, 6.1): the stream runs until the connection closes.
+        answer.head_mut().no_chunking(true);
+    }
+    answer
+}
+
+/// HEAD `/events`: the stream's headers, and no stream (actix-http would
+/// keep asking a stream for frames it then drops, for as long as it lasts).
+async fn events_head() -> HttpResponse {
+    event_stream_head().body(actix_web::body::None::new())
+}
+
+fn event_stream_head() -> actix_web::HttpResponseBuilder {
+    let mut head = HttpResponse::Ok();
+    head.content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .finish();
-    answer
-        .extensions_mut()
-        .insert(EventStream(state.feed.clone()));
-    answer
+        .insert_header(("X-Accel-Buffering", "no"));
+    head
 }
 
 async fn readyz(

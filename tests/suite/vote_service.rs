@@ -1,7 +1,7 @@
 //! The vote service: the page, the cookie, the queued JSON, every bad input,
 //! and Redis going away and coming back.
 
-use crate::harness::{cast, eventually, http_client, Stack};
+use crate::harness::{cast, eventually, http_client, raw_http, Stack};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use std::time::Duration;
 
@@ -310,4 +310,50 @@ async fn option_names_are_rendered_escaped() {
         "{html}"
     );
     assert!(html.contains("Fish &#38; &#34;Chips&#34;"), "{html}");
+}
+
+#[tokio::test]
+async fn crafted_requests_get_what_http_1_1_prescribes() {
+    let stack = Stack::start("vote-crafted");
+    let vote = stack.vote(&[]).await.ready().await;
+    raw_http::refuses_ambiguous_requests_and_reads_valid_ones(vote.port, "/healthz").await;
+}
+
+#[tokio::test]
+async fn a_vote_sent_with_a_chunked_body_is_queued() {
+    let stack = Stack::start("vote-chunked");
+    let vote = stack.vote(&[]).await.ready().await;
+    let answer = raw_http::exchange(
+        vote.port,
+        b"POST / HTTP/1.1\r\nHost: v\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nvot\r\n3\r\ne=b\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    let queued = queued_messages(&stack).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0]["vote"], "b", "{queued:?}");
+}
+
+#[tokio::test]
+async fn every_page_answers_head_with_its_headers_only() {
+    let stack = Stack::start("vote-head");
+    let vote = stack.vote(&[]).await.ready().await;
+    for path in [
+        "/",
+        "/readyz",
+        "/healthz",
+        "/metrics",
+        "/static/vote.css",
+        "/static/vote.js",
+    ] {
+        raw_http::head_answers_without_a_body(vote.port, path).await;
+    }
+}
+
+#[tokio::test]
+async fn made_up_methods_leave_the_metrics_small() {
+    let stack = Stack::start("vote-methods");
+    let vote = stack.vote(&[]).await.ready().await;
+    raw_http::made_up_methods_add_no_metric_series(&vote.url("")).await;
 }

@@ -55,10 +55,11 @@ impl AcceptedVotes {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").get(show).post(cast))
-        .service(web::resource("/readyz").get(readyz))
-        .service(web::resource("/static/vote.css").get(style))
-        .service(web::resource("/static/vote.js").get(script))
+    use common::http::readable;
+    cfg.service(readable("/", show).post(cast))
+        .service(readable("/readyz", readyz))
+        .service(readable("/static/vote.css", style))
+        .service(readable("/static/vote.js", script))
         .configure(common::http::operational_routes);
 }
 

@@ -33,7 +33,7 @@ impl Application {
             accepted: AcceptedVotes::default(),
         });
         let redis = config.redis.clone();
-        let server = common::http::server(listener, None, &stop, move |cfg| {
+        let server = common::http::server(listener, Default::default(), &stop, move |cfg| {
             // Each HTTP worker thread gets its own Redis connection, driven on
             // that thread: a vote's RPUSH never wakes another thread.
             let ballot_box = BallotBox::connect(&redis).expect("the URL was checked at start");
@@ -62,7 +62,11 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let outcome = common::http::serve(self.server, self.stop, self.drain).await;
+        let outcome = common::http::serve(
+            self.server,
+            common::http::Drain::after(&self.stop, self.drain),
+        )
+        .await;
         tracing::info!("vote stopped");
         outcome
     }

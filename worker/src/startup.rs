@@ -32,11 +32,19 @@ impl Application {
         let pool = crate::store::pool(&config.database)?;
         let worker = Arc::new(Worker::new(queue, pool, config.batch_size));
         let state = web::Data::from(worker.clone());
-        let server = common::http::server(listener, Some(1), &stop, move |cfg| {
-            cfg.app_data(state.clone())
-                .service(web::resource("/readyz").get(readyz))
-                .configure(common::http::operational_routes);
-        })?;
+        let server = common::http::server(
+            listener,
+            common::http::Serving {
+                workers: Some(1),
+                ..Default::default()
+            },
+            &stop,
+            move |cfg| {
+                cfg.app_data(state.clone())
+                    .service(common::http::readable("/readyz", readyz))
+                    .configure(common::http::operational_routes);
+            },
+        )?;
         tracing::info!(
             port,
             worker_id = %config.worker_id,
@@ -62,8 +70,7 @@ impl Application {
         let http_stop = CancellationToken::new();
         let http = tokio::spawn(common::http::serve(
             self.server,
-            http_stop.clone(),
-            std::time::Duration::ZERO,
+            common::http::Drain::after(&http_stop, std::time::Duration::ZERO),
         ));
         let worker = self.worker;
         if wait_for_dependencies(&worker, self.heartbeat_ttl, &self.stop).await {
