@@ -8,6 +8,11 @@
 #   BEFORE_BIN=DIR scripts/bench.sh   # also measures the vote and worker
 #                                     # binaries in DIR (an earlier build) in
 #                                     # the same run, for a before/after figure
+#   BENCH_ONLY=live scripts/bench.sh  # only the live phase (viewers on result)
+#   RESULT_BASELINE=FILE scripts/bench.sh      # the live phase also runs the
+#   RESULT_BASELINE_REF=c17ef16 scripts/bench.sh  # result binary FILE, or the
+#                                     # one built from a git ref (in
+#                                     # target/baseline), in the same run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -21,6 +26,21 @@ VIEWERS=${VIEWERS:-$([ -n "$QUICK" ] && echo 1000 || echo 10000)}
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-90}
 CALLGRIND_VOTES=${CALLGRIND_VOTES:-5000}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+ONLY=${BENCH_ONLY:-}
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+RESULT_BASELINE=${RESULT_BASELINE:-}
+if [ -n "${RESULT_BASELINE_REF:-}" ]; then
+  # Built first, in the same target directory, so that it shares the
+  # dependencies; the build below then puts back this tree's binaries.
+  echo "==> building result at $RESULT_BASELINE_REF (release)"
+  base_src=$PWD/target/baseline/src
+  rm -rf "$base_src" && mkdir -p "$base_src"
+  git archive "$RESULT_BASELINE_REF" | tar -x -C "$base_src"
+  (cd "$base_src" && CARGO_TARGET_DIR=$OLDPWD/target cargo build --release --workspace --bin result -q)
+  cp target/release/result target/baseline/result
+  RESULT_BASELINE=$PWD/target/baseline/result
+fi
 
 echo "==> building (release)"
 cargo build --release --bins -q
@@ -74,6 +94,7 @@ start() { # start NAME PORT [ENV=VALUE...]
 }
 
 # --- vote: POST / throughput against redis-benchmark RPUSH ------------------
+if want vote; then
 REDIS_PID=$(redis-cli -p "$REDIS_PORT" info server | awk -F: '/^process_id/ { print $2+0 }')
 phase "baseline: redis-benchmark RPUSH, 50 connections, unpipelined"
 redis_before=$(cpu_ticks "$REDIS_PID")
@@ -177,6 +198,7 @@ if command -v valgrind >/dev/null; then
   fi
 fi
 redis-cli -p "$REDIS_PORT" del votes >/dev/null
+fi
 
 # --- worker: draining queued votes against pgbench 1,000-row upserts --------
 phase "schema"
@@ -184,6 +206,7 @@ start worker "$(free_port)" WORKER_ID=schema
 until [ "$("${PSQL[@]}" -t -A -c "SELECT to_regclass('vote_counts') IS NOT NULL")" = t ]; do sleep 0.1; done
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 "${PSQL[@]}" -c "TRUNCATE votes"
+if want worker; then
 phase "baseline: pgbench 1,000-row upserts into votes, 1 client, 15 s"
 "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 1 -T 15 -f bench/upsert.sql postgres >"$OUT/pgbench.txt" 2>&1
 pg_tps=$(awk '/^tps/ { print $3; exit }' "$OUT/pgbench.txt")
@@ -202,7 +225,10 @@ if [ -n "${BEFORE_BIN:-}" ]; then
   figure "worker drain votes/s: ours vs before" "$worker_rate" "$before_rate" "votes/s (ours / $BEFORE_BIN)" "-" "same queue, same server"
 fi
 
+fi
+
 # --- result: tally cost at 1,000 vs many voters; live latency ---------------
+if want tally; then
 phase "result: tally cost"
 "${PSQL[@]}" -c "TRUNCATE votes"
 "${PSQL[@]}" -c "INSERT INTO votes (id, vote) SELECT 's' || g, CASE WHEN g % 3 = 0 THEN 'b' ELSE 'a' END FROM generate_series(1, 1000) g"
@@ -221,28 +247,57 @@ big_orig=$(awk '/^original_ms/ { print $2 }' "$OUT/tally_big.txt")
 figure "tally query at $BIG_VOTERS vs 1000 voters" "$big_ours" "$small_ours" "ms (ours at big / ours at 1000)" "<=3" "flat: does not grow with voters"
 figure "tally at $BIG_VOTERS voters: ours vs original" "$big_ours" "$big_orig" "ms (ours / original GROUP BY)" "<=0.01" "original at 1000: ${small_orig} ms"
 
-phase "result: live latency with $VIEWERS viewers"
+fi
+
+if want live; then
+if [ -z "${VOTE_PORT:-}" ]; then
+  VOTE_PORT=$(free_port)
+  start vote "$VOTE_PORT"
+fi
 start worker "$(free_port)" WORKER_ID=live
-RESULT_PORT=$(free_port)
-start result "$RESULT_PORT"
-RESULT_PID=${pids[-1]}
-result_idle=$(rss "$RESULT_PID")
-"$BIN/bench" live --vote "http://127.0.0.1:$VOTE_PORT" --result "http://127.0.0.1:$RESULT_PORT" \
-  --viewers "$VIEWERS" --samples 30 --result-pid "$RESULT_PID" >"$OUT/live.txt"
-figure "vote POST to screen p50, $VIEWERS viewers" "$(awk '/^p50_ms/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "SSE via LISTEN/NOTIFY"
-figure "vote POST to screen p99, $VIEWERS viewers" "$(awk '/^p99_ms/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "SSE via LISTEN/NOTIFY"
-figure "result CPU per update, $VIEWERS viewers" "$(awk '/^result_cpu_ms_per_update/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "from /proc over the samples; one SSE write per viewer"
-figure "viewers' CPU per update (the bench tool)" "$(awk '/^viewers_cpu_ms_per_update/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "on the same two cores as result"
-figure "machine busy CPU per update" "$(awk '/^machine_busy_ms_per_update/ { print $2 }' "$OUT/live.txt")" "" "ms" "-" "/proc/stat: all processes and the kernel's network work"
-reads=$(curl -s "http://127.0.0.1:$RESULT_PORT/metrics" | awk '/^result_tally_reads_total/ { print $2 }')
-figure "result tally reads for 30 votes, $VIEWERS viewers" "$reads" "30" "reads (ours / one per vote)" "<=1.2" "one read per update, not per viewer"
+# live NAME BINARY: the live phase against the result binary BINARY; its
+# figures are named NAME ("ours" or "before").
+live() {
+  local name=$1 binary=$2 port pid idle reads
+  phase "result ($name: $binary): live latency with $VIEWERS viewers"
+  port=$(free_port)
+  env PORT="$port" "$binary" >"$OUT/result-$name.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 100); do PORT=$port "$BIN/vote" healthcheck 2>/dev/null && break; sleep 0.1; done
+  idle=$(rss "$pid")
+  "$BIN/bench" live --vote "http://127.0.0.1:$VOTE_PORT" --result "http://127.0.0.1:$port" \
+    --viewers "$VIEWERS" --samples 30 --result-pid "$pid" >"$OUT/live-$name.txt"
+  reads=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^result_tally_reads_total/ { print $2 }')
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  field() { awk -v k="$1" '$1 == k { print $2 }' "$OUT/live-$name.txt"; }
+  figure "vote POST to screen p50, $VIEWERS viewers ($name)" "$(field p50_ms)" "" "ms" "-" "SSE via LISTEN/NOTIFY"
+  figure "vote POST to screen p99, $VIEWERS viewers ($name)" "$(field p99_ms)" "150" "ms (goal)" "<=1" "SSE via LISTEN/NOTIFY"
+  figure "result CPU per update, $VIEWERS viewers ($name)" "$(field result_cpu_ms_per_update)" "" "ms" "-" "from /proc over the samples"
+  figure "viewers' CPU per update, the bench tool ($name)" "$(field viewers_cpu_ms_per_update)" "" "ms" "-" "on the same two cores as result"
+  figure "machine busy CPU per update ($name)" "$(field machine_busy_ms_per_update)" "" "ms" "-" "/proc/stat: all processes and the kernel's network work"
+  figure "result tally reads for 30 votes, $VIEWERS viewers ($name)" "$reads" "30" "reads (ours / one per vote)" "<=1.2" "one read per update, not per viewer"
+  figure "result RSS idle ($name)" "$idle" "" "MB" "-" ""
+  figure "result RSS, $VIEWERS viewers ($name)" "$(field rss_mb)" "128" "MB (goal)" "<=1" ""
+}
+live ours "$BIN/result"
+if [ -n "$RESULT_BASELINE" ]; then
+  live before "$RESULT_BASELINE"
+  for q in p50 p99; do
+    figure "vote POST to screen $q: ours vs before" "$(awk -v k="${q}_ms" '$1 == k { print $2 }' "$OUT/live-ours.txt")" \
+      "$(awk -v k="${q}_ms" '$1 == k { print $2 }' "$OUT/live-before.txt")" "ms (ours / before)" "-" "$VIEWERS viewers, same run"
+  done
+  figure "result RSS, $VIEWERS viewers: ours vs before" "$(awk '$1 == "rss_mb" { print $2 }' "$OUT/live-ours.txt")" \
+    "$(awk '$1 == "rss_mb" { print $2 }' "$OUT/live-before.txt")" "MB (ours / before)" "-" "same run"
+fi
+fi
 
 # --- memory --------------------------------------------------------------------
-figure "vote RSS idle" "$vote_idle" "" "MB" "-" "original vote (Python, gunicorn): about 180 MB"
-figure "vote RSS peak under load" "$vote_loaded" "" "MB" "-" "goal 30 MB; over $sustained_requests requests"
-figure "worker RSS draining" "$(cat "$OUT/worker_rss")" "" "MB" "-" ""
-figure "result RSS idle" "$result_idle" "" "MB" "-" ""
-figure "result RSS, $VIEWERS viewers" "$(awk '/^rss_mb/ { print $2 }' "$OUT/live.txt")" "" "MB" "-" ""
+if want vote; then
+  figure "vote RSS idle" "$vote_idle" "" "MB" "-" "original vote (Python, gunicorn): about 180 MB"
+  figure "vote RSS peak under load" "$vote_loaded" "" "MB" "-" "goal 30 MB; over $sustained_requests requests"
+fi
+if want worker; then figure "worker RSS draining" "$(cat "$OUT/worker_rss")" "" "MB" "-" ""; fi
 
 "$BIN/bench" report --input "$FIGURES" --json "$OUT/results.json"
 phase "done"
