@@ -4,10 +4,10 @@
 //! published ports, hit with faults, stopped and started again.
 //!
 //! Needs a Docker engine and the local images of scripts/offline-images.sh
-//! (scripts/test.sh makes them); without an engine each test prints why it was
-//! skipped and passes. These tests run on their own, after the rest of the
-//! suite (scripts/test.sh), so image builds do not slow the timing-sensitive
-//! fault tests.
+//! (scripts/test.sh makes them); without an engine each test says why it was
+//! skipped (and fails in CI: harness::skip). These tests run on their own,
+//! after the rest of the suite (scripts/test.sh), so image builds do not slow
+//! the timing-sensitive fault tests.
 
 use crate::harness::compose::{
     docker, docker_unavailable, offline_images, output, repo_root, run_ok, ComposeStack,
@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 const VOTE: &str = "http://127.0.0.1:8080/";
 const RESULTS: &str = "http://127.0.0.1:8081/api/results";
 
-/// True (and says why) when there is no engine to run containers on.
+/// True (and says why, or fails in CI) when there is no engine to run
+/// containers on.
 fn skip(test: &str) -> bool {
     match docker_unavailable() {
         Some(reason) => {
-            eprintln!("skipped: {test}: {reason}");
+            crate::harness::skip::skip(test, &reason);
             true
         }
         None => false,

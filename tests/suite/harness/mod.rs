@@ -14,6 +14,7 @@ pub mod load;
 pub mod postgres;
 pub mod redis_server;
 pub mod service;
+pub mod skip;
 pub mod stack;
 pub mod stalling_proxy;
 pub mod tls;
