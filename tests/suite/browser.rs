@@ -4,7 +4,7 @@
 
 use crate::harness::browser::{eval, screenshot, until, Browser};
 use crate::harness::service::Service;
-use crate::harness::{free_port, Stack};
+use crate::harness::Stack;
 use fantoccini::{Client, Locator};
 use std::time::Duration;
 
@@ -113,8 +113,7 @@ async fn a_vote_marks_the_choice_and_the_results_page_follows_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_results_page_reconnects_after_result_restarts() {
     let stack = Stack::migrated("browser-reconnect").await;
-    let port = free_port();
-    let mut result = Service::spawn_on("result", &stack.dir, &stack.env(&[]), port)
+    let mut result = Service::spawn("result", &stack.dir, &stack.env(&[]))
         .healthy()
         .await
         .ready()
@@ -129,6 +128,8 @@ async fn the_results_page_reconnects_after_result_restarts() {
     .await;
     eval(&viewer, "window.notReloaded = true").await;
 
+    // The page reconnects to the same address: result comes back on its port.
+    let port = result.port;
     result.sigterm();
     assert_eq!(
         result.exit_status(Duration::from_secs(10)).await.code(),

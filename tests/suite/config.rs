@@ -125,9 +125,10 @@ async fn healthcheck_subcommand_reports_whether_the_service_answers() {
         .status()
         .unwrap();
     assert!(ok.success());
+    let (_closed, closed) = crate::harness::closed_port();
     let down = Command::new(binaries::path("vote"))
         .arg("healthcheck")
-        .env("PORT", crate::harness::free_port().to_string())
+        .env("PORT", closed.to_string())
         .status()
         .unwrap();
     assert!(!down.success());
@@ -220,7 +221,7 @@ fn a_service_whose_output_is_a_closed_pipe_still_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     // As `result 2>&1 | head -1`: one line read, then the pipe closed.
     let mut child = Command::new(binaries::path("result"))
-        .env("PORT", crate::harness::free_port().to_string())
+        .env("PORT", "0")
         .env("DATABASE_URL", "postgres://postgres:x@127.0.0.1:1/postgres")
         .env("DRAIN_SECONDS", "0.2")
         .stdout(std::process::Stdio::piped())
@@ -232,19 +233,15 @@ fn a_service_whose_output_is_a_closed_pipe_still_stops_on_sigterm() {
         .read_line(&mut first)
         .unwrap();
     drop(child.stderr.take());
-    // Let it log into the closed pipe (it retries Postgres and says so).
+    // A fixed wait, as nothing can be seen through the closed pipe: time for
+    // it to log into it (it retries Postgres and says so).
     std::thread::sleep(Duration::from_millis(1500));
     crate::harness::signal(child.id(), "TERM");
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > until {
-            let _ = child.kill();
-            panic!("result ignored SIGTERM for 10 s with its output a closed pipe");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let ended =
+        crate::harness::within_blocking(Duration::from_secs(10), || child.try_wait().unwrap());
+    let Some(status) = ended else {
+        let _ = child.kill();
+        panic!("result ignored SIGTERM for 10 s with its output a closed pipe");
     };
     assert_eq!(status.code(), Some(0), "first line: {first}");
 }
@@ -252,14 +249,8 @@ fn a_service_whose_output_is_a_closed_pipe_still_stops_on_sigterm() {
 #[tokio::test]
 async fn bind_address_limits_where_a_service_listens() {
     let dir = TestDir::new("bind-address");
-    let port = crate::harness::free_port();
-    let vote = Service::spawn_on(
-        "vote",
-        &dir,
-        &[("BIND_ADDRESS".into(), "127.0.0.2".into())],
-        port,
-    );
-    let on = format!("http://127.0.0.2:{port}/healthz");
+    let vote = Service::spawn("vote", &dir, &[("BIND_ADDRESS".into(), "127.0.0.2".into())]);
+    let on = format!("http://127.0.0.2:{}/healthz", vote.port);
     crate::harness::eventually(Duration::from_secs(20), "vote on 127.0.0.2", || async {
         let res = http_client(false).get(&on).send().await.ok()?;
         (res.status() == 200).then_some(())

@@ -4,17 +4,17 @@
 //! published ports, hit with faults, stopped and started again.
 //!
 //! Needs a Docker engine and the local images of scripts/offline-images.sh
-//! (scripts/test.sh makes them); without an engine each test prints why it was
-//! skipped and passes. These tests run on their own, after the rest of the
-//! suite (scripts/test.sh), so image builds do not slow the timing-sensitive
-//! fault tests.
+//! (scripts/test.sh makes them); without an engine each test says why it was
+//! skipped (and fails in CI: harness::skip). These tests run on their own,
+//! after the rest of the suite (scripts/test.sh), so image builds do not slow
+//! the timing-sensitive fault tests.
 
 use crate::harness::compose::{
     docker, docker_unavailable, offline_images, output, repo_root, run_ok, ComposeStack,
     APP_IMAGES, ENGINE,
 };
 use crate::harness::load::Load;
-use crate::harness::{eventually, get_json, http_client, page_text};
+use crate::harness::{eventually, get_json, http_client, page_text, within_blocking};
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 const VOTE: &str = "http://127.0.0.1:8080/";
 const RESULTS: &str = "http://127.0.0.1:8081/api/results";
 
-/// True (and says why) when there is no engine to run containers on.
+/// True (and says why, or fails in CI) when there is no engine to run
+/// containers on.
 fn skip(test: &str) -> bool {
     match docker_unavailable() {
         Some(reason) => {
-            eprintln!("skipped: {test}: {reason}");
+            crate::harness::skip::skip(test, &reason);
             true
         }
         None => false,
@@ -76,19 +77,14 @@ fn started(stack: &ComposeStack, service: &str) -> (String, i64) {
 }
 
 fn wait_healthy(stack: &ComposeStack, service: &str) {
-    let limit = Instant::now() + Duration::from_secs(90);
-    loop {
-        let state = stack.inspect(service);
-        if state["State"]["Health"]["Status"] == "healthy" {
-            return;
-        }
-        assert!(
-            Instant::now() < limit,
-            "{service} not healthy: {}",
-            state["State"]
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let healthy = within_blocking(Duration::from_secs(90), || {
+        (stack.inspect(service)["State"]["Health"]["Status"] == "healthy").then_some(())
+    });
+    assert!(
+        healthy.is_some(),
+        "{service} not healthy: {}",
+        stack.inspect(service)["State"]
+    );
 }
 
 /// Waits until no Redis list holds a vote: the queue and every worker's
@@ -240,26 +236,18 @@ fn the_stand_ins_honour_the_official_images_contract() {
         "type=volume,dst=/var/lib/postgresql/data",
         postgres,
     ]);
-    let ready = Instant::now() + Duration::from_secs(60);
-    while !output(Command::new("docker").args([
-        "exec",
-        &name,
-        "pg_isready",
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "app",
-    ]))
-    .status
-    .success()
-    {
-        assert!(
-            Instant::now() < ready,
-            "postgres stand-in never ready: {}",
-            docker(&["logs", &name])
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let ready = within_blocking(Duration::from_secs(60), || {
+        let args = ["exec", &name, "pg_isready", "-h", "127.0.0.1", "-U", "app"];
+        output(Command::new("docker").args(args))
+            .status
+            .success()
+            .then_some(())
+    });
+    assert!(
+        ready.is_some(),
+        "postgres stand-in never ready: {}",
+        docker(&["logs", &name])
+    );
     let tcp = |password: &str| {
         output(Command::new("docker").args([
             "exec",
@@ -311,19 +299,15 @@ fn the_stand_ins_honour_the_official_images_contract() {
         "--appendonly",
         "yes",
     ]);
-    let ready = Instant::now() + Duration::from_secs(30);
-    loop {
+    let pong = within_blocking(Duration::from_secs(30), || {
         let pong = output(Command::new("docker").args(["exec", &rname, "redis-cli", "ping"]));
-        if String::from_utf8_lossy(&pong.stdout).trim() == "PONG" {
-            break;
-        }
-        assert!(
-            Instant::now() < ready,
-            "redis stand-in never answered: {}",
-            docker(&["logs", &rname])
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        (String::from_utf8_lossy(&pong.stdout).trim() == "PONG").then_some(())
+    });
+    assert!(
+        pong.is_some(),
+        "redis stand-in never answered: {}",
+        docker(&["logs", &rname])
+    );
     let aof = docker(&["exec", &rname, "redis-cli", "config", "get", "appendonly"]);
     assert!(aof.contains("yes"), "{aof}");
     let protected = docker(&[
@@ -417,7 +401,8 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
         );
     }
 
-    // One visitor votes, with the cookie a browser keeps; it shows within a second.
+    // One visitor votes, with the cookie a browser keeps; it shows (how soon
+    // is a printed figure: a timing goal belongs to a benchmark).
     assert_eq!(total().await, 0);
     let visitor = http_client(true);
     assert_eq!(
@@ -428,10 +413,6 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
     eprintln!(
         "containers: vote to /api/results in {} ms",
         seen.as_millis()
-    );
-    assert!(
-        seen < Duration::from_secs(1),
-        "the vote took {seen:?} to show"
     );
     let page = page_text("http://127.0.0.1:8081/").await;
     assert!(page.contains("100%") && page.contains("1 vote"), "{page}");
@@ -483,6 +464,8 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Letting time pass on purpose: docker stats samples the containers
+    // after some seconds under the load, whatever they do meanwhile.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let project_filter = format!("label=com.docker.compose.project={}", stack.project);
     let ids = docker(&["ps", "-q", "--filter", &project_filter]);

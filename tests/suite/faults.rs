@@ -73,6 +73,7 @@ async fn three_workers_killed_at_random_lose_no_vote_and_each_voters_last_vote_w
         } else if stack.queued().await == 0 || started.elapsed() > Duration::from_secs(60) {
             break;
         }
+        // Chaos on purpose: the workers run a random while between kills.
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..300))).await;
         let victim = rng.random_range(0..workers.len());
         workers[victim].kill9();
@@ -161,6 +162,7 @@ impl Voting {
                                     Err(_) => {}
                                 }
                                 refused.fetch_add(1, Ordering::Relaxed);
+                                // A voter's pause before trying again.
                                 tokio::time::sleep(Duration::from_millis(50)).await;
                             }
                             acknowledged.fetch_add(1, Ordering::Relaxed);
@@ -369,6 +371,7 @@ async fn sigterm_under_load_fails_no_request_the_vote_service_accepted() {
                         if !before_signal {
                             refused_after.fetch_add(1, Ordering::Relaxed);
                         }
+                        // A client's pause before trying again.
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
@@ -503,6 +506,8 @@ async fn a_stalled_connection_given_up_on_never_runs_its_command_after_newer_one
     assert!(matches!(stalled, Err(CallError::Silent(_))), "{stalled:?}");
     push("later").await.expect("a new connection");
     proxy.resume();
+    // Letting time pass on purpose, to show that something does not happen:
+    // the stalled "earlier" never lands (it would within milliseconds).
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(stack.list("fence").await, ["first", "later"]);
 }

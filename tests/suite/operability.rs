@@ -231,6 +231,7 @@ async fn stalling_server(stall_at: usize, stall: Duration) -> std::net::SocketAd
                     }
                     pending.drain(..head_end + body);
                     if served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == stall_at {
+                        // The stall under test: this answer comes late.
                         tokio::time::sleep(stall).await;
                     }
                     let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";

@@ -2,7 +2,7 @@
 //! that is taken, and a second run beside a running one. Each must exit 1
 //! saying why, and must not touch the stack that is already running.
 
-use crate::harness::{binaries, cast, eventually, free_port, http_client, signal, TestDir};
+use crate::harness::{binaries, cast, eventually, http_client, port_to_try, signal, TestDir};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -20,8 +20,11 @@ impl Run {
             .parent()
             .expect("the binaries' folder")
             .to_path_buf();
-        let vote_port = free_port();
-        let redis_port = free_port();
+        // run.sh takes fixed ports, as a user gives them, and prints them, so
+        // free ones are handed to it: if another test takes one meanwhile,
+        // run.sh says "port … is already taken" and this test fails saying so.
+        let vote_port = port_to_try();
+        let redis_port = port_to_try();
         let mut env = vec![
             ("RUN_DIR".to_owned(), run_dir.display().to_string()),
             ("BIN_DIR".to_owned(), bin_dir.display().to_string()),
@@ -29,7 +32,7 @@ impl Run {
             ("REDIS_PORT".to_owned(), redis_port.to_string()),
         ];
         for name in ["RESULT_PORT", "WORKER_PORT", "PG_PORT"] {
-            env.push((name.to_owned(), free_port().to_string()));
+            env.push((name.to_owned(), port_to_try().to_string()));
         }
         Self {
             env,

@@ -106,7 +106,7 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
     if let Some(reason) = cluster.node_unavailable() {
         let dir = kustomization("dry-run", &["network-policies", "ingress"], true);
         cluster.run(&["apply", "--dry-run=server", "-k", &dir]);
-        eprintln!("skipped: {test} past a server dry run: {reason}");
+        crate::harness::skip::skip(&format!("{test} past a server dry run"), &reason);
         return;
     }
     let _engine = crate::harness::compose::ENGINE.lock().await;

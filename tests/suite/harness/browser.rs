@@ -2,11 +2,11 @@
 //! and `chromium-driver` packages). Each session is a separate browser with its
 //! own profile, so two sessions are two visitors with their own cookies.
 
-use super::{free_port, TestDir};
+use super::{eventually, within, TestDir};
 use fantoccini::{Client, ClientBuilder};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug)]
 pub struct Browser {
@@ -16,25 +16,31 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// Starts chromedriver on port 0 and waits for the line where it names
+    /// the port it got.
     pub async fn start(dir: &TestDir) -> Self {
-        let port = free_port();
-        let driver = Command::new(super::which("chromedriver").expect(
+        let log = dir.join("chromedriver.log");
+        let out = std::fs::File::create(&log).expect("create the chromedriver log");
+        let mut driver = Command::new(super::which("chromedriver").expect(
             "chromedriver is not installed; install chromium-driver (scripts/test.sh does)",
         ))
-        .arg(format!("--port={port}"))
+        .arg("--port=0")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(out)
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let what = format!("chromedriver to name its port (see {})", log.display());
+        let port = eventually(Duration::from_secs(20), &what, || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let exited = driver.try_wait().ok().flatten();
             assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
+                exited.is_none(),
+                "chromedriver exited ({exited:?}):\n{text}"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            async move { started_on(&text) }
+        })
+        .await;
         Self {
             driver,
             port,
@@ -97,17 +103,20 @@ pub async fn eval(client: &Client, expression: &str) -> serde_json::Value {
 
 /// Waits until a JavaScript expression is true in the page.
 pub async fn until(client: &Client, expression: &str) {
-    let started = Instant::now();
-    loop {
-        if eval(client, expression).await == serde_json::Value::Bool(true) {
-            return;
-        }
-        if started.elapsed() > Duration::from_secs(15) {
-            let body = eval(client, "document.body.innerText").await;
-            panic!("timed out waiting for `{expression}`; the page shows: {body}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let seen = within(Duration::from_secs(15), || async {
+        (eval(client, expression).await == serde_json::Value::Bool(true)).then_some(())
+    })
+    .await;
+    if seen.is_none() {
+        let body = eval(client, "document.body.innerText").await;
+        panic!("timed out waiting for `{expression}`; the page shows: {body}");
     }
+}
+
+/// The port in chromedriver's "was started successfully on port N." line.
+fn started_on(log: &str) -> Option<u16> {
+    let (_, rest) = log.split_once("started successfully on port ")?;
+    rest.split('.').next()?.trim().parse().ok()
 }
 
 /// Where screenshots go: `target/browser-artifacts/`.
@@ -123,8 +132,8 @@ pub fn artifacts() -> PathBuf {
 }
 
 pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
-    // Let the bars' transitions finish.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The bars' transitions finished (CSS transitions are animations).
+    until(client, "document.getAnimations().length === 0").await;
     let png = client.screenshot().await.expect("take a screenshot");
     let path = artifacts().join(name);
     std::fs::write(&path, png).expect("save the screenshot");

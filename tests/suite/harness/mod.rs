@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod raw_http;
 pub mod redis_server;
 pub mod service;
+pub mod skip;
 pub mod stack;
 pub mod stalling_proxy;
 pub mod tls;
@@ -84,30 +85,120 @@ impl Drop for TestDir {
     }
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
+/// A port to try for a server that cannot bind port 0 and report it (Redis,
+/// Postgres, scripts/run.sh): free a moment ago, so another test may take it
+/// first. Callers never trust it: they wait for their own child to say it
+/// listens there (and try another port when it could not bind).
+pub fn port_to_try() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("find a free loopback port")
 }
 
+/// Starts a server that must be given its port (Redis, Postgres): `start`
+/// tries one and says whether the server listens there; another is tried
+/// when it could not bind (another test took it first). The port it got.
+pub fn on_a_port_of_its_own(server: &str, mut start: impl FnMut(u16) -> bool) -> u16 {
+    const ATTEMPTS: usize = 5;
+    (0..ATTEMPTS)
+        .map(|_| port_to_try())
+        .find(|&port| start(port))
+        .unwrap_or_else(|| panic!("{server} could not bind any of {ATTEMPTS} ports"))
+}
+
+/// Waits until `ready` (something only this child can say: its own log line
+/// or pid file), or until the child exits: true when ready; false, and the
+/// child gone, when it exited first.
+pub fn ready_or_exited(
+    child: &mut Option<std::process::Child>,
+    limit: Duration,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    let ready = eventually_blocking(limit, what, || {
+        if ready() {
+            return Some(true);
+        }
+        let exited = child.as_mut()?.try_wait().ok()?.is_some();
+        exited.then_some(false)
+    });
+    if !ready {
+        *child = None;
+    }
+    ready
+}
+
+/// A loopback port nothing answers on for as long as the socket is kept:
+/// bound but not listening, so a connection is refused and no other
+/// process can listen there meanwhile.
+pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("create a socket");
+    socket
+        .bind(([127, 0, 0, 1], 0).into())
+        .expect("bind a loopback port");
+    let port = socket.local_addr().expect("the bound port").port();
+    (socket, port)
+}
+
 /// Polls `probe` until it returns `Some`, or panics naming `what` after `limit`.
-pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> T
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    within(limit, probe)
+        .await
+        .unwrap_or_else(|| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
+/// Polls `probe` until it returns `Some`; `None` after `limit`, for a caller
+/// whose failure message shows what it saw instead.
+pub async fn within<T, F, Fut>(limit: Duration, mut probe: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
     let started = Instant::now();
     loop {
+        let asked = Instant::now();
         if let Some(value) = probe().await {
-            return value;
+            return Some(value);
         }
         if started.elapsed() > limit {
-            panic!("timed out after {limit:?} waiting for {what}");
+            return None;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(pause(asked.elapsed())).await;
     }
+}
+
+/// [`eventually`] for code outside the async runtime (starting a child
+/// process): blocks the thread between polls.
+pub fn eventually_blocking<T>(limit: Duration, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    within_blocking(limit, probe)
+        .unwrap_or_else(|| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
+/// [`within`] for code outside the async runtime.
+pub fn within_blocking<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        let asked = Instant::now();
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(pause(asked.elapsed()));
+    }
+}
+
+/// The pause before looking again: 50 ms, or as long as the last look took
+/// (a `docker` or `kubectl` run), so looking takes at most half the machine's
+/// time while others share it.
+fn pause(last_look: Duration) -> Duration {
+    last_look.max(Duration::from_millis(50))
 }
 
 /// Sends a signal to a process by pid (with the `kill` command: no unsafe code).

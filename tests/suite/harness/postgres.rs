@@ -2,14 +2,19 @@
 //! (`/usr/lib/postgresql/<version>/bin`, or `PG_BIN`) as the `postgres` user when
 //! the suite runs as root. The cluster is initialised once per run and copied
 //! for each test, which takes a fraction of a second.
+//!
+//! Postgres cannot bind port 0 and report it, so a port is tried and the
+//! server counts as up only when the `postmaster.pid` in its own data
+//! directory names its pid and says "ready" (it listens by then); a server
+//! that could not bind exits, and another port is tried.
 
 use super::tls::ServerFiles;
-use super::{free_port, run_root, stop_child, TestDir};
+use super::{on_a_port_of_its_own, ready_or_exited, run_root, stop_child, TestDir};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn bin(name: &str) -> PathBuf {
     if let Ok(dir) = std::env::var("PG_BIN") {
@@ -132,16 +137,22 @@ impl Postgres {
         give_to_postgres(&data);
         let mut pg = Self {
             data,
-            port: free_port(),
+            port: 0,
             child: None,
             log: dir.join("postgres.log"),
             ssl,
         };
-        pg.spawn();
+        let what = format!("Postgres (see {})", pg.log.display());
+        pg.port = on_a_port_of_its_own(&what, |port| {
+            pg.port = port;
+            pg.spawn()
+        });
         pg
     }
 
-    fn spawn(&mut self) {
+    /// Starts the server on `self.port`: true once it is ready, false if it
+    /// exited (the port was taken).
+    fn spawn(&mut self) -> bool {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -173,28 +184,13 @@ impl Postgres {
         )
         .spawn()
         .expect("start postgres");
+        let pid = child.id();
+        let pid_file = self.data.join("postmaster.pid");
+        let what = format!("Postgres to start; see {}", self.log.display());
         self.child = Some(child);
-        self.wait_ready();
-    }
-
-    fn wait_ready(&self) {
-        let started = Instant::now();
-        loop {
-            let ready = Command::new(bin("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if ready {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "Postgres did not start; see {}",
-                self.log.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        ready_or_exited(&mut self.child, Duration::from_secs(30), &what, || {
+            ready(&std::fs::read_to_string(&pid_file).unwrap_or_default(), pid)
+        })
     }
 
     /// The URL the services are given (trust auth: the password is not checked).
@@ -227,12 +223,41 @@ impl Postgres {
     /// Starts it again after `stop` or `crash`, on the same port and data.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "Postgres is still running");
-        self.spawn();
+        assert!(
+            self.spawn(),
+            "Postgres could not start again on port {}; see {}",
+            self.port,
+            self.log.display()
+        );
     }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
         self.crash();
+    }
+}
+
+/// Whether a `postmaster.pid` is that of the server `pid` and says it is
+/// ready: its first line is the pid, its eighth the status.
+fn ready(pid_file: &str, pid: u32) -> bool {
+    let lines: Vec<&str> = pid_file.lines().collect();
+    lines.first().is_some_and(|l| l.trim() == pid.to_string())
+        && lines.get(7).is_some_and(|l| l.trim() == "ready")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ready;
+
+    #[test]
+    fn only_this_pids_ready_postmaster_counts() {
+        let file = |pid: u32, status: &str| {
+            format!("{pid}\n/data\n1700000000\n5432\n/data\n127.0.0.1\n  1234  5678\n{status}\n")
+        };
+        assert!(ready(&file(42, "ready   "), 42));
+        assert!(!ready(&file(42, "starting"), 42));
+        assert!(!ready(&file(43, "ready   "), 42));
+        assert!(!ready("", 42));
     }
 }

@@ -1,10 +1,15 @@
 //! A real `redis-server` per test on a free loopback port.
+//!
+//! Redis cannot bind port 0 and report it, so a port is tried and the server
+//! counts as up only when its own log (in this test's directory) says it
+//! accepts connections, under its own pid; a server that could not bind
+//! exits, and another port is tried.
 
 use super::tls::ServerFiles;
-use super::{free_port, stop_child, TestDir};
+use super::{on_a_port_of_its_own, ready_or_exited, stop_child, TestDir};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug)]
 pub struct RedisServer {
@@ -32,17 +37,24 @@ impl RedisServer {
         let dir = dir.join("redis");
         std::fs::create_dir_all(&dir).expect("create the Redis directory");
         let mut redis = Self {
-            port: free_port(),
+            port: 0,
             dir,
             child: None,
             appendonly,
             tls,
         };
-        redis.spawn();
+        let log = redis.dir.join("redis.log");
+        redis.port =
+            on_a_port_of_its_own(&format!("redis-server (see {})", log.display()), |port| {
+                redis.port = port;
+                redis.spawn()
+            });
         redis
     }
 
-    fn spawn(&mut self) {
+    /// Starts the server on `self.port`: true once it accepts connections,
+    /// false if it exited (the port was taken).
+    fn spawn(&mut self) -> bool {
         let binary = super::which("redis-server")
             .expect("redis-server is not installed; install redis-server (scripts/test.sh does)");
         let mut command = Command::new(binary);
@@ -71,16 +83,13 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
+        let pid = child.id();
+        let log = self.dir.join("redis.log");
+        let what = format!("redis-server to start; see {}", log.display());
         self.child = Some(child);
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start; see {}/redis.log",
-                self.dir.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        ready_or_exited(&mut self.child, Duration::from_secs(10), &what, || {
+            accepts_connections(&std::fs::read_to_string(&log).unwrap_or_default(), pid)
+        })
     }
 
     pub fn url(&self) -> String {
@@ -100,14 +109,42 @@ impl RedisServer {
         stop_child(&mut self.child, "TERM");
     }
 
+    /// Starts it again on the same port (its clients point there).
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "Redis is still running");
-        self.spawn();
+        assert!(
+            self.spawn(),
+            "redis-server could not start again on port {}; see {}/redis.log",
+            self.port,
+            self.dir.display()
+        );
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
         stop_child(&mut self.child, "KILL");
+    }
+}
+
+/// Whether the server of pid `pid` logged that it accepts connections (its
+/// log lines begin `<pid>:M`; the log keeps earlier runs' lines too).
+fn accepts_connections(log: &str, pid: u32) -> bool {
+    let own = format!("{pid}:");
+    log.lines()
+        .any(|line| line.starts_with(&own) && line.contains("Ready to accept connections"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_connections;
+
+    #[test]
+    fn only_this_pids_ready_line_counts() {
+        let log = "100:M 30 Nov 2026 02:00:00.000 * Ready to accept connections tcp\n\
+                   200:M 30 Nov 2026 02:00:01.000 # Could not create server TCP listening socket\n";
+        assert!(accepts_connections(log, 100));
+        assert!(!accepts_connections(log, 200));
+        assert!(!accepts_connections(log, 10));
     }
 }

@@ -1,26 +1,33 @@
 //! One of our binaries running as a child process, as it runs in a container:
 //! configured by environment variables, stopped by signals.
+//!
+//! A service binds port 0 and its start-up log line names the port it got
+//! (`port=…`), so no port is handed over between tests running in parallel.
 
-use super::{binaries, free_port, http_client, signal, TestDir};
+use super::{binaries, eventually_blocking, http_client, signal, within, TestDir};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug)]
 pub struct Service {
     pub name: String,
+    /// The port it listens on, from its own log; 0 when it exited first.
     pub port: u16,
     child: Option<Child>,
     pub log: PathBuf,
 }
 
 impl Service {
-    /// Starts `binary` with `env` (plus `PORT`); does not wait for it.
+    /// Starts `binary` with `env` (plus `PORT=0`) and waits until it logs
+    /// the port it bound, or exits (its exit status and log say why).
     pub fn spawn(binary: &str, dir: &TestDir, env: &[(String, String)]) -> Self {
-        Self::spawn_on(binary, dir, env, free_port())
+        Self::spawn_on(binary, dir, env, 0)
     }
 
+    /// As `spawn`, on a given port: for a service started again where its
+    /// clients already point (the port was its own a moment ago).
     pub fn spawn_on(binary: &str, dir: &TestDir, env: &[(String, String)], port: u16) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -39,12 +46,27 @@ impl Service {
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        Self {
+        let mut service = Self {
             name: binary.to_owned(),
             port,
             child: Some(child),
             log,
-        }
+        };
+        service.port = service.bound_port();
+        service
+    }
+
+    /// The port the child's start-up line reports, or 0 if it exited first.
+    fn bound_port(&mut self) -> u16 {
+        let what = format!("{} to log its port (see {})", self.name, self.log.display());
+        eventually_blocking(Duration::from_secs(20), &what, || {
+            if let Some(port) = logged_port(&self.log_text()) {
+                return Some(port);
+            }
+            let child = self.child.as_mut()?;
+            let exited = child.try_wait().ok()?.is_some();
+            exited.then_some(0)
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -60,22 +82,25 @@ impl Service {
 
     /// Waits until `/healthz` answers 200.
     pub async fn healthy(self) -> Self {
+        assert!(
+            self.port != 0,
+            "{} exited before it listened; its log:\n{}",
+            self.name,
+            self.log_text()
+        );
         let client = http_client(false);
-        let started = Instant::now();
-        loop {
-            if let Ok(res) = client.get(self.url("/healthz")).send().await {
-                if res.status() == 200 {
-                    return self;
-                }
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{} did not become healthy; its log:\n{}",
-                self.name,
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let healthy = within(Duration::from_secs(20), || async {
+            let res = client.get(self.url("/healthz")).send().await.ok()?;
+            (res.status() == 200).then_some(())
+        })
+        .await;
+        assert!(
+            healthy.is_some(),
+            "{} did not become healthy; its log:\n{}",
+            self.name,
+            self.log_text()
+        );
+        self
     }
 
     /// Waits until `/readyz` answers 200 and reports every dependency "ok".
@@ -126,26 +151,62 @@ impl Service {
 
     /// Waits for the process to end by itself.
     pub async fn exit_status(&mut self, limit: Duration) -> ExitStatus {
-        let started = Instant::now();
         let child = self.child.as_mut().expect("the service is running");
-        loop {
-            if let Some(status) = child.try_wait().expect("poll the child") {
-                self.child = None;
-                return status;
-            }
-            assert!(
-                started.elapsed() < limit,
+        let status = within(limit, || {
+            let status = child.try_wait().expect("poll the child");
+            async move { status }
+        })
+        .await;
+        let status = status.unwrap_or_else(|| {
+            panic!(
                 "{} did not exit within {limit:?}; its log:\n{}",
                 self.name,
                 self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            )
+        });
+        self.child = None;
+        status
     }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// The port in a service's start-up line (`port=8080` in text logs,
+/// `"port":8080` in JSON ones), from complete lines only.
+fn logged_port(log: &str) -> Option<u16> {
+    log.split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .find_map(|line| {
+            let (_, rest) = line
+                .split_once(" port=")
+                .or_else(|| line.split_once("\"port\":"))?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_port;
+
+    #[test]
+    fn the_port_is_read_from_a_text_or_json_start_up_line() {
+        let text = "2026-11-30T02:00:00Z  INFO vote::startup: vote listening port=40123 redis=redis://127.0.0.1:6379/0\n";
+        assert_eq!(logged_port(text), Some(40123));
+        let json = "{\"timestamp\":\"x\",\"level\":\"INFO\",\"port\":40124,\"message\":\"result listening\"}\n";
+        assert_eq!(logged_port(json), Some(40124));
+    }
+
+    #[test]
+    fn a_line_still_being_written_or_without_a_port_is_not_read() {
+        assert_eq!(logged_port("INFO vote listening port=401"), None);
+        assert_eq!(
+            logged_port("ERROR binding 127.0.0.1 port 80 failed\n"),
+            None
+        );
     }
 }
