@@ -13,10 +13,13 @@ pub mod compose;
 pub mod load;
 pub mod postgres;
 pub mod redis_server;
+pub mod scripted_server;
+pub mod seed;
 pub mod service;
 pub mod stack;
 pub mod stalling_proxy;
 pub mod tls;
+pub mod tls_proxy;
 
 pub use stack::Stack;
 
