@@ -161,7 +161,7 @@ if [ -n "${BEFORE_BIN:-}" ]; then
 fi
 
 phase "seed against wrk: the same endpoint, 50 connections, ${WRK_SECONDS}s each"
-"$BIN/seed" --url "http://127.0.0.1:$VOTE_PORT/" --votes 1000000000 --duration "$WRK_SECONDS" \
+"$BIN/seed" --url "http://127.0.0.1:$VOTE_PORT/" --votes 1000000000 --duration "${WRK_SECONDS}s" \
   --concurrency 50 --quiet --json "$OUT/seed.json" 2>"$OUT/seed.txt" || true
 cat "$OUT/seed.txt"
 seed_rps=$(jq '.requests_per_s' "$OUT/seed.json")

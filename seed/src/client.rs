@@ -3,8 +3,11 @@
 //! drives its connection (hyper's connection future is polled in place, not
 //! spawned), so a vote never wakes another task or thread.
 //!
-//! A connection that fails is reopened on the next request.
+//! A connection that fails is reopened on the next request. An `https://`
+//! target's connections are TLS ([`crate::tls`]); the handshake is per
+//! connection, never per request.
 
+use crate::tls::Tls;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -12,44 +15,58 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
 /// Longest a request may take before it counts as a timeout.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where the votes go: an `http://` URL's address, host header and path.
+/// Where the votes go: an `http://` or `https://` URL's address, host header
+/// and path, and for `https://` what the TLS handshake needs.
 #[derive(Debug, Clone)]
 pub struct Target {
     address: String,
     host: HeaderValue,
     path: Uri,
+    tls: Option<Tls>,
 }
 
 impl Target {
-    pub fn parse(url: &str) -> anyhow::Result<Self> {
+    /// `ca_file` holds the CAs an `https://` target is checked against
+    /// (default: the system's roots).
+    pub fn parse(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Self> {
         let uri: Uri = url.parse().map_err(|e| anyhow::anyhow!("{url:?}: {e}"))?;
-        anyhow::ensure!(
-            uri.scheme_str() == Some("http"),
-            "{url:?}: only http:// URLs are supported"
-        );
+        let secure = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => anyhow::bail!("{url:?}: only http:// and https:// URLs are supported"),
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| anyhow::anyhow!("{url:?} has no host"))?;
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority
+            .port_u16()
+            .unwrap_or(if secure { 443 } else { 80 });
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         Ok(Self {
             address: format!("{}:{port}", authority.host()),
             host: HeaderValue::from_str(authority.as_str())?,
             path: path.parse()?,
+            tls: secure
+                .then(|| Tls::new(authority.host(), ca_file))
+                .transpose()?,
         })
     }
 }
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.address, self.path)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.address, self.path)
     }
 }
 
@@ -58,6 +75,8 @@ impl std::fmt::Display for Target {
 pub enum Failure {
     Status(u16),
     Connect,
+    /// The TLS handshake failed (an untrusted or mismatched certificate).
+    Tls,
     Timeout,
     Other,
 }
@@ -67,13 +86,18 @@ impl Failure {
         match self {
             Failure::Status(code) => format!("http {code}"),
             Failure::Connect => "connect".into(),
+            Failure::Tls => "tls".into(),
             Failure::Timeout => "timeout".into(),
             Failure::Other => "other".into(),
         }
     }
 }
 
-type Driver = Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+/// A plain or a TLS stream: one type for both, so the request path does not
+/// branch on it.
+type Stream = Either<TcpStream, TlsStream<TcpStream>>;
+
+type Driver = Pin<Box<http1::Connection<TokioIo<Stream>, Full<Bytes>>>>;
 
 /// A task's connection to the target, opened on first use.
 pub struct Connection {
@@ -158,6 +182,15 @@ impl Connection {
                 .await
                 .map_err(|_| Failure::Connect)?;
             let _ = stream.set_nodelay(true);
+            let stream = match &self.target.tls {
+                None => Either::Left(stream),
+                Some(tls) => Either::Right(
+                    tls.connector
+                        .connect(tls.server_name.clone(), stream)
+                        .await
+                        .map_err(|_| Failure::Tls)?,
+                ),
+            };
             let (sender, driver) = http1::handshake(TokioIo::new(stream))
                 .await
                 .map_err(|_| Failure::Connect)?;

@@ -2,7 +2,8 @@
 //! seed Job run, and what load tests use.
 //!
 //! [`plan`] is the command line; [`schedule`] when each vote is due in an open
-//! model; [`run`] casts the votes over [`client`] connections; [`report`] is
+//! model; [`run`] casts the votes over [`client`] connections (TLS
+//! for `https://` by [`tls`]); [`report`] is
 //! the summary (requests/s, latency percentiles, errors by kind) as a table
 //! or JSON.
 //! A non-2xx answer or a connection error is an error, never a success.
@@ -12,3 +13,4 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod tls;

@@ -13,7 +13,11 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
-            if summary.errors_total() == 0 {
+            let crossed = summary.thresholds_crossed(plan.max_error_rate, plan.max_p99_ms);
+            for line in &crossed {
+                eprintln!("seed: threshold crossed: {line}");
+            }
+            if crossed.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -15,9 +15,10 @@ pub struct Plan {
     /// How many votes to cast (with --duration: at most this many).
     #[arg(long, env = "SEED_VOTES", default_value_t = 3000)]
     pub votes: u64,
-    /// Stop after this many seconds even if votes remain.
-    #[arg(long, env = "SEED_DURATION")]
-    pub duration: Option<f64>,
+    /// Stop after this long even if votes remain (a duration: `30s`, `2m`,
+    /// `1m30s`, `500ms`).
+    #[arg(long, env = "SEED_DURATION", value_parser = schedule::parse_duration)]
+    pub duration: Option<Duration>,
     /// Requests in flight at once.
     #[arg(long, env = "SEED_CONCURRENCY", default_value_t = 50)]
     pub concurrency: usize,
@@ -29,7 +30,8 @@ pub struct Plan {
     /// (an open model; default: as fast as the service answers).
     #[arg(long, env = "SEED_RATE", value_parser = parse_rate, conflicts_with = "stages")]
     pub rate: Option<f64>,
-    /// Ramp stages, DURATION:RATE,... (e.g. `30s:500,1m:2000,10s:0`): the rate
+    /// Ramp stages, DURATION:RATE,... (e.g. `30s:500,1m:2000,10s:0`, durations
+    /// as --duration takes them): the rate
     /// moves linearly from 0 through each stage's target; the run ends with
     /// the last stage (--votes is then ignored).
     #[arg(long, env = "SEED_STAGES", value_parser = schedule::parse_stages)]
@@ -41,9 +43,16 @@ pub struct Plan {
     /// returning voters who change their vote. Default: one voter per vote.
     #[arg(long, env = "SEED_VOTERS")]
     pub voters: Option<u64>,
-    /// Wait up to this many seconds for the vote page to answer before casting.
-    #[arg(long, env = "SEED_WAIT", default_value_t = 60.0)]
-    pub wait: f64,
+    /// Derive the voter ids from this text (a Job's name or uid), so a run
+    /// retried casts the same voters' votes again and the tally ends at the
+    /// planned count however many attempts it took. Default: new ids per run.
+    #[arg(long, env = "SEED_VOTER_SEED", conflicts_with = "fresh")]
+    pub voter_seed: Option<String>,
+    /// Before the run, retry the first vote for up to this long until vote
+    /// accepts it (vote may still be starting or not yet reach Redis);
+    /// `0s` starts at once.
+    #[arg(long, env = "SEED_WAIT", default_value = "60s", value_parser = schedule::parse_duration)]
+    pub wait: Duration,
     /// Every vote from a new visitor: no cookie is sent, so the service
     /// issues a voter id each time (the path of a first visit).
     #[arg(long, env = "SEED_FRESH", conflicts_with = "voters")]
@@ -52,6 +61,17 @@ pub struct Plan {
     /// vote; latency is the whole visit.
     #[arg(long, env = "SEED_VISIT")]
     pub visit: bool,
+    /// PEM file of the CA certificates that sign an https:// target's
+    /// certificate (a private CA); default: the system's roots.
+    #[arg(long, env = "SEED_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Fail (exit 1) when the successes' p99 latency exceeds this many ms.
+    #[arg(long, env = "SEED_MAX_P99_MS")]
+    pub max_p99_ms: Option<f64>,
+    /// Fail (exit 1) when more than this fraction of the requests fail
+    /// (`0.01` is 1%); the default 0 fails on any error.
+    #[arg(long, env = "SEED_MAX_ERROR_RATE", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub max_error_rate: f64,
     /// Also write the summary as JSON to this file.
     #[arg(long, env = "SEED_JSON")]
     pub json: Option<PathBuf>,
@@ -61,10 +81,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn duration(&self) -> Option<Duration> {
-        self.duration.map(Duration::from_secs_f64)
-    }
-
     pub fn schedule(&self) -> Schedule {
         match (&self.stages, self.rate) {
             (Some(stages), _) => Schedule::ramp(stages.clone()),
@@ -105,6 +121,14 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
         Ok(_) => Err("the rate is votes per second, more than 0".into()),
+        Err(e) => Err(format!("{raw:?}: {e}")),
+    }
+}
+
+fn parse_fraction(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        Ok(_) => Err("a fraction from 0 to 1, e.g. 0.01 for 1%".into()),
         Err(e) => Err(format!("{raw:?}: {e}")),
     }
 }
@@ -152,5 +176,15 @@ mod tests {
         assert!(Plan::try_parse_from(["seed", "--stages", "10s:100", "--rate", "5"]).is_err());
         assert!(Plan::try_parse_from(["seed", "--rate", "0"]).is_err());
         assert!(Plan::try_parse_from(["seed", "--fresh", "--voters", "3"]).is_err());
+    }
+
+    #[test]
+    fn durations_read_alike_everywhere() {
+        let plan = Plan::parse_from(["seed", "--duration", "1m30s", "--wait", "500ms"]);
+        assert_eq!(plan.duration, Some(Duration::from_secs(90)));
+        assert_eq!(plan.wait, Duration::from_millis(500));
+        assert!(Plan::try_parse_from(["seed", "--duration", "30"]).is_err());
+        assert!(Plan::try_parse_from(["seed", "--max-error-rate", "2"]).is_err());
+        assert!(Plan::try_parse_from(["seed", "--fresh", "--voter-seed", "x"]).is_err());
     }
 }

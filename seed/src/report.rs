@@ -1,4 +1,6 @@
-//! The summary of a run: throughput, latency percentiles and errors by kind.
+//! The summary of a run: throughput, latency percentiles (of the successes;
+//! the failures' on their own) and errors by kind, and the thresholds it
+//! crossed, which set seed's exit code as k6's thresholds do.
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -21,7 +23,10 @@ pub struct Summary {
     pub errors: BTreeMap<String, u64>,
     pub elapsed_s: f64,
     pub requests_per_s: f64,
+    /// Of the successes only.
     pub latency_ms: Latency,
+    /// Of the failures, when there were any.
+    pub failed_latency_ms: Option<Latency>,
     /// What latency is measured from: the intended send time with `--rate`.
     pub latency_from: &'static str,
 }
@@ -93,10 +98,94 @@ impl Summary {
             self.latency_ms.max,
             self.latency_from
         ));
+        if let Some(failed) = &self.failed_latency_ms {
+            out.push_str(&format!(
+                "  failures ms  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n  (not in the latency above)\n",
+                failed.p50, failed.p90, failed.p99, failed.p999, failed.max
+            ));
+        }
         out
+    }
+
+    /// Failed requests over those sent (0 when none was sent).
+    pub fn error_rate(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.errors_total() as f64 / self.sent as f64
+        }
+    }
+
+    /// A line for each threshold this run crossed: `--max-error-rate` (any
+    /// error when 0) and `--max-p99-ms` (of the successes).
+    pub fn thresholds_crossed(&self, max_error_rate: f64, max_p99_ms: Option<f64>) -> Vec<String> {
+        let mut crossed = Vec::new();
+        if self.error_rate() > max_error_rate {
+            crossed.push(format!(
+                "error rate {:.4} ({} of {}) is above --max-error-rate {max_error_rate}",
+                self.error_rate(),
+                self.errors_total(),
+                self.sent
+            ));
+        }
+        if let Some(max) = max_p99_ms {
+            if self.ok == 0 || self.latency_ms.p99 > max {
+                crossed.push(format!(
+                    "p99 latency {:.2} ms ({} successes) is above --max-p99-ms {max}",
+                    self.latency_ms.p99, self.ok
+                ));
+            }
+        }
+        crossed
     }
 
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(sent: u64, errors: u64, p99: f64) -> Summary {
+        let latency = Latency {
+            p50: p99 / 2.0,
+            p90: p99,
+            p99,
+            p999: p99,
+            max: p99,
+        };
+        Summary {
+            url: "http://vote/".into(),
+            concurrency: 1,
+            threads: 1,
+            voters: sent,
+            split: "1:1".into(),
+            sent,
+            ok: sent - errors,
+            ok_a: sent - errors,
+            ok_b: 0,
+            errors: BTreeMap::from([("http 503".to_owned(), errors)]),
+            elapsed_s: 1.0,
+            requests_per_s: sent as f64,
+            latency_ms: latency,
+            failed_latency_ms: None,
+            latency_from: "the time each vote was sent (closed model)",
+        }
+    }
+
+    #[test]
+    fn each_threshold_crossed_is_named() {
+        assert!(summary(100, 0, 5.0)
+            .thresholds_crossed(0.0, Some(10.0))
+            .is_empty());
+        assert!(summary(100, 1, 5.0)
+            .thresholds_crossed(0.01, None)
+            .is_empty());
+        let crossed = summary(100, 2, 12.0).thresholds_crossed(0.01, Some(10.0));
+        assert_eq!(crossed.len(), 2, "{crossed:?}");
+        assert!(crossed[0].contains("--max-error-rate 0.01"), "{crossed:?}");
+        assert!(crossed[1].contains("--max-p99-ms 10"), "{crossed:?}");
     }
 }

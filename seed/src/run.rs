@@ -10,8 +10,17 @@
 //! due, not from when a task got round to sending it, so a stall of the
 //! service shows in the percentiles instead of hiding as fewer requests
 //! (coordinated omission). Without a rate (a closed model), from the send.
+//! Only successes go into the latency percentiles; a failure's time (a fast
+//! 503, a 10 s timeout) is kept in a histogram of its own.
+//!
+//! Voter ids come from a nonce: drawn per run, or derived from
+//! `--voter-seed`, so that a retried run (a Kubernetes Job's next attempt)
+//! casts the same voters' votes and the tally ends at the planned count.
+//! Before the run, the first vote is retried until vote accepts it, for up to
+//! `--wait` (vote may be up before it reaches Redis); re-casting it is
+//! harmless, as the last vote of a voter is the one that counts.
 
-use crate::client::{Connection, Target};
+use crate::client::{Connection, Failure, Target};
 use crate::plan::Plan;
 use crate::report::{Latency, Summary};
 use crate::schedule::Schedule;
@@ -28,7 +37,9 @@ use tokio::sync::oneshot;
 
 /// What one task saw.
 struct Tally {
+    /// Successes only.
     latency: Histogram<u64>,
+    failed_latency: Histogram<u64>,
     ok_a: u64,
     ok_b: u64,
     errors: BTreeMap<String, u64>,
@@ -40,7 +51,8 @@ struct Shared {
     plan: Plan,
     schedule: Schedule,
     votes: u64,
-    /// A fresh set of voter ids per run, so runs do not overwrite each other.
+    /// What the voter ids derive from: new per run, so runs do not overwrite
+    /// each other, or from `--voter-seed`, so retries do.
     run_nonce: u64,
     started: Instant,
     deadline: Option<Instant>,
@@ -51,20 +63,29 @@ struct Shared {
 }
 
 pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
-    let target = Target::parse(&plan.url).with_context(|| format!("--url {:?}", plan.url))?;
+    let target = Target::parse(&plan.url, plan.ca_file.as_deref())
+        .with_context(|| format!("--url {:?}", plan.url))?;
     anyhow::ensure!(plan.concurrency > 0, "--concurrency must be at least 1");
-    wait_for_target(&target, Duration::from_secs_f64(plan.wait)).await?;
+    let run_nonce = plan
+        .voter_seed
+        .as_deref()
+        .map_or_else(rand::random, nonce_from_seed);
+    let mut first = Tally::new();
+    let cast_first = !plan.wait.is_zero() && plan.votes() > 0;
+    if cast_first {
+        cast_first_vote(&target, plan, run_nonce, &mut first).await?;
+    }
     let started = Instant::now();
     let shared = Arc::new(Shared {
         target,
         plan: plan.clone(),
         schedule: plan.schedule(),
         votes: plan.votes(),
-        run_nonce: rand::random(),
+        run_nonce,
         started,
-        deadline: plan.duration().map(|d| started + d),
-        next: AtomicU64::new(0),
-        done: AtomicU64::new(0),
+        deadline: plan.duration.map(|d| started + d),
+        next: AtomicU64::new(u64::from(cast_first)),
+        done: AtomicU64::new(u64::from(cast_first)),
         failed: AtomicU64::new(0),
     });
     let progress = (!plan.quiet).then(|| tokio::spawn(show_progress(shared.clone())));
@@ -74,20 +95,20 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         let connections = plan.concurrency / threads + usize::from(t < plan.concurrency % threads);
         senders.push(send_from_thread(shared.clone(), connections)?);
     }
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let (mut ok_a, mut ok_b) = (0, 0);
-    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut all = first;
     for sender in senders {
         let tallies = sender.await.context("a sending thread stopped")??;
         for tally in tallies {
-            latency.add(&tally.latency)?;
-            ok_a += tally.ok_a;
-            ok_b += tally.ok_b;
-            for (kind, n) in tally.errors {
-                *errors.entry(kind).or_default() += n;
-            }
+            all.add(tally)?;
         }
     }
+    let Tally {
+        latency,
+        failed_latency,
+        ok_a,
+        ok_b,
+        errors,
+    } = all;
     let elapsed = started.elapsed();
     if let Some(progress) = progress {
         progress.abort();
@@ -114,6 +135,8 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         elapsed_s: elapsed.as_secs_f64(),
         requests_per_s: Summary::rate(sent, elapsed),
         latency_ms: Latency::from_micros(&latency),
+        failed_latency_ms: (!failed_latency.is_empty())
+            .then(|| Latency::from_micros(&failed_latency)),
         latency_from: match shared.schedule {
             Schedule::AsFastAsAnswered => "the time each vote was sent (closed model)",
             Schedule::Open { .. } => "the time each vote was due (open model)",
@@ -150,17 +173,134 @@ fn send_from_thread(
     Ok(tallies)
 }
 
+impl Tally {
+    fn new() -> Self {
+        let histogram = || Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+        Self {
+            latency: histogram(),
+            failed_latency: histogram(),
+            ok_a: 0,
+            ok_b: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, other: Tally) -> anyhow::Result<()> {
+        self.latency.add(&other.latency)?;
+        self.failed_latency.add(&other.failed_latency)?;
+        self.ok_a += other.ok_a;
+        self.ok_b += other.ok_b;
+        for (kind, n) in other.errors {
+            *self.errors.entry(kind).or_default() += n;
+        }
+        Ok(())
+    }
+
+    /// Counts one vote's outcome; its latency goes to the successes' or the
+    /// failures' histogram.
+    fn count(&mut self, choice: Choice, outcome: &Result<(), Failure>, micros: u64) {
+        let micros = micros.clamp(1, 60_000_000);
+        match outcome {
+            Ok(()) => {
+                let _ = self.latency.record(micros);
+                match choice {
+                    Choice::A => self.ok_a += 1,
+                    Choice::B => self.ok_b += 1,
+                }
+            }
+            Err(failure) => {
+                let _ = self.failed_latency.record(micros);
+                *self.errors.entry(failure.kind()).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// Which option a vote is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Choice {
+    A,
+    B,
+}
+
+/// The forms of the two choices, made once per task.
+struct Forms([Bytes; 2]);
+
+impl Forms {
+    fn new() -> Self {
+        Self([Bytes::from_static(b"vote=a"), Bytes::from_static(b"vote=b")])
+    }
+
+    fn of(&self, choice: Choice) -> Bytes {
+        self.0[usize::from(choice == Choice::B)].clone()
+    }
+}
+
+/// Casts the `i`-th vote as the plan says (the page first with `--visit`):
+/// its choice and outcome.
+async fn cast_vote(
+    connection: &mut Connection,
+    plan: &Plan,
+    run_nonce: u64,
+    forms: &Forms,
+    i: u64,
+) -> (Choice, Result<(), Failure>) {
+    let choice = if plan.choice(i) == "a" {
+        Choice::A
+    } else {
+        Choice::B
+    };
+    let cookie = (!plan.fresh).then(|| voter_cookie(run_nonce, i % plan.voters()));
+    if plan.visit {
+        // The page first, as a browser loads it before the vote.
+        let _ = connection.get(cookie.as_ref()).await;
+    }
+    let outcome = connection
+        .post_form(cookie.as_ref(), forms.of(choice))
+        .await;
+    (choice, outcome)
+}
+
+/// Casts vote 0 until vote accepts it, for up to `--wait`: vote may answer
+/// before it reaches Redis. It counts as a success of the run, without a
+/// latency (its time is the wait's).
+async fn cast_first_vote(
+    target: &Target,
+    plan: &Plan,
+    run_nonce: u64,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut connection = Connection::new(target.clone());
+    let forms = Forms::new();
+    loop {
+        let (choice, outcome) = cast_vote(&mut connection, plan, run_nonce, &forms, 0).await;
+        match outcome {
+            Ok(()) => {
+                match choice {
+                    Choice::A => tally.ok_a += 1,
+                    Choice::B => tally.ok_b += 1,
+                }
+                return Ok(());
+            }
+            Err(failure) if started.elapsed() >= plan.wait => {
+                anyhow::bail!(
+                    "{target} did not accept a vote within --wait {}: {}",
+                    humantime::format_duration(plan.wait),
+                    failure.kind()
+                );
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
 /// One connection's task: takes vote numbers until the votes or the time run out.
 async fn send_votes(shared: Arc<Shared>) -> Tally {
     let plan = &shared.plan;
     let mut connection = Connection::new(shared.target.clone());
-    let mut tally = Tally {
-        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-        ok_a: 0,
-        ok_b: 0,
-        errors: BTreeMap::new(),
-    };
-    let forms = [Bytes::from_static(b"vote=a"), Bytes::from_static(b"vote=b")];
+    let mut tally = Tally::new();
+    let forms = Forms::new();
     loop {
         let i = shared.next.fetch_add(1, Ordering::Relaxed);
         if i >= shared.votes || shared.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -174,51 +314,36 @@ async fn send_votes(shared: Arc<Shared>) -> Tally {
         if let Some(due) = due {
             tokio::time::sleep_until(due.into()).await;
         }
-        let choice = plan.choice(i);
-        let cookie = (!plan.fresh).then(|| voter_cookie(shared.run_nonce, i % plan.voters()));
         let sent = Instant::now();
-        if plan.visit {
-            // The page first, as a browser loads it before the vote.
-            let _ = connection.get(cookie.as_ref()).await;
+        let (choice, outcome) = cast_vote(&mut connection, plan, shared.run_nonce, &forms, i).await;
+        let micros = due.unwrap_or(sent).elapsed().as_micros() as u64;
+        if outcome.is_err() {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
         }
-        let form = forms[usize::from(choice == "b")].clone();
-        let outcome = connection.post_form(cookie.as_ref(), form).await;
-        let micros = due.unwrap_or(sent).elapsed().as_micros().max(1) as u64;
-        let _ = tally.latency.record(micros.min(60_000_000));
-        match outcome {
-            Ok(()) if choice == "a" => tally.ok_a += 1,
-            Ok(()) => tally.ok_b += 1,
-            Err(failure) => {
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                *tally.errors.entry(failure.kind()).or_default() += 1;
-            }
-        }
+        tally.count(choice, &outcome, micros);
         shared.done.fetch_add(1, Ordering::Relaxed);
     }
     tally
 }
 
-/// The cookie of the `voter`-th voter of this run.
+/// The nonce of `--voter-seed`: FNV-1a of its bytes, then mixed (SplitMix64's
+/// finaliser) so that seeds alike (`seed-1`, `seed-2`) give unrelated ids.
+/// Fixed arithmetic, so every build derives the same ids from the same seed.
+fn nonce_from_seed(seed: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in seed.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
+}
+
+/// The cookie of the `voter`-th voter of this run: 16 hex digits, as the
+/// ids vote issues. Distinct voters get distinct ids (a bijection of `voter`).
 fn voter_cookie(run_nonce: u64, voter: u64) -> HeaderValue {
     let id = run_nonce ^ voter.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     HeaderValue::from_str(&format!("voter_id={id:016x}")).expect("hex digits are a valid header")
-}
-
-/// Waits until the vote page answers 200 (the service may still be starting).
-async fn wait_for_target(target: &Target, limit: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        let mut connection = Connection::new(target.clone());
-        match connection.get(None).await {
-            Ok(()) => return Ok(()),
-            Err(failure) => {
-                if started.elapsed() >= limit {
-                    anyhow::bail!("{target} is not ready after {limit:?}: {}", failure.kind());
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// One line a second on a terminal (updated in place), one every 5 s otherwise.
@@ -246,5 +371,31 @@ async fn show_progress(shared: Arc<Shared>) {
         } else {
             eprintln!("{line}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_voter_seed_gives_the_same_voters_every_time_and_others_differ() {
+        let ids = |seed: &str| -> Vec<HeaderValue> {
+            (0..1000)
+                .map(|v| voter_cookie(nonce_from_seed(seed), v))
+                .collect()
+        };
+        assert_eq!(ids("seed-7f3a"), ids("seed-7f3a"));
+        let distinct: std::collections::BTreeSet<_> = ids("seed-7f3a")
+            .into_iter()
+            .chain(ids("seed-7f3b"))
+            .collect();
+        assert_eq!(distinct.len(), 2000);
+        let cookie = voter_cookie(nonce_from_seed("x"), 0);
+        let id = cookie.to_str().unwrap().strip_prefix("voter_id=").unwrap();
+        assert!(
+            id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
     }
 }

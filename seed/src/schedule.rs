@@ -15,7 +15,19 @@ pub struct Stage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stages(pub Vec<Stage>);
 
-/// Parses `30s:500,1m:2000,10s:0` (durations in s or m, rates in votes/s).
+/// Parses a duration as humantime reads it (`30s`, `2m`, `1m30s`, `500ms`):
+/// the one syntax of every duration seed takes. A bare number is refused, so
+/// that `30` is never read as 30 ms or 30 min.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    if raw.parse::<f64>().is_ok() {
+        return Err(format!("{raw:?} has no unit: say e.g. {raw}s"));
+    }
+    humantime::parse_duration(raw).map_err(|e| format!("{raw:?}: {e} (e.g. 30s, 2m, 1m30s)"))
+}
+
+/// Parses `30s:500,1m:2000,10s:0` (durations as [`parse_duration`] reads
+/// them, rates in votes/s).
 pub fn parse_stages(raw: &str) -> Result<Stages, String> {
     let stages = raw
         .split(',')
@@ -24,26 +36,15 @@ pub fn parse_stages(raw: &str) -> Result<Stages, String> {
                 .trim()
                 .split_once(':')
                 .ok_or_else(|| format!("{part:?} is not DURATION:RATE, e.g. 30s:500"))?;
-            let seconds = if let Some(m) = duration.strip_suffix('m') {
-                m.parse::<f64>().map(|m| m * 60.0)
-            } else {
-                duration
-                    .strip_suffix('s')
-                    .unwrap_or(duration)
-                    .parse::<f64>()
-            }
-            .map_err(|e| format!("{duration:?}: {e}"))?;
-            let rate: f64 = rate.parse().map_err(|e| format!("{rate:?}: {e}"))?;
-            if !(seconds.is_finite() && seconds > 0.0) {
+            let duration = parse_duration(duration)?;
+            let rate: f64 = rate.trim().parse().map_err(|e| format!("{rate:?}: {e}"))?;
+            if duration.is_zero() {
                 return Err(format!("{duration:?}: a stage lasts more than 0 s"));
             }
             if !(rate.is_finite() && rate >= 0.0) {
                 return Err(format!("{rate:?}: a rate is 0 or more votes/s"));
             }
-            Ok(Stage {
-                duration: Duration::from_secs_f64(seconds),
-                rate,
-            })
+            Ok(Stage { duration, rate })
         })
         .collect::<Result<Vec<_>, _>>()?;
     if stages.iter().all(|s| s.rate == 0.0) {
@@ -187,5 +188,10 @@ mod tests {
         assert!(parse_stages("5s:-1").is_err());
         assert!(parse_stages("5s:0").is_err());
         assert!(parse_stages("xs:5").is_err());
+        assert!(parse_stages("30:5").is_err());
+        assert_eq!(
+            parse_stages("1m30s:5").unwrap().0[0].duration,
+            Duration::from_secs(90)
+        );
     }
 }

@@ -456,7 +456,7 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
             "--votes",
             "2000000",
             "--duration",
-            "8",
+            "8s",
             "--concurrency",
             "50",
         ])

@@ -1,27 +1,9 @@
 //! Running the app: the load generator against a live stack, the metrics
 //! moving under that load, and structured logs with request ids.
 
-use crate::harness::{binaries, eventually, http_client, sample, Stack};
+use crate::harness::scripted_server::{self, Answer};
+use crate::harness::{eventually, http_client, sample, Stack};
 use std::time::Duration;
-
-/// Runs seed with `args` to success; its JSON summary and its printed table.
-async fn seed_summary(args: &[&str], dir: &crate::harness::TestDir) -> (serde_json::Value, String) {
-    let summary_path = dir.join("seed.json");
-    let out = tokio::process::Command::new(binaries::path("seed"))
-        .args(args)
-        .args(["--quiet", "--json"])
-        .arg(&summary_path)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "seed failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary = serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
-    (summary, String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
 /// Starts a stack with a vote service and runs seed at it with `args` (after
 /// `--url`): the stack (for its Redis), the vote service, seed's summary.
@@ -36,7 +18,7 @@ async fn seed_at_vote(
         .into_iter()
         .chain(args.iter().copied())
         .collect();
-    let (summary, _) = seed_summary(&args, &stack.dir).await;
+    let (summary, _) = crate::harness::seed::summary(&args, &stack.dir).await;
     (stack, vote, summary)
 }
 
@@ -48,7 +30,7 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
     let result = stack.result(&[]).await.ready().await;
     let before = crate::harness::page_text(&vote.url("/metrics")).await;
     let vote_url = vote.url("/");
-    let (summary, table) = seed_summary(
+    let (summary, table) = crate::harness::seed::summary(
         &[
             "--url",
             &vote_url,
@@ -128,23 +110,27 @@ async fn the_load_generator_counts_refused_votes_as_errors() {
     let mut stack = Stack::start("seed-errors");
     let vote = stack.vote(&[]).await;
     stack.redis.stop();
-    let out = tokio::process::Command::new(binaries::path("seed"))
-        .args([
-            "--url",
-            &vote.url("/"),
-            "--votes",
-            "20",
-            "--concurrency",
-            "4",
-            "--quiet",
-        ])
-        .output()
-        .await
-        .unwrap();
+    let out = crate::harness::seed::run(&[
+        "--url",
+        &vote.url("/"),
+        "--votes",
+        "20",
+        "--concurrency",
+        "4",
+        "--wait",
+        "0s",
+    ])
+    .await;
     let table = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert!(table.contains("ok           0"), "{table}");
     assert!(table.contains("http 503     20"), "{table}");
+    assert!(
+        table.contains(
+            "threshold crossed: error rate 1.0000 (20 of 20) is above --max-error-rate 0"
+        ),
+        "{table}"
+    );
 }
 
 #[tokio::test]
@@ -192,67 +178,18 @@ async fn json_logs_carry_the_request_id_echoed_to_the_client() {
     assert_eq!(entry["reason"], "unknown_choice", "{entry}");
 }
 
-/// A stand-in HTTP server that answers every request 200 at once, except that
-/// it stalls for `stall` once, at the `stall_at`-th request: what a GC pause or
-/// a failover looks like from a client.
-async fn stalling_server(stall_at: usize, stall: Duration) -> std::net::SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let served = served.clone();
-            tokio::spawn(async move {
-                let mut pending = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    // One request: the head, then content-length bytes of body.
-                    let head_end = loop {
-                        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => pending.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&pending[..head_end]).to_lowercase();
-                    let body: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    while pending.len() < head_end + body {
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => pending.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    pending.drain(..head_end + body);
-                    if served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == stall_at {
-                        // The stall under test: this answer comes late.
-                        tokio::time::sleep(stall).await;
-                    }
-                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-                    if socket.write_all(answer).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test]
 async fn at_a_fixed_rate_seed_counts_a_stall_against_every_vote_it_delayed() {
     // 200 votes/s on one connection for 3 s; the server stalls 1 s once. Every
     // vote due during the stall waited for it: about a third of the run.
-    let addr = stalling_server(100, Duration::from_secs(1)).await;
+    let addr = scripted_server::start(|n| Answer {
+        delay: Duration::from_secs(if n == 100 { 1 } else { 0 }),
+        status: 200,
+    })
+    .await;
     let dir = crate::harness::TestDir::new("seed-open-model");
     let url = format!("http://{addr}/");
-    let (summary, _) = seed_summary(
+    let (summary, _) = crate::harness::seed::summary(
         &[
             "--url",
             &url,
@@ -294,17 +231,17 @@ async fn as_visitors_seed_loads_the_page_before_each_vote() {
         )
     };
     assert_eq!(count("POST"), 200.0, "{metrics}");
-    // One page per visit, plus seed's own check that the page answers.
-    assert_eq!(count("GET"), 201.0, "{metrics}");
+    // One page per visit (seed's wait for vote casts the first vote as a visit).
+    assert_eq!(count("GET"), 200.0, "{metrics}");
 }
 
 #[tokio::test]
 async fn ramp_stages_send_what_their_rates_add_up_to_and_end_with_the_last() {
     // 0 -> 200/s over 1 s (100 votes), then 200/s for 1 s (200 votes).
-    let addr = stalling_server(usize::MAX, Duration::ZERO).await;
+    let addr = scripted_server::start(|_| Answer::OK).await;
     let dir = crate::harness::TestDir::new("seed-stages");
     let url = format!("http://{addr}/");
-    let (summary, _) = seed_summary(
+    let (summary, _) = crate::harness::seed::summary(
         &[
             "--url",
             &url,

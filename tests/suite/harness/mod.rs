@@ -14,11 +14,14 @@ pub mod load;
 pub mod postgres;
 pub mod raw_http;
 pub mod redis_server;
+pub mod scripted_server;
+pub mod seed;
 pub mod service;
 pub mod skip;
 pub mod stack;
 pub mod stalling_proxy;
 pub mod tls;
+pub mod tls_proxy;
 
 pub use stack::Stack;
 
