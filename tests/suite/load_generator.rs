@@ -82,9 +82,11 @@ async fn a_run_retried_with_its_voter_seed_ends_at_exactly_the_planned_tally() {
 async fn seed_started_before_vote_reaches_redis_waits_and_casts_every_vote() {
     let mut stack = Stack::start("seed-waits");
     stack.redis.stop();
-    let port = crate::harness::free_port();
-    let url = format!("http://127.0.0.1:{port}/");
-    // seed first: nothing listens yet.
+    // vote first, on a port of its own: it serves its page but refuses every
+    // vote while Redis is down, which is what a Job meets when it starts
+    // beside a vote that has not reached Redis yet.
+    let vote = Service::spawn("vote", &stack.dir, &stack.env(&[])).healthy().await;
+    let url = vote.url("/");
     let args = ["--url", url.as_str(), "--votes", "50", "--wait", "60s"];
     let seeding = {
         let dir = TestDir::new("seed-waits-summary");
@@ -94,10 +96,6 @@ async fn seed_started_before_vote_reaches_redis_waits_and_casts_every_vote() {
             seed::summary(&args, &dir).await.0
         })
     };
-    // Then vote, which refuses votes until Redis is back.
-    let vote = Service::spawn_on("vote", &stack.dir, &stack.env(&[]), port)
-        .healthy()
-        .await;
     let refused = r#"http_requests_total{route="/",method="POST",status="503"}"#;
     eventually(Duration::from_secs(20), "seed's vote refused", || async {
         (metric(&vote, refused).await >= 1.0).then_some(())
