@@ -31,6 +31,15 @@ const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
 /// How long one frame may wait for a viewer that does not read.
 pub const WRITE_LIMIT: Duration = Duration::from_secs(30);
 
+/// `# HELP` of the metrics recorded here.
+pub fn describe_metrics() {
+    metrics::describe_gauge!(
+        "result_viewers_connected",
+        metrics::Unit::Count,
+        "Open /events streams: viewers watching the results live."
+    );
+}
+
 /// Writes all of `bytes` to `connection`, waiting at most [`WRITE_LIMIT`];
 /// false if the peer is gone or takes nothing for that long.
 pub async fn send(connection: &TcpStream, bytes: &[u8]) -> bool {

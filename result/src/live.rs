@@ -71,6 +71,20 @@ pub const UNAVAILABLE: &str =
 
 pub type Feed = watch::Receiver<Arc<Snapshot>>;
 
+/// `# HELP` of the metrics recorded here.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "result_tally_reads_total",
+        metrics::Unit::Count,
+        "Reads of the totals from Postgres (one per coalesced burst of changes)."
+    );
+    metrics::describe_counter!(
+        "result_updates_pushed_total",
+        metrics::Unit::Count,
+        "Changed totals published to the live viewers."
+    );
+}
+
 /// Starts following the totals; returns the feed viewers subscribe to.
 pub fn follow(database: DatabaseUrl, options: PollOptions, stop: CancellationToken) -> Feed {
     let initial = Snapshot::new(State::Unavailable("not connected yet".into()), &options);

@@ -15,6 +15,7 @@ mod containers;
 mod deploy;
 mod end_to_end;
 mod faults;
+mod observability;
 mod operability;
 mod result_service;
 mod run_script;
