@@ -36,7 +36,7 @@ mapfile -t manifests < <(find k8s -path k8s/app -prune -o -name '*.yaml' -print 
 kubernetes-validate --strict --quiet -k 1.37.0 "${manifests[@]}"
 echo "==> checkov k8s/"
 checkov -d k8s --skip-path k8s/app --framework kubernetes --config-file .checkov.yaml
-echo "==> k8s/app rendered with kustomize: the base, the production overlay, managed data"
+echo "==> k8s/app rendered with kustomize: the base, the production overlay (with observability), managed data"
 render=target/k8s-app
 rm -rf "$render"
 mkdir -p "$render/base" "$render/production" "$render/managed" "$render/managed-kustomization"
@@ -47,7 +47,7 @@ resources: [../../../k8s/app/base]
 components: [../../../k8s/app/components/managed-data, ../../../k8s/app/components/network-policies]
 KUSTOMIZATION
 kubectl kustomize "$render/managed-kustomization" >"$render/managed/app.yaml"
-echo "==> kubernetes-validate --strict (1.37) k8s/app (the ServiceMonitor's CRD has no schema there)"
+echo "==> kubernetes-validate --strict (1.37) k8s/app (the ServiceMonitor's and PrometheusRule's CRDs have no schema there)"
 kubernetes-validate --strict --quiet -k 1.37.0 "$render"/{base,production,managed}/app.yaml
 echo "==> checkov k8s/app (production overlay; managed data with NetworkPolicies)"
 for dir in production managed; do

@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 
-ensure_packages redis-server:redis-server postgres:postgresql chromium:chromium chromedriver:chromium-driver
+ensure_packages redis-server:redis-server postgres:postgresql chromium:chromium chromedriver:chromium-driver \
+  prometheus:prometheus
 
 echo "==> building the services"
 cargo build --workspace --bins

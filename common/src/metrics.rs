@@ -1,12 +1,16 @@
 //! Prometheus metrics: one recorder per process, rendered at `/metrics`.
 //!
 //! Services record through the `metrics` macros; the names are listed in each
-//! service's own module where they are recorded.
+//! service's own module where they are recorded, and each service describes
+//! its own (`# HELP`) when it builds. Described here: what every service
+//! exports, the HTTP metrics, `dependency_up` and the process's own
+//! (`process_resident_memory_bytes`, CPU, open files: read at each render).
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Latency buckets in seconds, from 100 µs to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -30,6 +34,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             match recorder {
                 Ok(Ok(handle)) => {
                     keep_up(handle.clone());
+                    describe_shared();
                     Some(handle)
                 }
                 Ok(Err(e)) | Err(e) => {
@@ -39,6 +44,27 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// `# HELP` of the metrics every service exports.
+fn describe_shared() {
+    metrics::describe_counter!(
+        "http_requests_total",
+        metrics::Unit::Count,
+        "HTTP requests answered, by route pattern, method and status."
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by route pattern, method and status."
+    );
+    metrics::describe_gauge!(
+        "dependency_up",
+        "1 if the dependency (redis, postgres) answered this process's last readiness check, 0 if not."
+    );
+    PROCESS
+        .get_or_init(metrics_process::Collector::default)
+        .describe();
 }
 
 /// How often histogram samples are folded into their buckets.
@@ -61,5 +87,8 @@ fn keep_up(handle: PrometheusHandle) {
 
 /// The metrics in Prometheus text format.
 pub fn render() -> String {
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }

@@ -21,6 +21,15 @@ use futures_util::Stream;
 use std::convert::Infallible;
 use std::time::Duration;
 
+/// `# HELP` of the metrics recorded here.
+pub fn describe_metrics() {
+    metrics::describe_gauge!(
+        "result_viewers_connected",
+        metrics::Unit::Count,
+        "Open /events streams: viewers watching the results live."
+    );
+}
+
 /// A comment line sent to idle streams so proxies keep them open.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
 

@@ -68,6 +68,20 @@ pub const UNAVAILABLE: &str =
 
 pub type Feed = watch::Receiver<Arc<Snapshot>>;
 
+/// `# HELP` of the metrics recorded here.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "result_tally_reads_total",
+        metrics::Unit::Count,
+        "Reads of the totals from Postgres (one per coalesced burst of changes)."
+    );
+    metrics::describe_counter!(
+        "result_updates_pushed_total",
+        metrics::Unit::Count,
+        "Changed totals published to the live viewers."
+    );
+}
+
 /// Starts following the totals until `stop` (the end of the drain, so that
 /// pages served while draining still show them); returns the feed viewers
 /// subscribe to, which ends then, and every open stream with it.

@@ -20,6 +20,8 @@ pub struct Application {
 impl Application {
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
+        crate::live::describe_metrics();
+        crate::events::describe_metrics();
         let (listener, port) = common::http::bind(config.bind, config.port)?;
         let drain = Drain::after(&stop, config.drain);
         let feed = crate::live::follow(

@@ -16,6 +16,7 @@ mod deploy;
 mod end_to_end;
 mod faults;
 mod load_generator;
+mod observability;
 mod operability;
 mod result_service;
 mod run_script;

@@ -54,6 +54,20 @@ impl AcceptedVotes {
     }
 }
 
+/// `# HELP` of the metrics recorded here.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "votes_accepted_total",
+        metrics::Unit::Count,
+        "Votes queued in Redis and acknowledged to the voter, by choice."
+    );
+    metrics::describe_counter!(
+        "votes_rejected_total",
+        metrics::Unit::Count,
+        "Votes refused and not recorded, by reason (queue_unavailable: Redis did not take it; the others: bad requests)."
+    );
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use common::http::readable;
     cfg.service(readable("/", show).post(cast))

@@ -21,6 +21,7 @@ impl Application {
     /// Binds the port and prepares the server; Redis is connected lazily.
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
+        crate::routes::describe_metrics();
         let (listener, port) = common::http::bind(config.bind, config.port)?;
         // Checked here, so a bad URL stops the start instead of a worker.
         BallotBox::connect(&config.redis)?;

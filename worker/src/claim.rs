@@ -293,6 +293,22 @@ impl Queue {
             .await?)
     }
 
+    /// When the vote at the head of the queue (the next to be claimed, the
+    /// oldest waiting) was cast, in microseconds since the Unix epoch: `None`
+    /// when the queue is empty or its head carries no stamp (not a ballot, or
+    /// from a vote service that does not stamp).
+    pub async fn head_cast_at(&self) -> anyhow::Result<Option<i64>> {
+        let head: Option<Vec<u8>> = self
+            .control
+            .call(CALL_TIMEOUT, |mut redis| async move {
+                redis.lindex(VOTES, 0).await
+            })
+            .await?;
+        Ok(head
+            .and_then(|message| wire::ballot::Ballot::from_json(&message).ok())
+            .and_then(|ballot| ballot.cast_at))
+    }
+
     /// PING, for readiness.
     pub async fn ping(&self) -> Result<(), String> {
         self.control.ping(Duration::from_secs(1)).await

@@ -30,6 +30,50 @@ use tokio_util::sync::CancellationToken;
 /// at its stop token again.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
+/// `# HELP` of the metrics recorded here.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "worker_batches_total",
+        metrics::Unit::Count,
+        "Batches claimed from the queue and committed to Postgres."
+    );
+    metrics::describe_histogram!(
+        "worker_batch_size",
+        metrics::Unit::Count,
+        "Messages in each committed batch."
+    );
+    metrics::describe_counter!(
+        "votes_stored_total",
+        metrics::Unit::Count,
+        "Votes written to Postgres (after last-vote-wins within each batch)."
+    );
+    metrics::describe_counter!(
+        "dead_letters_total",
+        metrics::Unit::Count,
+        "Messages that were not a ballot, set aside in the Redis list votes:dead."
+    );
+    metrics::describe_counter!(
+        "votes_rejected_total",
+        metrics::Unit::Count,
+        "Ballots Postgres refused, set aside in the Redis list votes:rejected."
+    );
+    metrics::describe_histogram!(
+        "worker_claim_to_commit_seconds",
+        metrics::Unit::Seconds,
+        "Time from claiming a batch to its commit."
+    );
+    metrics::describe_counter!(
+        "worker_batch_splits_total",
+        metrics::Unit::Count,
+        "Batches split in two to find the ballot Postgres refused."
+    );
+    metrics::describe_counter!(
+        "worker_errors_total",
+        metrics::Unit::Count,
+        "Failed attempts, by stage (claim, store, acknowledge); the batch is retried."
+    );
+}
+
 /// What one step of the loop did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

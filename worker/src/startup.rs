@@ -1,7 +1,8 @@
 //! Builds the worker: its health port, its queue and pool, the heartbeat that
 //! keeps its batch its own, and the loop.
 //!
-//! Metrics recorded here: `worker_queue_depth`, `worker_recovered_votes_total`.
+//! Metrics recorded here: `worker_queue_depth`,
+//! `worker_queue_oldest_vote_age_seconds`, `worker_recovered_votes_total`.
 
 use crate::claim::Queue;
 use crate::config::Config;
@@ -27,6 +28,8 @@ impl Application {
     /// worker starts before Redis and Postgres and waits for them).
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
+        describe_metrics();
+        crate::pipeline::describe_metrics();
         let (listener, port) = common::http::bind(config.bind, config.port)?;
         let queue = Queue::new(&config.redis, &config.worker_id)?;
         let pool = crate::store::pool(&config.database)?;
@@ -141,10 +144,44 @@ async fn keep_heartbeat(worker: Arc<Worker>, ttl: Duration, stop: CancellationTo
                 "recovering dead workers' batches failed"
             ),
         }
-        if let Ok(depth) = queue.depth().await {
-            metrics::gauge!("worker_queue_depth").set(depth as f64);
-        }
+        sample_queue(queue).await;
     }
+}
+
+/// Records how many votes wait and how long the oldest has waited (0 when
+/// none does). The age is measured against the cast time vote stamped, so it
+/// includes any difference between vote's clock and this one.
+async fn sample_queue(queue: &Queue) {
+    if let Ok(depth) = queue.depth().await {
+        metrics::gauge!("worker_queue_depth").set(depth as f64);
+    }
+    if let Ok(cast_at) = queue.head_cast_at().await {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        let age = cast_at.map_or(0, |cast_at| now.saturating_sub(cast_at).max(0));
+        metrics::gauge!("worker_queue_oldest_vote_age_seconds").set(age as f64 / 1e6);
+    }
+}
+
+/// `# HELP` of the metrics recorded here.
+fn describe_metrics() {
+    metrics::describe_gauge!(
+        "worker_queue_depth",
+        metrics::Unit::Count,
+        "Votes waiting in the Redis list votes, sampled at each heartbeat."
+    );
+    metrics::describe_gauge!(
+        "worker_queue_oldest_vote_age_seconds",
+        metrics::Unit::Seconds,
+        "How long ago the vote at the head of the queue was cast (0 when the queue is empty), sampled at each heartbeat."
+    );
+    metrics::describe_counter!(
+        "worker_recovered_votes_total",
+        metrics::Unit::Count,
+        "Votes put back in the queue from the batches of workers whose heartbeat lapsed."
+    );
 }
 
 async fn readyz(

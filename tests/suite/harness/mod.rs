@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod compose;
 pub mod load;
 pub mod postgres;
+pub mod prometheus;
 pub mod raw_http;
 pub mod redis_server;
 pub mod scripted_server;
