@@ -35,11 +35,11 @@ RUN cargo build --release --locked --bins -p vote -p result -p worker -p seed \
  && cp target/release/vote target/release/result target/release/worker target/release/seed /out/
 
 # vote and result listen on port 80 as a non-root user: their binaries carry
-# the one file capability that allows it (cap_net_bind_service), so no sysctl
-# is needed on any runtime. A container must keep NET_BIND_SERVICE in its
-# bounding set (`cap_drop: [ALL]` then `cap_add: [NET_BIND_SERVICE]`), or the
-# kernel refuses to start them. A stage of its own, so that installing setcap
-# is cached apart from the build.
+# the one file capability that allows it (cap_net_bind_service), so Kubernetes
+# pods need no sysctl for it (k8s/README.md says where Docker differs). A
+# container must keep NET_BIND_SERVICE in its bounding set (`cap_drop: [ALL]`
+# then `cap_add: [NET_BIND_SERVICE]`), or the kernel refuses to start them. A
+# stage of its own, so that installing setcap is cached apart from the build.
 FROM ${RUNTIME_IMAGE} AS capabilities
 # hadolint ignore=DL3008
 RUN command -v setcap >/dev/null \
