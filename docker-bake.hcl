@@ -2,12 +2,29 @@
 # amd64 and arm64:   docker buildx bake            (add --push to publish,
 # or --set '*.platform=linux/amd64' --load to load into the local engine).
 
+# localhost/ names no registry a pull could reach by accident: set REGISTRY to
+# yours to publish.
 variable "REGISTRY" {
-  default = "votingapp"
+  default = "localhost/votingapp"
 }
 
 variable "VERSION" {
   default = "0.1.0"
+}
+
+# The OCI labels org.opencontainers.image.source, .revision and .created:
+#   SOURCE=<repository address> REVISION=$(git rev-parse HEAD) \
+#   CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) docker buildx bake
+variable "SOURCE" {
+  default = ""
+}
+
+variable "REVISION" {
+  default = ""
+}
+
+variable "CREATED" {
+  default = ""
 }
 
 group "default" {
@@ -18,7 +35,12 @@ target "_common" {
   context    = "."
   dockerfile = "Dockerfile"
   platforms  = ["linux/amd64", "linux/arm64"]
-  args       = { VERSION = "${VERSION}" }
+  args = {
+    VERSION  = "${VERSION}"
+    SOURCE   = "${SOURCE}"
+    REVISION = "${REVISION}"
+    CREATED  = "${CREATED}"
+  }
 }
 
 target "vote-before" {

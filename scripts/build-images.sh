@@ -2,9 +2,9 @@
 # Builds every image of the voting app, with the names that docker-compose.yml
 # and the manifests in k8s/ use, for this machine's platform:
 #
-#   votingapp/vote:before    (Cats vs Dogs)     votingapp/vote:after    (Java vs .NET)
-#   votingapp/result:before  (Cats vs Dogs)     votingapp/result:after  (Java vs .NET)
-#   votingapp/worker:latest                     votingapp/seed:latest
+#   localhost/votingapp/vote:before    (Cats vs Dogs)     localhost/votingapp/vote:after    (Java vs .NET)
+#   localhost/votingapp/result:before  (Cats vs Dogs)     localhost/votingapp/result:after  (Java vs .NET)
+#   localhost/votingapp/worker:latest                     localhost/votingapp/seed:latest
 #
 # It needs no buildx: the builds go through `docker compose build` (BuildKit in
 # the engine) and share their cache with `docker compose up --build`. With buildx,
@@ -40,8 +40,12 @@ if [ "$offline" -eq 1 ]; then
 fi
 
 # One compose document with a service per image, so that BuildKit builds the
-# shared stages once. The base images are passed only when they are set.
-base_args=""
+# shared stages once. The base images are passed only when they are set; the
+# OCI labels' source, revision and creation time always (scripts/deps.sh).
+image_labels
+base_args="        SOURCE: \"$VOTINGAPP_SOURCE\""$'\n'
+base_args+="        REVISION: \"$VOTINGAPP_REVISION\""$'\n'
+base_args+="        CREATED: \"$VOTINGAPP_CREATED\""$'\n'
 [ -n "${RUST_IMAGE:-}" ] && base_args+="        RUST_IMAGE: \"$RUST_IMAGE\""$'\n'
 [ -n "${RUNTIME_IMAGE:-}" ] && base_args+="        RUNTIME_IMAGE: \"$RUNTIME_IMAGE\""$'\n'
 image() { # SERVICE TARGET TAG OPTION_A OPTION_B
@@ -51,12 +55,12 @@ image() { # SERVICE TARGET TAG OPTION_A OPTION_B
 {
   echo "name: votingapp-images"
   echo "services:"
-  image vote-before vote votingapp/vote:before Cats Dogs
-  image vote-after vote votingapp/vote:after Java .NET
-  image result-before result votingapp/result:before Cats Dogs
-  image result-after result votingapp/result:after Java .NET
-  image worker worker votingapp/worker:latest Cats Dogs
-  image seed seed votingapp/seed:latest Cats Dogs
+  image vote-before vote localhost/votingapp/vote:before Cats Dogs
+  image vote-after vote localhost/votingapp/vote:after Java .NET
+  image result-before result localhost/votingapp/result:before Cats Dogs
+  image result-after result localhost/votingapp/result:after Java .NET
+  image worker worker localhost/votingapp/worker:latest Cats Dogs
+  image seed seed localhost/votingapp/seed:latest Cats Dogs
 } >"${TMPDIR:-/tmp}/votingapp-images.$$.yaml"
 trap 'rm -f "${TMPDIR:-/tmp}/votingapp-images.$$.yaml"' EXIT
 
@@ -65,4 +69,4 @@ start=$SECONDS
 docker compose --project-directory . \
   -f "${TMPDIR:-/tmp}/votingapp-images.$$.yaml" build
 echo "==> built in $((SECONDS - start)) s"
-docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' 'votingapp/*' | sort | column -t
+docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' 'localhost/votingapp/*' | sort | column -t

@@ -35,4 +35,6 @@ if [ -n "${offline:-}" ]; then
     exit 1
   fi
 fi
+# The images' OCI labels: this checkout's remote and commit, the build's time.
+image_labels
 exec docker compose "${files[@]}" "$@"

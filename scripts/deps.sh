@@ -77,6 +77,22 @@ ensure_compose() {
   docker compose version
 }
 
+# image_labels: exports VOTINGAPP_SOURCE, VOTINGAPP_REVISION and
+# VOTINGAPP_CREATED, the build arguments behind the images' OCI labels
+# (org.opencontainers.image.source, .revision, .created), unless already set:
+# this checkout's remote (as an https address, never with a user or token in
+# it), its commit, and now (UTC).
+image_labels() {
+  local remote
+  if [ -z "${VOTINGAPP_SOURCE:-}" ]; then
+    remote=$(git config --get remote.origin.url 2>/dev/null || true)
+    VOTINGAPP_SOURCE=$(printf '%s' "$remote" | sed -E 's#^[^/@]+@([^:/]+):#https://\1/#; s#://[^/@]+@#://#')
+  fi
+  [ -n "${VOTINGAPP_REVISION:-}" ] || VOTINGAPP_REVISION=$(git rev-parse HEAD 2>/dev/null || true)
+  [ -n "${VOTINGAPP_CREATED:-}" ] || VOTINGAPP_CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  export VOTINGAPP_SOURCE VOTINGAPP_REVISION VOTINGAPP_CREATED
+}
+
 # debian_mirror: the Debian mirror this machine's apt sources name (or DEBIAN_MIRROR).
 debian_mirror() {
   if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi

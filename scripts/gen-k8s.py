@@ -39,6 +39,10 @@ ReplicaSet does not replace running pods when its template changes: only new pod
 v2 (delete the old ones to see it).""",
     "ex6/v1/deployments.yaml": """Exercise 6, v1: Deployments. They manage ReplicaSets for you, so
 a change of template is rolled out: see v2.""",
+    "ex4/services.yaml": """Exercise 4: the Services of exercise 3: they select pods by label,
+whoever started them.""",
+    "ex5/v1/services.yaml": """Exercise 5: the Services, unchanged from exercise 3.""",
+    "ex5/v2/services.yaml": """Exercise 5: the Services, unchanged from exercise 3.""",
     "ex6/v1/services.yaml": """Exercise 6: the Services, unchanged from exercise 3.""",
     "ex6/v2/deployments.yaml": """Exercise 6, v2: the same Deployments with `:after` images. Applying
 it starts a rolling update: a new pod becomes Ready before an old one goes
@@ -76,8 +80,12 @@ POSTGRES_UID = 70
 REDIS_UID, REDIS_GID = 999, 1000
 
 
+class Block(dict):
+    """A mapping always written in blocks, one key a line (an object's metadata)."""
+
+
 def meta(name, labels=None):
-    m = {"name": name, "namespace": NS}
+    m = Block(name=name, namespace=NS)
     if labels:
         m["labels"] = labels
     return m
@@ -94,14 +102,20 @@ def resources(cpu_req, mem_req, cpu_lim, mem_lim):
     }
 
 
-def hardened(uid, gid=None, read_only=True):
+def hardened(uid, gid=None, read_only=True, port_80=False):
+    """A container's securityContext. pod_spec moves the user that most of a
+    pod's containers share to the pod's own securityContext."""
+    capabilities = {"drop": ["ALL"]}
+    if port_80:
+        # Our binaries carry the file capability (setcap in the Dockerfile);
+        # the container must keep it in its bounding set for them to start.
+        capabilities["add"] = ["NET_BIND_SERVICE"]
     return {
-        "runAsNonRoot": True,
         "runAsUser": uid,
         "runAsGroup": gid if gid is not None else uid,
         "readOnlyRootFilesystem": read_only,
         "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
+        "capabilities": capabilities,
     }
 
 
@@ -112,11 +126,7 @@ def http_probes(port):
             "periodSeconds": 5,
             "failureThreshold": 2,
         },
-        "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": port},
-            "initialDelaySeconds": 5,
-            "periodSeconds": 10,
-        },
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": port}, "initialDelaySeconds": 5},
     }
 
 
@@ -134,15 +144,14 @@ def web_app(name, tag, env=None):
     """vote or result: one of our web front ends on port 80."""
     c = {
         "name": name,
-        "image": f"votingapp/{name}:{tag}",
-        "imagePullPolicy": "IfNotPresent",
+        "image": f"localhost/votingapp/{name}:{tag}",
         "ports": [{"name": "http", "containerPort": 80}],
     }
     if env:
         c["env"] = env_list(env)
     c.update(http_probes(80))
     c["resources"] = resources("50m", "16Mi", "500m", "64Mi")
-    c["securityContext"] = hardened(APP_UID)
+    c["securityContext"] = hardened(APP_UID, port_80=True)
     return c
 
 
@@ -157,7 +166,8 @@ def result(tag, env):
 def worker(env):
     c = {
         "name": "worker",
-        "image": "votingapp/worker:latest",
+        "image": "localhost/votingapp/worker:latest",
+        # Only a :latest tag needs it (its default is Always): built locally.
         "imagePullPolicy": "IfNotPresent",
         # Not 80, 5432 or 6379: the worker shares pods with result, db and redis.
         "ports": [{"name": "metrics", "containerPort": 8082}],
@@ -176,7 +186,6 @@ def redis(with_probes=True):
     c = {
         "name": "redis",
         "image": "redis:7-alpine",
-        "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "redis", "containerPort": 6379}],
         # Append-only file: queued votes survive a restart of the container.
         "args": ["redis-server", "--appendonly", "yes"],
@@ -189,7 +198,7 @@ def redis(with_probes=True):
     if with_probes:
         probe = {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 5}
         c["readinessProbe"] = dict(probe)
-        c["livenessProbe"] = dict(probe, initialDelaySeconds=10, periodSeconds=10)
+        c["livenessProbe"] = {"exec": probe["exec"], "initialDelaySeconds": 10}
     c["resources"] = resources("50m", "32Mi", "500m", "256Mi")
     c["securityContext"] = hardened(REDIS_UID, REDIS_GID)
     return c
@@ -200,7 +209,6 @@ def db(password_env, volume="db-data"):
     return {
         "name": "db",
         "image": "postgres:18-alpine",
-        "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "postgres", "containerPort": 5432}],
         "env": env_list(
             {
@@ -212,7 +220,7 @@ def db(password_env, volume="db-data"):
         ),
         "volumeMounts": [{"name": volume, "mountPath": "/var/lib/postgresql/data"}],
         "readinessProbe": dict(probe),
-        "livenessProbe": dict(probe, initialDelaySeconds=30, periodSeconds=10),
+        "livenessProbe": {"exec": probe["exec"], "initialDelaySeconds": 30},
         "resources": resources("100m", "64Mi", "1", "512Mi"),
         # The image runs as its own postgres user; its entrypoint writes under
         # /var/run/postgresql and /tmp, so the root filesystem stays writable.
@@ -224,20 +232,20 @@ def pod_spec(containers, volumes=None, host_aliases=None, fs_group=None):
     spec = {}
     if host_aliases:
         spec["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": host_aliases}]
-    # No {SERVICE}_PORT/_HOST variables: they only add noise beside ours.
-    spec["enableServiceLinks"] = False
     spec["automountServiceAccountToken"] = False
-    sc = {
-        "seccompProfile": {"type": "RuntimeDefault"},
-        # Lets our non-root binaries bind port 80 on containerd and CRI-O too
-        # (a safe, namespaced sysctl); file capabilities would not survive
-        # allowPrivilegeEscalation: false.
-        "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "80"}],
-    }
+    # What every container shares is said once, for the pod: non-root, the
+    # user most of them run as (a container of another user names its own),
+    # the runtime's default seccomp profile.
+    users = [(c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"]) for c in containers]
+    uid, gid = max(users, key=users.count)
+    sc = {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": gid}
+    for c in containers:
+        if (c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"]) == (uid, gid):
+            del c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"]
     if fs_group is not None:
         sc["fsGroup"] = fs_group
+    sc["seccompProfile"] = {"type": "RuntimeDefault"}
     spec["securityContext"] = sc
-    spec["terminationGracePeriodSeconds"] = 30
     spec["containers"] = containers
     if volumes:
         spec["volumes"] = volumes
@@ -250,13 +258,14 @@ def empty_dir(name):
 
 def service(name, selector, port, target, node_port=None):
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": meta(name, {"app": name})}
-    p = {"name": name, "port": port, "targetPort": target, "protocol": "TCP"}
+    # TCP and a ClusterIP are the defaults; targetPort defaults to port.
+    p = {"name": name, "port": port}
+    if target != port:
+        p["targetPort"] = target
     spec = {"selector": selector}
     if node_port:
         spec["type"] = "NodePort"
         p["nodePort"] = node_port
-    else:
-        spec["type"] = "ClusterIP"
     spec["ports"] = [p]
     svc["spec"] = spec
     return svc
@@ -313,10 +322,10 @@ def controller(kind, name, labels, spec, replicas=1):
         },
     }
     if kind == "Deployment":
-        ctl["spec"]["strategy"] = {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-        }
+        # A rolling update (the default type) that starts a new pod before
+        # it stops an old one.
+        strategy = {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+        ctl["spec"] = dict(strategy=strategy, **ctl["spec"])
     return ctl
 
 
@@ -423,11 +432,13 @@ def files():
     out["ex3/services.yaml"] = front_services()
 
     out["ex4/00-namespace.yaml"] = [namespace()]
-    out["ex4/voting-rs.yaml"] = replica_sets("before", "v1") + front_services()
+    out["ex4/voting-rs.yaml"] = replica_sets("before", "v1")
+    out["ex4/services.yaml"] = front_services()
 
     for step, tag in (("v1", "before"), ("v2", "after")):
         out[f"ex5/{step}/00-namespace.yaml"] = [namespace()]
-        out[f"ex5/{step}/voting-rs.yaml"] = replica_sets(tag, "v1") + front_services()
+        out[f"ex5/{step}/voting-rs.yaml"] = replica_sets(tag, "v1")
+        out[f"ex5/{step}/services.yaml"] = front_services()
 
     for step, tag in (("v1", "before"), ("v2", "after")):
         out[f"ex6/{step}/00-namespace.yaml"] = [namespace()]
@@ -481,7 +492,7 @@ def files():
                         [
                             {
                                 "name": "seed",
-                                "image": "votingapp/seed:latest",
+                                "image": "localhost/votingapp/seed:latest",
                                 "imagePullPolicy": "IfNotPresent",
                                 "args": ["--url", "http://vote/", "--votes", "3000", "--split", "2:1", "--concurrency", "50"],
                                 "resources": resources("100m", "16Mi", "1", "128Mi"),
@@ -498,9 +509,44 @@ def files():
     return out
 
 
+class WorkshopDumper(yaml.SafeDumper):
+    """YAML as a learner reads it: no anchors or aliases (each object is
+    written out where it is used), and a short mapping or list of plain values
+    on one line (`requests: {cpu: 50m, memory: 16Mi}`)."""
+
+    FLOW_WIDTH = 76
+
+    def ignore_aliases(self, data):
+        return True
+
+    def represent_mapping(self, tag, mapping, flow_style=None):
+        if "kind" in mapping:
+            # A manifest, its metadata and its spec are always written in blocks.
+            mapping = {k: Block(v) if k in ("metadata", "spec") else v for k, v in mapping.items()}
+            return super().represent_mapping(tag, mapping, False)
+        node = super().represent_mapping(tag, mapping, flow_style)
+        node.flow_style = not isinstance(mapping, Block) and self.short(mapping)
+        return node
+
+    def represent_sequence(self, tag, sequence, flow_style=None):
+        node = super().represent_sequence(tag, sequence, flow_style)
+        node.flow_style = self.short(sequence)
+        return node
+
+    def short(self, data):
+        """Whether `data` fits in FLOW_WIDTH characters on one line."""
+        text = yaml.safe_dump(data, default_flow_style=True, width=float("inf")).strip()
+        return "\n" not in text and len(text) <= self.FLOW_WIDTH
+
+
+WorkshopDumper.add_representer(
+    Block, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data)
+)
+
+
 def render(path, docs):
     return lesson(path) + "---\n".join(
-        yaml.safe_dump(d, sort_keys=False, default_flow_style=False, width=100) for d in docs
+        yaml.dump(d, Dumper=WorkshopDumper, sort_keys=False, width=100) for d in docs
     )
 
 

@@ -2,7 +2,8 @@
 //! NetworkPolicies' intent (which pod may open which port on which other),
 //! computed from the policies themselves since the test cluster's network
 //! does not enforce them; no credential in any workload; and what the
-//! managed-data component takes away and adds.
+//! managed-data component takes away and adds; with high availability, who
+//! sets each Deployment's scale and which pods each spreads against.
 
 use crate::harness::compose::repo_root;
 use serde_json::Value;
@@ -262,8 +263,88 @@ fn no_workload_carries_a_credential_and_every_container_has_requests_and_limits(
     let pdbs = of_kind(&production, "PodDisruptionBudget");
     assert_eq!((hpas.len(), pdbs.len()), (2, 3));
     for deployment in of_kind(&production, "Deployment") {
-        assert!(deployment["spec"]["replicas"].as_i64().unwrap() >= 2);
+        let floor = deployment["spec"]["replicas"]
+            .as_i64()
+            .or_else(|| hpa_floor(&production, deployment));
+        assert!(floor.is_some_and(|n| n >= 2), "{deployment}");
     }
+}
+
+fn name_of(object: &Value) -> &str {
+    object["metadata"]["name"].as_str().unwrap()
+}
+
+/// The `minReplicas` of the HorizontalPodAutoscaler scaling `deployment`, if any.
+fn hpa_floor(objects: &[Value], deployment: &Value) -> Option<i64> {
+    of_kind(objects, "HorizontalPodAutoscaler")
+        .into_iter()
+        .find(|h| h["spec"]["scaleTargetRef"]["name"].as_str() == Some(name_of(deployment)))
+        .and_then(|h| h["spec"]["minReplicas"].as_i64())
+}
+
+#[test]
+fn with_high_availability_the_autoscalers_alone_set_the_scale_of_what_they_scale() {
+    let base = render_dir(&repo_root().join("k8s/app"));
+    for deployment in of_kind(&base, "Deployment") {
+        assert_eq!(
+            deployment["spec"]["replicas"],
+            1,
+            "base: {} keeps its own count",
+            name_of(deployment)
+        );
+    }
+    let ha = render("high-availability", &["high-availability"]);
+    let mut scaled = BTreeSet::new();
+    for deployment in of_kind(&ha, "Deployment") {
+        let name = name_of(deployment);
+        match hpa_floor(&ha, deployment) {
+            Some(floor) => {
+                assert!(floor >= 2, "{name}: minReplicas {floor}");
+                assert!(
+                    deployment["spec"].get("replicas").is_none(),
+                    "{name}: an HPA scales it, yet the manifest sets replicas, \
+                     which every apply would reset"
+                );
+                scaled.insert(name);
+            }
+            None => assert_eq!(deployment["spec"]["replicas"], 2, "{name}"),
+        }
+    }
+    assert_eq!(scaled, BTreeSet::from(["result", "vote"]));
+}
+
+#[test]
+fn each_workload_spreads_against_its_own_pods_only() {
+    let ha = render("high-availability", &["high-availability"]);
+    let mut workloads = of_kind(&ha, "Deployment");
+    workloads.extend(of_kind(&ha, "StatefulSet"));
+    let labels = |w: &Value| {
+        w["spec"]["template"]["metadata"]["labels"]
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    let mut spread = BTreeSet::new();
+    for workload in &workloads {
+        let constraints = &workload["spec"]["template"]["spec"]["topologySpreadConstraints"];
+        for constraint in constraints.as_array().into_iter().flatten() {
+            let selector = &constraint["labelSelector"];
+            let matched: BTreeSet<&str> = workloads
+                .iter()
+                .filter(|other| selects(selector, &labels(other)))
+                .map(|other| name_of(other))
+                .collect();
+            assert_eq!(
+                matched,
+                BTreeSet::from([name_of(workload)]),
+                "{}: spread over {}",
+                name_of(workload),
+                constraint["topologyKey"]
+            );
+            spread.insert(name_of(workload));
+        }
+    }
+    assert_eq!(spread, BTreeSet::from(["result", "vote", "worker"]));
 }
 
 #[test]

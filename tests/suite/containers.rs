@@ -346,7 +346,10 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
     for (image, size) in image_sizes() {
         eprintln!("containers: {image:<26} {:6.1} MB", size as f64 / 1e6);
     }
-    for image in ["votingapp/vote:after", "votingapp/result:after"] {
+    for image in [
+        "localhost/votingapp/vote:after",
+        "localhost/votingapp/result:after",
+    ] {
         let name = format!("votingapp-test-after-{}", std::process::id());
         let _gone = Removed(name.clone());
         docker(&["run", "-d", "--name", &name, "-p", "127.0.0.1::80", image]);

@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 
 const NAMESPACE: &str = "workshop-day1-solutions";
 
+/// Where our images are named: `localhost/` is a registry no pull can reach
+/// by accident, so an image of that name comes only from a local build.
+const OURS: &str = "localhost/votingapp/";
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -136,6 +140,22 @@ fn pods(objects: &[Object]) -> Vec<PodShape> {
     out
 }
 
+/// The capabilities a binary needs added after `drop: [ALL]`: NET_BIND_SERVICE
+/// when it listens below 1024 as a non-root user, which the Dockerfile gives
+/// its file (`setcap`), so that no runtime needs a sysctl for it.
+fn binds_low_port(binary: &str, fact: &BinaryFacts) -> Vec<String> {
+    if fact.default_port >= 1024 {
+        return Vec::new();
+    }
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains(&format!("setcap cap_net_bind_service=+ep /out/{binary}")),
+        "{binary} listens on {} but its file has no capability to",
+        fact.default_port
+    );
+    vec!["NET_BIND_SERVICE".to_owned()]
+}
+
 /// What one of our binaries reads and serves, from its own command-line definition.
 struct BinaryFacts {
     vars: BTreeSet<String>,
@@ -154,9 +174,9 @@ fn binary_facts(binary: &str) -> BinaryFacts {
     }
 }
 
-/// Our binary behind an image `votingapp/<name>:<tag>`, if it is one of ours.
+/// Our binary behind an image `localhost/votingapp/<name>:<tag>`, if it is one of ours.
 fn our_binary(image: &str) -> Option<&str> {
-    let name = image.strip_prefix("votingapp/")?.split(':').next()?;
+    let name = image.strip_prefix(OURS)?.split(':').next()?;
     ["vote", "result", "worker"]
         .into_iter()
         .find(|b| *b == name)
@@ -222,6 +242,18 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
             .unwrap()
             .display()
             .to_string();
+        // Read as it stands: no anchor (`&id001`) or alias (`*id001`).
+        for file in files {
+            let text = std::fs::read_to_string(file).unwrap();
+            let anchored = text
+                .lines()
+                .find(|l| [": &", ": *", "- &", "- *"].iter().any(|p| l.contains(p)));
+            assert!(
+                anchored.is_none(),
+                "{}: a YAML anchor or alias: {anchored:?}",
+                file.display()
+            );
+        }
         let first = parse(&files[0]);
         assert!(
             matches!(&first[0], Object::Namespace(ns) if ns.metadata.name.as_deref() == Some(NAMESPACE)),
@@ -347,6 +379,13 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
         }
 
         for pod in &pods {
+            // Port 80 comes from the binaries' file capability, not a sysctl.
+            let sysctls = pod
+                .spec
+                .security_context
+                .as_ref()
+                .and_then(|s| s.sysctls.clone());
+            assert!(sysctls.is_none(), "{name}: {} sets {sysctls:?}", pod.owner);
             let mut ports = BTreeSet::new();
             for container in &pod.spec.containers {
                 for (_, port) in container_ports(container) {
@@ -357,7 +396,7 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
                     );
                 }
                 let image = container.image.clone().unwrap();
-                if image.starts_with("votingapp/") {
+                if image.starts_with(OURS) {
                     assert!(
                         built.contains(&image),
                         "{name}: {image} is not an image the Dockerfile builds ({built:?})"
@@ -382,6 +421,12 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
                     }
                 }
                 let Some(binary) = our_binary(&image) else {
+                    let added = container
+                        .security_context
+                        .as_ref()
+                        .and_then(|s| s.capabilities.as_ref())
+                        .and_then(|c| c.add.clone());
+                    assert!(added.is_none(), "{name}: {image} adds {added:?}");
                     continue;
                 };
                 let fact = &facts[binary];
@@ -440,13 +485,21 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
                         "{name}: {binary} {kind} probe port"
                     );
                 }
+                // What the pod says once, a container may say otherwise.
                 let sc = container
                     .security_context
                     .clone()
                     .unwrap_or_else(|| panic!("{name}: {binary} has no securityContext"));
-                assert_eq!(sc.run_as_non_root, Some(true), "{name}: {binary}");
+                let pod_sc = pod.spec.security_context.clone().unwrap_or_default();
+                assert_eq!(
+                    sc.run_as_non_root.or(pod_sc.run_as_non_root),
+                    Some(true),
+                    "{name}: {binary}"
+                );
                 assert!(
-                    sc.run_as_user.is_some_and(|uid| uid >= 10_000),
+                    sc.run_as_user
+                        .or(pod_sc.run_as_user)
+                        .is_some_and(|uid| uid >= 10_000),
                     "{name}: {binary} runs as a high UID"
                 );
                 assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}: {binary}");
@@ -454,6 +507,19 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
                     sc.allow_privilege_escalation,
                     Some(false),
                     "{name}: {binary}"
+                );
+                // Every capability dropped but the one a binary listening
+                // below 1024 needs (it carries it as a file capability).
+                let capabilities = sc.capabilities.clone().unwrap_or_default();
+                assert_eq!(
+                    capabilities.drop,
+                    Some(vec!["ALL".to_owned()]),
+                    "{name}: {binary}"
+                );
+                assert_eq!(
+                    capabilities.add.unwrap_or_default(),
+                    binds_low_port(binary, fact),
+                    "{name}: {binary} capabilities added"
                 );
                 let resources = container.resources.clone().unwrap_or_default();
                 assert!(
@@ -465,7 +531,7 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
     }
 }
 
-/// `votingapp/...` tags the bake file builds, checked against the Dockerfile's stages.
+/// `localhost/votingapp/...` tags the bake file builds, checked against the Dockerfile's stages.
 fn built_images() -> BTreeSet<String> {
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
     let stages: BTreeSet<String> = dockerfile
@@ -493,14 +559,14 @@ fn built_images() -> BTreeSet<String> {
                 .split('"')
                 .nth(1)
                 .unwrap()
-                .replace("${REGISTRY}", "votingapp");
+                .replace("${REGISTRY}/", OURS);
             let stage = target.take().expect("a target before its tags");
             assert!(
                 stages.contains(&stage),
                 "docker-bake.hcl builds stage {stage}, which the Dockerfile lacks"
             );
             assert!(
-                tag.starts_with(&format!("votingapp/{stage}:")),
+                tag.starts_with(&format!("{OURS}{stage}:")),
                 "{tag} is built from stage {stage}"
             );
             images.insert(tag);
@@ -526,14 +592,14 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
     let mut ours = BTreeSet::new();
     for (name, service) in services {
         let image = service["image"].as_str().unwrap().to_owned();
-        if image.starts_with("votingapp/") {
+        if image.starts_with(OURS) {
             assert!(
                 built.contains(&image),
                 "compose service {name:?} uses {image}, which is not built"
             );
             let target = service["build"]["target"].as_str().unwrap();
             assert!(
-                image.starts_with(&format!("votingapp/{target}:")),
+                image.starts_with(&format!("{OURS}{target}:")),
                 "compose {name:?}: {image} from target {target}"
             );
             ours.insert(image);
@@ -548,7 +614,7 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
     let theirs: BTreeSet<String> = services
         .values()
         .filter_map(|service| service["image"].as_str())
-        .filter(|image| !image.starts_with("votingapp/"))
+        .filter(|image| !image.starts_with(OURS))
         .map(String::from)
         .collect();
 
@@ -559,7 +625,7 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
             let text = std::fs::read_to_string(file).unwrap();
             for line in text.lines() {
                 if let Some(image) = line.trim().strip_prefix("image: ") {
-                    if image.starts_with("votingapp/") {
+                    if image.starts_with(OURS) {
                         in_k8s.insert(image.to_owned());
                     } else {
                         databases_in_k8s.insert(image.to_owned());
@@ -576,4 +642,69 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
         databases_in_k8s, theirs,
         "compose and the manifests run the same Redis and Postgres images"
     );
+}
+
+/// The path dependencies a crate of the workspace builds with (`common`, `wire`).
+fn local_crates(krate: &str) -> BTreeSet<String> {
+    let manifest = std::fs::read_to_string(repo().join(krate).join("Cargo.toml")).unwrap();
+    manifest
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(".workspace = true"))
+        .filter(|dep| repo().join(dep).join("Cargo.toml").is_file())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn compose_builds_our_images_never_pulls_them_grants_their_capability_and_watches_their_code() {
+    let compose: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap(),
+    )
+    .unwrap();
+    let mut ours = 0;
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        if !service["image"].as_str().unwrap().starts_with(OURS) {
+            continue;
+        }
+        ours += 1;
+        assert_eq!(
+            service["pull_policy"].as_str(),
+            Some("never"),
+            "compose {name:?}: built here, never pulled"
+        );
+        let target = service["build"]["target"].as_str().unwrap();
+        let strings = |v: &serde_norway::Value| -> Vec<String> {
+            v.as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(strings(&service["cap_drop"]), ["ALL"], "{name:?}");
+        if ["vote", "result", "worker"].contains(&target) {
+            assert_eq!(
+                strings(&service["cap_add"]),
+                binds_low_port(target, &binary_facts(target)),
+                "compose {name:?}: the capabilities its binary needs"
+            );
+        }
+
+        let watched: BTreeSet<String> = service["develop"]["watch"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("compose {name:?} has no develop.watch"))
+            .iter()
+            .map(|w| {
+                assert_eq!(w["action"].as_str(), Some("rebuild"), "{name:?}");
+                let path = w["path"].as_str().unwrap();
+                path.strip_prefix("./").unwrap_or(path).to_owned()
+            })
+            .collect();
+        let mut expected = local_crates(target);
+        expected.extend([target.to_owned(), "Cargo.lock".to_owned()]);
+        assert_eq!(
+            watched, expected,
+            "compose {name:?}: rebuilt when its crate or one it uses changes"
+        );
+    }
+    assert_eq!(ours, 4, "vote, result, worker and seed");
 }

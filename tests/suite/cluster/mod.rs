@@ -111,11 +111,7 @@ fn the_api_server_rejects_what_the_schema_alone_lets_through() {
     for (what, broken, expected) in [
         (
             "a selector that does not match the template",
-            original.replacen(
-                "matchLabels:\n      app: voter",
-                "matchLabels:\n      app: nobody",
-                1,
-            ),
+            original.replacen("matchLabels: {app: voter}", "matchLabels: {app: nobody}", 1),
             "does not match template",
         ),
         (

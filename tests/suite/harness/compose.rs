@@ -15,12 +15,12 @@ pub static ENGINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Every image of ours, with the names the compose file, the bake file and the
 /// manifests use.
 pub const APP_IMAGES: [&str; 6] = [
-    "votingapp/vote:before",
-    "votingapp/vote:after",
-    "votingapp/result:before",
-    "votingapp/result:after",
-    "votingapp/worker:latest",
-    "votingapp/seed:latest",
+    "localhost/votingapp/vote:before",
+    "localhost/votingapp/vote:after",
+    "localhost/votingapp/result:before",
+    "localhost/votingapp/result:after",
+    "localhost/votingapp/worker:latest",
+    "localhost/votingapp/seed:latest",
 ];
 
 /// The local images of scripts/offline-images.sh (bases and stand-ins).
