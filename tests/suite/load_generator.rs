@@ -85,7 +85,9 @@ async fn seed_started_before_vote_reaches_redis_waits_and_casts_every_vote() {
     // vote first, on a port of its own: it serves its page but refuses every
     // vote while Redis is down, which is what a Job meets when it starts
     // beside a vote that has not reached Redis yet.
-    let vote = Service::spawn("vote", &stack.dir, &stack.env(&[])).healthy().await;
+    let vote = Service::spawn("vote", &stack.dir, &stack.env(&[]))
+        .healthy()
+        .await;
     let url = vote.url("/");
     let args = ["--url", url.as_str(), "--votes", "50", "--wait", "60s"];
     let seeding = {
