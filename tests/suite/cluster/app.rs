@@ -143,6 +143,21 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
         get_json(&format!("{vote}readyz")).await.map(|_| ())
     })
     .await;
+    // Votes only once every vote pod reaches Redis through its Service (and
+    // every result pod Postgres): a vote pod is Ready whatever Redis does, and
+    // the Redis Service's endpoint reaches kube-proxy's rules a moment after
+    // the Redis pod is Ready. Load started in that moment is refused (seen as
+    // 13 "Connection refused" 503s in CI, all within 40 ms, before any restart).
+    super::pods_reach(
+        &cluster,
+        NAMESPACE,
+        8080,
+        &[
+            ("app.kubernetes.io/name=vote", "redis"),
+            ("app.kubernetes.io/name=result", "postgres"),
+        ],
+    )
+    .await;
 
     // The first vote pods end in the restarts below, and their logs with
     // them: followed from now on, so that a refusal they answered can be
