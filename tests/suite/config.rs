@@ -148,12 +148,12 @@ async fn an_unknown_path_is_404_with_a_body_and_a_wrong_method_is_405_with_allow
         assert_eq!(missing.text().await.unwrap(), "Not found: /nope\n");
         let put = client.put(service.url("/healthz")).send().await.unwrap();
         assert_eq!(put.status(), 405, "{}", service.name);
-        assert_eq!(put.headers()["allow"], "GET");
+        assert_eq!(put.headers()["allow"], "GET, HEAD");
     }
     let vote = stack.vote(&[]).await;
     let put = client.put(vote.url("/")).send().await.unwrap();
     assert_eq!(put.status(), 405);
-    assert_eq!(put.headers()["allow"], "GET, POST");
+    assert_eq!(put.headers()["allow"], "GET, HEAD, POST");
 }
 
 #[tokio::test]
