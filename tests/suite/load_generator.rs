@@ -49,7 +49,7 @@ async fn a_run_retried_with_its_voter_seed_ends_at_exactly_the_planned_tally() {
         "job-uid-7f3a",
     ];
     // A first attempt cut short (as a Job's pod that died), then two whole ones.
-    let cut: Vec<&str> = plan.iter().copied().chain(["--duration", "1ms"]).collect();
+    let cut = with(&plan, &["--duration", "1ms"]);
     let (summary, _) = seed::summary(&cut, &stack.dir).await;
     let mut sent = summary["sent"].as_u64().unwrap();
     assert!(sent < 300, "{summary}");
@@ -130,20 +130,17 @@ async fn a_threshold_crossed_fails_the_run_and_names_itself() {
         "--concurrency",
         "2",
     ];
-    let slow: Vec<&str> = args.iter().copied().chain(["--max-p99-ms", "20"]).collect();
-    let out = seed::run(&slow).await;
+    let out = seed::run(&with(&args, &["--max-p99-ms", "20"])).await;
     let table = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert!(
         table.contains("seed: threshold crossed: p99 latency") && table.contains("--max-p99-ms 20"),
         "{table}"
     );
-    let lenient: Vec<&str> = args
-        .iter()
-        .copied()
-        .chain(["--max-p99-ms", "500"])
-        .collect();
-    assert!(seed::run(&lenient).await.status.success());
+    assert!(seed::run(&with(&args, &["--max-p99-ms", "500"]))
+        .await
+        .status
+        .success());
 
     // One request in five refused: 20% crosses 10% and not 30%.
     let addr = scripted_server::start(|n| Answer {
@@ -160,12 +157,7 @@ async fn a_threshold_crossed_fails_the_run_and_names_itself() {
         "--concurrency",
         "1",
     ];
-    let strict: Vec<&str> = args
-        .iter()
-        .copied()
-        .chain(["--max-error-rate", "0.1"])
-        .collect();
-    let out = seed::run(&strict).await;
+    let out = seed::run(&with(&args, &["--max-error-rate", "0.1"])).await;
     let table = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert!(
@@ -174,12 +166,10 @@ async fn a_threshold_crossed_fails_the_run_and_names_itself() {
         ),
         "{table}"
     );
-    let lenient: Vec<&str> = args
-        .iter()
-        .copied()
-        .chain(["--max-error-rate", "0.3"])
-        .collect();
-    assert!(seed::run(&lenient).await.status.success());
+    assert!(seed::run(&with(&args, &["--max-error-rate", "0.3"]))
+        .await
+        .status
+        .success());
 }
 
 #[tokio::test]
@@ -264,4 +254,9 @@ async fn seed_casts_votes_at_an_https_target_it_trusts_through_its_ca_file() {
     let table = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert!(table.contains("tls          5"), "{table}");
+}
+
+/// `args` followed by `extra`: one seed run's arguments with a flag added.
+fn with<'a>(args: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    args.iter().chain(extra).copied().collect()
 }

@@ -10,7 +10,7 @@ use super::{http_client, port_to_try, stop_child, which, TestDir};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug)]
 pub struct Prometheus {
@@ -86,19 +86,22 @@ impl Prometheus {
     /// false if our child exits first, or another process answers there.
     async fn is_ours(&mut self, storage: &str) -> bool {
         let url = self.url("/api/v1/status/flags");
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if let Some(child) = self.child.as_mut() {
-                if !matches!(child.try_wait(), Ok(None)) {
-                    return false;
+        let child = &mut self.child;
+        super::within(Duration::from_secs(30), || {
+            let exited = child
+                .as_mut()
+                .is_some_and(|c| !matches!(c.try_wait(), Ok(None)));
+            let url = url.clone();
+            async move {
+                if exited {
+                    return Some(false);
                 }
+                let body = super::get_json(&url).await?;
+                Some(body["data"]["storage.tsdb.path"] == storage)
             }
-            if let Some(body) = super::get_json(&url).await {
-                return body["data"]["storage.tsdb.path"] == storage;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Waits until every one of `targets` scrape targets is up.
