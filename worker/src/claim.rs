@@ -282,31 +282,26 @@ impl Queue {
         Ok(recovered)
     }
 
-    /// How many votes wait in the queue.
-    pub async fn depth(&self) -> anyhow::Result<i64> {
-        Ok(self
-            .control
-            .call(
-                CALL_TIMEOUT,
-                |mut redis| async move { redis.llen(VOTES).await },
-            )
-            .await?)
-    }
-
-    /// When the vote at the head of the queue (the next to be claimed, the
-    /// oldest waiting) was cast, in microseconds since the Unix epoch: `None`
-    /// when the queue is empty or its head carries no stamp (not a ballot, or
-    /// from a vote service that does not stamp).
-    pub async fn head_cast_at(&self) -> anyhow::Result<Option<i64>> {
-        let head: Option<Vec<u8>> = self
+    /// How many votes wait in the queue, and when the one at its head (the
+    /// next to be claimed, the oldest waiting) was cast, in microseconds since
+    /// the Unix epoch: `None` when the queue is empty or its head carries no
+    /// stamp (not a ballot, or from a vote service that does not stamp). One
+    /// round trip: `LLEN` and `LINDEX` pipelined.
+    pub async fn waiting(&self) -> anyhow::Result<(i64, Option<i64>)> {
+        let (depth, head): (i64, Option<Vec<u8>>) = self
             .control
             .call(CALL_TIMEOUT, |mut redis| async move {
-                redis.lindex(VOTES, 0).await
+                redis::pipe()
+                    .llen(VOTES)
+                    .lindex(VOTES, 0)
+                    .query_async(&mut redis)
+                    .await
             })
             .await?;
-        Ok(head
+        let cast_at = head
             .and_then(|message| wire::ballot::Ballot::from_json(&message).ok())
-            .and_then(|ballot| ballot.cast_at))
+            .and_then(|ballot| ballot.cast_at);
+        Ok((depth, cast_at))
     }
 
     /// PING, for readiness.

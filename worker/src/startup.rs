@@ -152,10 +152,8 @@ async fn keep_heartbeat(worker: Arc<Worker>, ttl: Duration, stop: CancellationTo
 /// none does). The age is measured against the cast time vote stamped, so it
 /// includes any difference between vote's clock and this one.
 async fn sample_queue(queue: &Queue) {
-    if let Ok(depth) = queue.depth().await {
+    if let Ok((depth, cast_at)) = queue.waiting().await {
         metrics::gauge!("worker_queue_depth").set(depth as f64);
-    }
-    if let Ok(cast_at) = queue.head_cast_at().await {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_micros() as i64)
