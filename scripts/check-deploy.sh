@@ -47,7 +47,7 @@ resources: [../../../k8s/app/base]
 components: [../../../k8s/app/components/managed-data, ../../../k8s/app/components/network-policies]
 KUSTOMIZATION
 kubectl kustomize "$render/managed-kustomization" >"$render/managed/app.yaml"
-echo "==> kubernetes-validate --strict (1.37) k8s/app (the ServiceMonitor's and PrometheusRule's CRDs have no schema there)"
+echo "==> kubernetes-validate --strict (1.37) k8s/app (the PodMonitor's and PrometheusRule's CRDs have no schema there)"
 kubernetes-validate --strict --quiet -k 1.37.0 "$render"/{base,production,managed}/app.yaml
 echo "==> checkov k8s/app (production overlay; managed data with NetworkPolicies)"
 for dir in production managed; do

@@ -4,7 +4,8 @@
 # release mode. Ctrl-C stops everything. Data lives in .run/ (delete it to reset).
 #
 # Ports: VOTE_PORT (8080), RESULT_PORT (8081), WORKER_PORT (8082),
-#        REDIS_PORT (16379), PG_PORT (15432).
+#        VOTE_METRICS_PORT (8090) and RESULT_METRICS_PORT (8091) for their
+#        /readyz and /metrics, REDIS_PORT (16379), PG_PORT (15432).
 # Also: RUN_DIR (.run) for the data and logs; BIN_DIR to run binaries built
 # elsewhere instead of building them (target/release by default).
 #
@@ -18,6 +19,8 @@ source scripts/deps.sh
 VOTE_PORT=${VOTE_PORT:-8080}
 RESULT_PORT=${RESULT_PORT:-8081}
 WORKER_PORT=${WORKER_PORT:-8082}
+VOTE_METRICS_PORT=${VOTE_METRICS_PORT:-8090}
+RESULT_METRICS_PORT=${RESULT_METRICS_PORT:-8091}
 REDIS_PORT=${REDIS_PORT:-16379}
 PG_PORT=${PG_PORT:-15432}
 RUN_DIR=$(mkdir -p "${RUN_DIR:-.run}" && cd "${RUN_DIR:-.run}" && pwd)
@@ -39,6 +42,7 @@ port_taken() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 for pair in "VOTE_PORT=$VOTE_PORT" "RESULT_PORT=$RESULT_PORT" "WORKER_PORT=$WORKER_PORT" \
+            "VOTE_METRICS_PORT=$VOTE_METRICS_PORT" "RESULT_METRICS_PORT=$RESULT_METRICS_PORT" \
             "REDIS_PORT=$REDIS_PORT" "PG_PORT=$PG_PORT"; do
   if port_taken "${pair#*=}"; then
     fail "port ${pair#*=} is already taken by another program; free it or choose another with ${pair%%=*}=<port>"
@@ -120,11 +124,11 @@ export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres"
 for service in vote worker result; do
   case $service in
-    vote) port=$VOTE_PORT ;;
-    result) port=$RESULT_PORT ;;
-    worker) port=$WORKER_PORT ;;
+    vote) port=$VOTE_PORT metrics=$VOTE_METRICS_PORT ;;
+    result) port=$RESULT_PORT metrics=$RESULT_METRICS_PORT ;;
+    worker) port=$WORKER_PORT metrics= ;;
   esac
-  PORT=$port "$BIN_DIR/$service" >"$LOGS/$service.log" 2>&1 9>&- &
+  env PORT="$port" ${metrics:+METRICS_PORT="$metrics"} "$BIN_DIR/$service" >"$LOGS/$service.log" 2>&1 9>&- &
   pids+=($!)
   names+=("$service:$port")
 done
@@ -145,8 +149,8 @@ done
 cat <<INFO
 
   The voting app is running:
-    vote    http://localhost:$VOTE_PORT
-    result  http://localhost:$RESULT_PORT
+    vote    http://localhost:$VOTE_PORT      (metrics http://localhost:$VOTE_METRICS_PORT/metrics)
+    result  http://localhost:$RESULT_PORT      (metrics http://localhost:$RESULT_METRICS_PORT/metrics)
     worker  http://localhost:$WORKER_PORT/metrics
   Logs (vote, worker, result, redis, postgres) are in $LOGS;
   the previous run's are beside them as *.log.1. Press Ctrl-C to stop.

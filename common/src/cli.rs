@@ -134,6 +134,9 @@ pub struct PageArgs {
     /// HTTP port
     #[arg(long, env = config::PORT, default_value_t = PAGE_PORT.to_string())]
     pub port: String,
+    /// Port for /readyz and /metrics, which then leave the page port (0: any free port) [default: served on the page port]
+    #[arg(long, env = config::METRICS_PORT, value_name = "PORT")]
+    pub metrics_port: Option<String>,
     #[command(flatten)]
     pub bind: BindArgs,
     #[command(flatten)]
@@ -155,6 +158,26 @@ pub fn port(raw: &str, default: u16) -> Result<u16, ConfigError> {
         return Ok(default);
     }
     config::parse_value(config::PORT, raw)
+}
+
+impl PageArgs {
+    /// The page port, and the operational one when `METRICS_PORT` is set
+    /// (it must differ from the page port, unless both are 0).
+    pub fn ports(&self) -> Result<(u16, Option<u16>), ConfigError> {
+        let port = port(&self.port, PAGE_PORT)?;
+        let metrics_port = match self.metrics_port.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(config::parse_value::<u16>(config::METRICS_PORT, raw)?),
+        };
+        if let Some(metrics) = metrics_port.filter(|&m| m != 0 && m == port) {
+            return Err(ConfigError::new(
+                config::METRICS_PORT,
+                metrics.to_string(),
+                "must differ from PORT (leave it unset to serve /metrics on PORT)",
+            ));
+        }
+        Ok((port, metrics_port))
+    }
 }
 
 /// An empty value (as `VAR=` in a compose file leaves it) means the default.

@@ -14,6 +14,7 @@ pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const OPTION_A: &str = "OPTION_A";
 pub const OPTION_B: &str = "OPTION_B";
 pub const PORT: &str = "PORT";
+pub const METRICS_PORT: &str = "METRICS_PORT";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const DRAIN_SECONDS: &str = "DRAIN_SECONDS";
 pub const BIND_ADDRESS: &str = "BIND_ADDRESS";

@@ -75,15 +75,30 @@ impl Drain {
     }
 }
 
-/// Runs `server` until `drain` is over, then stops accepting and lets the
+/// Runs `servers` until `drain` is over, then stops accepting and lets the
 /// requests in flight finish.
-pub async fn serve(server: Server, drain: Drain) -> std::io::Result<()> {
-    let handle = server.handle();
+pub async fn serve(servers: Servers, drain: Drain) -> std::io::Result<()> {
+    let handles = (
+        servers.pages.handle(),
+        servers.operations.as_ref().map(Server::handle),
+    );
     let stopper = tokio::spawn(async move {
         drain.over.cancelled().await;
-        handle.stop(true).await;
+        let (pages, operations) = handles;
+        let operations = async {
+            if let Some(handle) = operations {
+                handle.stop(true).await;
+            }
+        };
+        tokio::join!(pages.stop(true), operations);
     });
-    let outcome = server.await;
+    let outcome = match servers.operations {
+        None => servers.pages.await,
+        Some(operations) => {
+            let (pages, operations) = tokio::join!(servers.pages, operations);
+            pages.and(operations)
+        }
+    };
     stopper.abort();
     outcome
 }
@@ -289,9 +304,104 @@ pub struct Serving {
 /// How long a streaming connection may leave what is sent to it unread.
 pub const STALLED_PEER: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Which of a service's routes one server serves: everything on one port,
+/// or, with `METRICS_PORT`, the pages on the page port and `/readyz` and
+/// `/metrics` on a port of their own that the Service for users and the
+/// Ingress do not expose. `/healthz` (liveness, nothing more than "ok") is on
+/// both, so `healthcheck` and the images' `HEALTHCHECK` still ask the page port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    All,
+    Pages,
+    Operations,
+}
+
+impl Routes {
+    pub fn pages(self) -> bool {
+        self != Self::Operations
+    }
+
+    pub fn operations(self) -> bool {
+        self != Self::Pages
+    }
+}
+
+/// The ports a page service listens on: its pages, and `/readyz` and
+/// `/metrics` on their own port when one is set.
+#[derive(Debug)]
+pub struct Listeners {
+    pub pages: TcpListener,
+    pub operations: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `port`, and `metrics_port` when set; returns the ports bound
+    /// (port 0 picks a free one, as tests do).
+    pub fn bind(
+        address: std::net::IpAddr,
+        port: u16,
+        metrics_port: Option<u16>,
+    ) -> anyhow::Result<(Self, u16, Option<u16>)> {
+        let (pages, port) = bind(address, port)?;
+        let (operations, metrics_port) = match metrics_port {
+            Some(metrics_port) => {
+                let (listener, bound) = bind(address, metrics_port)?;
+                (Some(listener), Some(bound))
+            }
+            None => (None, None),
+        };
+        Ok((Self { pages, operations }, port, metrics_port))
+    }
+}
+
+/// A service's running HTTP servers (see [`Listeners`]).
+#[allow(missing_debug_implementations)]
+pub struct Servers {
+    pages: Server,
+    operations: Option<Server>,
+}
+
+/// The servers on `listeners`: `configure` is called for each app with the
+/// routes that server serves. The operational server has one worker thread;
+/// probes and scrapes are a few requests a second.
+pub fn servers<F>(
+    listeners: Listeners,
+    serving: Serving,
+    stop: &CancellationToken,
+    configure: F,
+) -> std::io::Result<Servers>
+where
+    F: Fn(&mut web::ServiceConfig, Routes) + Clone + Send + 'static,
+{
+    let Some(operations) = listeners.operations else {
+        let pages = server(listeners.pages, serving, stop, move |cfg| {
+            configure(cfg, Routes::All)
+        })?;
+        return Ok(Servers {
+            pages,
+            operations: None,
+        });
+    };
+    let for_pages = configure.clone();
+    let pages = server(listeners.pages, serving, stop, move |cfg| {
+        for_pages(cfg, Routes::Pages)
+    })?;
+    let quiet = Serving {
+        workers: Some(1),
+        streams: false,
+    };
+    let operations = server(operations, quiet, stop, move |cfg| {
+        configure(cfg, Routes::Operations)
+    })?;
+    Ok(Servers {
+        pages,
+        operations: Some(operations),
+    })
+}
+
 /// An HTTP server on `listener` whose app is [`app`]; signals are ours to
 /// handle (see [`serve`]).
-pub fn server<F>(
+fn server<F>(
     listener: TcpListener,
     serving: Serving,
     stop: &CancellationToken,
@@ -351,12 +461,14 @@ where
         .default_service(web::to(not_found))
 }
 
-/// Routes every service serves: `/healthz` and `/metrics`. (Routes are
-/// registered as resources so that a known path asked with another method
-/// gets 405 with `Allow`, not 404.)
-pub fn operational_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(readable("/healthz", healthz))
-        .service(readable("/metrics", metrics));
+/// Routes every service serves: `/healthz` on every server, `/metrics` where
+/// the operational routes are. (Routes are registered as resources so that a
+/// known path asked with another method gets 405 with `Allow`, not 404.)
+pub fn operational_routes(cfg: &mut web::ServiceConfig, routes: Routes) {
+    cfg.service(readable("/healthz", healthz));
+    if routes.operations() {
+        cfg.service(readable("/metrics", metrics));
+    }
 }
 
 /// A resource whose `handler` answers GET and HEAD (actix-http sends a HEAD

@@ -2,7 +2,7 @@
 //! environment variable and a flag (`result --help` lists them), checked once
 //! at start-up.
 
-use common::cli::{DatabaseArgs, PageArgs, PageCommand, PAGE_PORT};
+use common::cli::{DatabaseArgs, PageArgs, PageCommand};
 use common::config::{ConfigError, DatabaseUrl, PollOptions};
 
 /// The live results page: totals from Postgres, pushed to browsers as votes commit.
@@ -22,6 +22,8 @@ pub struct Config {
     pub database: DatabaseUrl,
     pub options: PollOptions,
     pub port: u16,
+    /// Where `/readyz` and `/metrics` are served, when not on `port`.
+    pub metrics_port: Option<u16>,
     /// The address the HTTP server listens on.
     pub bind: std::net::IpAddr,
     /// Serving time after SIGTERM, readiness already 503.
@@ -30,10 +32,12 @@ pub struct Config {
 
 impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        let (port, metrics_port) = cli.page.ports()?;
         Ok(Self {
             database: cli.database.url()?,
             options: cli.page.poll.options()?,
-            port: common::cli::port(&cli.page.port, PAGE_PORT)?,
+            port,
+            metrics_port,
             bind: cli.page.bind.address()?,
             drain: cli.page.drain.drain()?,
         })

@@ -9,6 +9,7 @@ use actix_web::http::Version;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use common::config::PollOptions;
+use common::http::Routes;
 
 #[derive(Debug)]
 pub struct ResultState {
@@ -17,15 +18,19 @@ pub struct ResultState {
     pub feed: Feed,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, routes: Routes) {
     use common::http::readable;
-    cfg.service(readable("/", show))
-        .service(readable("/api/results", api))
-        .service(web::resource("/events").get(events).head(events_head))
-        .service(readable("/readyz", readyz))
-        .service(readable("/static/result.css", style))
-        .service(readable("/static/result.js", script))
-        .configure(common::http::operational_routes);
+    if routes.pages() {
+        cfg.service(readable("/", show))
+            .service(readable("/api/results", api))
+            .service(web::resource("/events").get(events).head(events_head))
+            .service(readable("/static/result.css", style))
+            .service(readable("/static/result.js", script));
+    }
+    if routes.operations() {
+        cfg.service(readable("/readyz", readyz));
+    }
+    common::http::operational_routes(cfg, routes);
 }
 
 async fn show(state: web::Data<ResultState>) -> HttpResponse {

@@ -5,7 +5,6 @@
 
 use crate::config::Config;
 use crate::routes::{routes, ResultState};
-use actix_web::dev::Server;
 use actix_web::web;
 use common::http::{Drain, Serving};
 use tokio_util::sync::CancellationToken;
@@ -13,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 #[allow(missing_debug_implementations)]
 pub struct Application {
     port: u16,
-    server: Server,
+    server: common::http::Servers,
     drain: Drain,
 }
 
@@ -22,7 +21,8 @@ impl Application {
         common::metrics::handle();
         crate::live::describe_metrics();
         crate::events::describe_metrics();
-        let (listener, port) = common::http::bind(config.bind, config.port)?;
+        let (listeners, port, metrics_port) =
+            common::http::Listeners::bind(config.bind, config.port, config.metrics_port)?;
         let drain = Drain::after(&stop, config.drain);
         let feed = crate::live::follow(
             config.database.clone(),
@@ -37,11 +37,13 @@ impl Application {
             streams: true,
             ..Serving::default()
         };
-        let server = common::http::server(listener, serving, &stop, move |cfg| {
-            cfg.app_data(state.clone()).configure(routes);
+        let server = common::http::servers(listeners, serving, &stop, move |cfg, part| {
+            cfg.app_data(state.clone())
+                .configure(|cfg| routes(cfg, part));
         })?;
         tracing::info!(
             port,
+            metrics_port,
             database = %config.database,
             option_a = %config.options.a,
             option_b = %config.options.b,

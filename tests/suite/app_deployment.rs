@@ -63,7 +63,7 @@ enum Peer {
 }
 
 const PODS: [&str; 5] = ["vote", "result", "worker", "redis", "db"];
-const PORTS: [i64; 5] = [8080, 8082, 6379, 5432, 443];
+const PORTS: [i64; 6] = [8080, 9090, 8082, 6379, 5432, 443];
 
 fn selects(selector: &Value, labels: &serde_json::Map<String, Value>) -> bool {
     let by_label = selector["matchLabels"]
@@ -184,10 +184,15 @@ fn allowed_paths(objects: &[Value]) -> BTreeSet<(Peer, Peer, i64)> {
 fn app_paths() -> BTreeSet<(Peer, Peer, i64)> {
     use Peer::*;
     [
+        // Visitors reach the pages (so may Prometheus, as anyone may)...
         (Internet, Pod("vote"), 8080),
         (Monitoring, Pod("vote"), 8080),
         (Internet, Pod("result"), 8080),
         (Monitoring, Pod("result"), 8080),
+        // ...and only Prometheus the metrics ports.
+        (Monitoring, Pod("vote"), 9090),
+        (Monitoring, Pod("result"), 9090),
+        (Monitoring, Pod("worker"), 8082),
         (Pod("vote"), Pod("redis"), 6379),
         (Pod("worker"), Pod("redis"), 6379),
         (Pod("worker"), Pod("db"), 5432),
@@ -202,16 +207,77 @@ fn the_network_policies_allow_exactly_the_apps_own_paths() {
     let plain = render("network-policies", &["network-policies"]);
     assert_eq!(allowed_paths(&plain), app_paths());
 
-    // Prometheus's scrape path is the one thing the ServiceMonitor component adds.
+    // The production overlay's other components open no path.
     let production = render_dir(&repo_root().join("k8s/app/overlays/production"));
-    let mut expected = app_paths();
-    expected.insert((Peer::Monitoring, Peer::Pod("worker"), 8082));
-    assert_eq!(allowed_paths(&production), expected);
+    assert_eq!(allowed_paths(&production), app_paths());
 
     // Without the component, nothing is isolated: every path is open (so the
     // check above is not vacuous).
     let base = render_dir(&repo_root().join("k8s/app"));
     assert!(allowed_paths(&base).contains(&(Peer::Pod("vote"), Peer::Pod("db"), 5432)));
+}
+
+/// The Service for users (and the Ingress behind it) exposes vote's and
+/// result's pages only; the probes and Prometheus use the metrics port; and
+/// each pod is scraped one way: annotations in the base, the PodMonitor (and
+/// no annotation) with the component.
+#[test]
+fn visitors_reach_the_pages_only_and_each_pod_is_scraped_one_way() {
+    let base = render_dir(&repo_root().join("k8s/app"));
+    let production = render_dir(&repo_root().join("k8s/app/overlays/production"));
+    for service in of_kind(&production, "Service") {
+        if ["vote", "result"].contains(&name_of(service)) {
+            for port in service["spec"]["ports"].as_array().unwrap() {
+                assert_eq!(port["targetPort"], "http", "{}: {port}", name_of(service));
+            }
+        }
+    }
+    for rule in of_kind(&production, "Ingress")[0]["spec"]["rules"]
+        .as_array()
+        .unwrap()
+    {
+        for path in rule["http"]["paths"].as_array().unwrap() {
+            assert_eq!(path["backend"]["service"]["port"]["name"], "http", "{rule}");
+        }
+    }
+    assert_eq!(of_kind(&production, "PodMonitor").len(), 1);
+    assert!(of_kind(&base, "PodMonitor").is_empty());
+    for (objects, annotated) in [(&base, true), (&production, false)] {
+        for deployment in of_kind(objects, "Deployment") {
+            let name = name_of(deployment);
+            let pod = &deployment["spec"]["template"];
+            let container = &pod["spec"]["containers"][0];
+            let metrics_port = container["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "metrics")
+                .unwrap_or_else(|| panic!("{name} has no port named metrics"))["containerPort"]
+                .as_i64()
+                .unwrap();
+            let annotation = &pod["metadata"]["annotations"]["prometheus.io/port"];
+            if annotated {
+                assert_eq!(annotation, &Value::from(metrics_port.to_string()), "{name}");
+            } else {
+                assert!(
+                    annotation.is_null(),
+                    "{name} is annotated and in the PodMonitor"
+                );
+            }
+            for probe in ["readinessProbe", "livenessProbe"] {
+                let port = &container[probe]["httpGet"]["port"];
+                assert!(
+                    port.is_null() || port == "metrics",
+                    "{name} {probe} on {port}"
+                );
+            }
+            if name != "worker" {
+                let env = container["env"].as_array().unwrap();
+                let set = env.iter().find(|e| e["name"] == "METRICS_PORT").unwrap();
+                assert_eq!(set["value"], metrics_port.to_string(), "{name}");
+            }
+        }
+    }
 }
 
 #[test]

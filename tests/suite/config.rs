@@ -25,6 +25,9 @@ fn a_bad_setting_stops_the_binary_with_a_message_naming_the_variable() {
             "invalid BIND_ADDRESS=everywhere",
         ),
         ("DRAIN_SECONDS", "-1", "invalid DRAIN_SECONDS=-1"),
+        ("METRICS_PORT", "ninety", "invalid METRICS_PORT=ninety"),
+        // The default PORT is 80: the same port twice is refused.
+        ("METRICS_PORT", "80", "invalid METRICS_PORT=80"),
     ];
     for binary in BINARIES {
         for (name, value, expected) in cases {
@@ -213,6 +216,62 @@ async fn after_sigterm_readiness_turns_503_while_the_page_is_still_served_for_th
         vote.log_text().contains("readiness now 503"),
         "{}",
         vote.log_text()
+    );
+}
+
+/// With `METRICS_PORT`, what tells the state of the service (`/readyz`, its
+/// dependencies; `/metrics`) leaves the page port, which the Service for
+/// users and the Ingress expose; the drain shows on the metrics port.
+#[tokio::test]
+async fn metrics_port_takes_readiness_and_metrics_off_the_page_port() {
+    let stack = Stack::start("metrics-port");
+    let split = [("METRICS_PORT", "0"), ("DRAIN_SECONDS", "3")];
+    let vote = stack.vote(&split).await;
+    let result = stack.result(&split).await;
+    let client = http_client(false);
+    let status = |url: String| {
+        let client = client.clone();
+        async move { client.get(&url).send().await.unwrap().status().as_u16() }
+    };
+    for service in [&vote, &result] {
+        let name = &service.name;
+        let metrics_port = service.metrics_port;
+        assert!(
+            metrics_port.is_some_and(|p| p != service.port),
+            "{name} logged no metrics port of its own: {}",
+            service.log_text()
+        );
+        for (path, on_pages, on_operations) in [
+            ("/", 200, 404),
+            ("/healthz", 200, 200),
+            ("/readyz", 404, 200),
+            ("/metrics", 404, 200),
+        ] {
+            assert_eq!(status(service.url(path)).await, on_pages, "{name} {path}");
+            let url = service.operations_url(path);
+            assert_eq!(
+                status(url).await,
+                on_operations,
+                "{name} {path} on METRICS_PORT"
+            );
+        }
+        let metrics = crate::harness::page_text(&service.operations_url("/metrics")).await;
+        assert!(
+            metrics.contains("http_requests_total{"),
+            "{name}: {metrics}"
+        );
+    }
+    vote.sigterm();
+    crate::harness::eventually(
+        Duration::from_secs(2),
+        "vote's readiness to turn 503",
+        || async { (status(vote.operations_url("/readyz")).await == 503).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        status(vote.url("/")).await,
+        200,
+        "the page is served during the drain"
     );
 }
 

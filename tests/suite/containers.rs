@@ -404,6 +404,15 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
         );
     }
 
+    // The published ports carry the pages only: readiness and metrics are on
+    // METRICS_PORT, which compose does not publish.
+    for url in ["http://127.0.0.1:8080/", "http://127.0.0.1:8081/"] {
+        for path in ["readyz", "metrics"] {
+            let res = http_client(false).get(format!("{url}{path}")).send().await;
+            assert_eq!(res.unwrap().status(), 404, "{url}{path}");
+        }
+    }
+
     // One visitor votes, with the cookie a browser keeps; it shows (how soon
     // is a printed figure: a timing goal belongs to a benchmark).
     assert_eq!(total().await, 0);

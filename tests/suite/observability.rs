@@ -55,16 +55,18 @@ fn dashboard_queries() -> Vec<(String, String)> {
 #[tokio::test]
 async fn every_dashboard_query_returns_data_from_prometheus_scraping_the_services() {
     let stack = Stack::start("observability");
-    let vote = stack.vote(&[]).await;
+    // As k8s/app runs them: /metrics on a port of its own.
+    let split = [("METRICS_PORT", "0")];
+    let vote = stack.vote(&split).await;
     // Heartbeats (and so queue samples) every 250 ms.
     let worker = stack.worker(&[("HEARTBEAT_TTL_MS", "1000")]).await;
-    let result = stack.result(&[]).await;
+    let result = stack.result(&split).await;
     let prometheus = Prometheus::start(
         &stack.dir,
         &[
-            ("vote", vote.port),
-            ("worker", worker.port),
-            ("result", result.port),
+            ("vote", vote.operations_port()),
+            ("worker", worker.operations_port()),
+            ("result", result.operations_port()),
         ],
     )
     .await;

@@ -31,7 +31,13 @@ impl Run {
             ("VOTE_PORT".to_owned(), vote_port.to_string()),
             ("REDIS_PORT".to_owned(), redis_port.to_string()),
         ];
-        for name in ["RESULT_PORT", "WORKER_PORT", "PG_PORT"] {
+        for name in [
+            "RESULT_PORT",
+            "WORKER_PORT",
+            "VOTE_METRICS_PORT",
+            "RESULT_METRICS_PORT",
+            "PG_PORT",
+        ] {
             env.push((name.to_owned(), port_to_try().to_string()));
         }
         Self {

@@ -2,7 +2,7 @@
 //! environment variable and a flag (`vote --help` lists them), checked once
 //! at start-up.
 
-use common::cli::{PageArgs, PageCommand, RedisArgs, PAGE_PORT};
+use common::cli::{PageArgs, PageCommand, RedisArgs};
 use common::config::{ConfigError, PollOptions, RedisUrl};
 
 /// The vote page; queues each vote on the Redis list `votes`.
@@ -22,6 +22,8 @@ pub struct Config {
     pub redis: RedisUrl,
     pub options: PollOptions,
     pub port: u16,
+    /// Where `/readyz` and `/metrics` are served, when not on `port`.
+    pub metrics_port: Option<u16>,
     /// The address the HTTP server listens on.
     pub bind: std::net::IpAddr,
     /// Serving time after SIGTERM, readiness already 503.
@@ -32,10 +34,12 @@ pub struct Config {
 
 impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        let (port, metrics_port) = cli.page.ports()?;
         Ok(Self {
             redis: cli.redis.url()?,
             options: cli.page.poll.options()?,
-            port: common::cli::port(&cli.page.port, PAGE_PORT)?,
+            port,
+            metrics_port,
             bind: cli.page.bind.address()?,
             drain: cli.page.drain.drain()?,
             hostname: gethostname::gethostname().to_string_lossy().into_owned(),

@@ -11,6 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use askama::Template;
 use bytes::Bytes;
 use common::config::PollOptions;
+use common::http::Routes;
 use futures_util::StreamExt;
 use wire::ballot::{Ballot, Choice};
 
@@ -68,13 +69,17 @@ pub fn describe_metrics() {
     );
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, routes: Routes) {
     use common::http::readable;
-    cfg.service(readable("/", show).post(cast))
-        .service(readable("/readyz", readyz))
-        .service(readable("/static/vote.css", style))
-        .service(readable("/static/vote.js", script))
-        .configure(common::http::operational_routes);
+    if routes.pages() {
+        cfg.service(readable("/", show).post(cast))
+            .service(readable("/static/vote.css", style))
+            .service(readable("/static/vote.js", script));
+    }
+    if routes.operations() {
+        cfg.service(readable("/readyz", readyz));
+    }
+    common::http::operational_routes(cfg, routes);
 }
 
 async fn show(req: HttpRequest, state: web::Data<VoteState>) -> HttpResponse {

@@ -5,14 +5,13 @@ use crate::config::Config;
 use crate::page::Pages;
 use crate::routes::{routes, AcceptedVotes, VoteState};
 use crate::stamp::Stamper;
-use actix_web::dev::Server;
 use actix_web::web;
 use tokio_util::sync::CancellationToken;
 
 #[allow(missing_debug_implementations)]
 pub struct Application {
     port: u16,
-    server: Server,
+    server: common::http::Servers,
     stop: CancellationToken,
     drain: std::time::Duration,
 }
@@ -22,7 +21,8 @@ impl Application {
     pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
         common::metrics::handle();
         crate::routes::describe_metrics();
-        let (listener, port) = common::http::bind(config.bind, config.port)?;
+        let (listeners, port, metrics_port) =
+            common::http::Listeners::bind(config.bind, config.port, config.metrics_port)?;
         // Checked here, so a bad URL stops the start instead of a worker.
         BallotBox::connect(&config.redis)?;
         let pages = Pages::render(&config.options, &config.hostname)?;
@@ -34,17 +34,19 @@ impl Application {
             accepted: AcceptedVotes::default(),
         });
         let redis = config.redis.clone();
-        let server = common::http::server(listener, Default::default(), &stop, move |cfg| {
-            // Each HTTP worker thread gets its own Redis connection, driven on
-            // that thread: a vote's RPUSH never wakes another thread.
-            let ballot_box = BallotBox::connect(&redis).expect("the URL was checked at start");
-            ballot_box.warm_up();
-            cfg.app_data(state.clone())
-                .app_data(web::Data::new(ballot_box))
-                .configure(routes);
-        })?;
+        let server =
+            common::http::servers(listeners, Default::default(), &stop, move |cfg, part| {
+                // Each HTTP worker thread gets its own Redis connection, driven on
+                // that thread: a vote's RPUSH never wakes another thread.
+                let ballot_box = BallotBox::connect(&redis).expect("the URL was checked at start");
+                ballot_box.warm_up();
+                cfg.app_data(state.clone())
+                    .app_data(web::Data::new(ballot_box))
+                    .configure(|cfg| routes(cfg, part));
+            })?;
         tracing::info!(
             port,
+            metrics_port,
             redis = %config.redis,
             option_a = %config.options.a,
             option_b = %config.options.b,

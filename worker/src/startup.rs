@@ -7,7 +7,6 @@
 use crate::claim::Queue;
 use crate::config::Config;
 use crate::pipeline::Worker;
-use actix_web::dev::Server;
 use actix_web::{web, HttpResponse};
 use common::backoff::Backoff;
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 #[allow(missing_debug_implementations)]
 pub struct Application {
     port: u16,
-    server: Server,
+    server: common::http::Servers,
     worker: Arc<Worker>,
     heartbeat_ttl: Duration,
     stop: CancellationToken,
@@ -35,17 +34,21 @@ impl Application {
         let pool = crate::store::pool(&config.database)?;
         let worker = Arc::new(Worker::new(queue, pool, config.batch_size));
         let state = web::Data::from(worker.clone());
-        let server = common::http::server(
-            listener,
+        let listeners = common::http::Listeners {
+            pages: listener,
+            operations: None,
+        };
+        let server = common::http::servers(
+            listeners,
             common::http::Serving {
                 workers: Some(1),
                 ..Default::default()
             },
             &stop,
-            move |cfg| {
+            move |cfg, routes| {
                 cfg.app_data(state.clone())
-                    .service(common::http::readable("/readyz", readyz))
-                    .configure(common::http::operational_routes);
+                    .service(common::http::readable("/readyz", readyz));
+                common::http::operational_routes(cfg, routes);
             },
         )?;
         tracing::info!(

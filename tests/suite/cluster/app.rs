@@ -5,7 +5,7 @@
 //!
 //! The cluster is Kubernetes 1.20: the high-availability component's
 //! PodDisruptionBudget (policy/v1) and HorizontalPodAutoscaler
-//! (autoscaling/v2) kinds do not exist there, and the ServiceMonitor needs the
+//! (autoscaling/v2) kinds do not exist there, and the PodMonitor needs the
 //! Prometheus Operator's CRD; those are schema-checked by check-deploy.sh and
 //! their refusal here is printed. Its network does not enforce NetworkPolicy:
 //! the policies are accepted here and their intent is checked by
@@ -80,7 +80,7 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
 
     cluster.run(&["create", "namespace", NAMESPACE]);
     // What 1.20 cannot take, said plainly (a server dry run of each component).
-    for component in ["high-availability", "service-monitor"] {
+    for component in ["high-availability", "pod-monitor"] {
         let dir = kustomization(component, &[component], false);
         let out = cluster.kubectl_output(&["apply", "--dry-run=server", "-k", &dir]);
         let refused: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stderr)
@@ -139,10 +139,23 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
         format!("http://{}/", ip.trim())
     };
     let (vote, result) = (address("vote"), address("result"));
+    let client = crate::harness::http_client(false);
+    let status = |url: String| {
+        let client = client.clone();
+        async move { Some(client.get(&url).send().await.ok()?.status().as_u16()) }
+    };
     eventually(READY, "the vote Service to answer", || async {
-        get_json(&format!("{vote}readyz")).await.map(|_| ())
+        (status(vote.clone()).await? == 200).then_some(())
     })
     .await;
+    // The Services for users carry the pages only: readiness and metrics are
+    // on each pod's metrics port (9090), which they do not expose.
+    for service in [&vote, &result] {
+        for path in ["readyz", "metrics"] {
+            let url = format!("{service}{path}");
+            assert_eq!(status(url.clone()).await, Some(404), "{url}");
+        }
+    }
     // Votes only once every vote pod reaches Redis through its Service (and
     // every result pod Postgres): a vote pod is Ready whatever Redis does, and
     // the Redis Service's endpoint reaches kube-proxy's rules a moment after
@@ -151,7 +164,7 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
     super::pods_reach(
         &cluster,
         NAMESPACE,
-        8080,
+        9090,
         &[
             ("app.kubernetes.io/name=vote", "redis"),
             ("app.kubernetes.io/name=result", "postgres"),

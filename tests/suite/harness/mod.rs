@@ -298,5 +298,8 @@ pub fn sample(metrics: &str, series: &str) -> f64 {
 
 /// One series of a running service's `/metrics` (0 when absent).
 pub async fn metric(service: &service::Service, series: &str) -> f64 {
-    sample(&page_text(&service.url("/metrics")).await, series)
+    sample(
+        &page_text(&service.operations_url("/metrics")).await,
+        series,
+    )
 }

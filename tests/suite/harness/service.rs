@@ -15,6 +15,8 @@ pub struct Service {
     pub name: String,
     /// The port it listens on, from its own log; 0 when it exited first.
     pub port: u16,
+    /// Its `METRICS_PORT` as bound, when it has one (`/readyz`, `/metrics`).
+    pub metrics_port: Option<u16>,
     child: Option<Child>,
     pub log: PathBuf,
 }
@@ -49,10 +51,12 @@ impl Service {
         let mut service = Self {
             name: binary.to_owned(),
             port,
+            metrics_port: None,
             child: Some(child),
             log,
         };
         service.port = service.bound_port();
+        service.metrics_port = logged(&service.log_text(), "metrics_port");
         service
     }
 
@@ -60,7 +64,7 @@ impl Service {
     fn bound_port(&mut self) -> u16 {
         let what = format!("{} to log its port (see {})", self.name, self.log.display());
         eventually_blocking(Duration::from_secs(20), &what, || {
-            if let Some(port) = logged_port(&self.log_text()) {
+            if let Some(port) = logged(&self.log_text(), "port") {
                 return Some(port);
             }
             let child = self.child.as_mut()?;
@@ -71,6 +75,16 @@ impl Service {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The port of `/readyz` and `/metrics`: `METRICS_PORT` when set, else
+    /// the page port.
+    pub fn operations_port(&self) -> u16 {
+        self.metrics_port.unwrap_or(self.port)
+    }
+
+    pub fn operations_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.operations_port())
     }
 
     pub fn pid(&self) -> u32 {
@@ -105,7 +119,7 @@ impl Service {
 
     /// Waits until `/readyz` answers 200 and reports every dependency "ok".
     pub async fn ready(self) -> Self {
-        let url = self.url("/readyz");
+        let url = self.operations_url("/readyz");
         super::eventually(
             Duration::from_secs(20),
             &format!("{} to be ready with its dependencies up", self.name),
@@ -175,15 +189,14 @@ impl Drop for Service {
     }
 }
 
-/// The port in a service's start-up line (`port=8080` in text logs,
-/// `"port":8080` in JSON ones), from complete lines only.
-fn logged_port(log: &str) -> Option<u16> {
+/// The number `key` has in a service's start-up line (`port=8080` in text
+/// logs, `"port":8080` in JSON ones), from complete lines only.
+fn logged(log: &str, key: &str) -> Option<u16> {
+    let (text, json) = (format!(" {key}="), format!("\"{key}\":"));
     log.split_inclusive('\n')
         .filter(|line| line.ends_with('\n'))
         .find_map(|line| {
-            let (_, rest) = line
-                .split_once(" port=")
-                .or_else(|| line.split_once("\"port\":"))?;
+            let (_, rest) = line.split_once(&text).or_else(|| line.split_once(&json))?;
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             digits.parse().ok()
         })
@@ -191,21 +204,25 @@ fn logged_port(log: &str) -> Option<u16> {
 
 #[cfg(test)]
 mod tests {
-    use super::logged_port;
+    use super::logged;
 
     #[test]
     fn the_port_is_read_from_a_text_or_json_start_up_line() {
         let text = "2026-11-30T02:00:00Z  INFO vote::startup: vote listening port=40123 redis=redis://127.0.0.1:6379/0\n";
-        assert_eq!(logged_port(text), Some(40123));
+        assert_eq!(logged(text, "port"), Some(40123));
         let json = "{\"timestamp\":\"x\",\"level\":\"INFO\",\"port\":40124,\"message\":\"result listening\"}\n";
-        assert_eq!(logged_port(json), Some(40124));
+        assert_eq!(logged(json, "port"), Some(40124));
+        let both = "INFO vote listening port=40125 metrics_port=40126 redis=x\n";
+        assert_eq!(logged(both, "port"), Some(40125));
+        assert_eq!(logged(both, "metrics_port"), Some(40126));
+        assert_eq!(logged(text, "metrics_port"), None);
     }
 
     #[test]
     fn a_line_still_being_written_or_without_a_port_is_not_read() {
-        assert_eq!(logged_port("INFO vote listening port=401"), None);
+        assert_eq!(logged("INFO vote listening port=401", "port"), None);
         assert_eq!(
-            logged_port("ERROR binding 127.0.0.1 port 80 failed\n"),
+            logged("ERROR binding 127.0.0.1 port 80 failed\n", "port"),
             None
         );
     }
