@@ -152,6 +152,18 @@ impl Cluster {
     /// local stand-ins in place of the official Redis and Postgres images (no
     /// registry here): a kustomization around a copy of the folder.
     pub fn apply_exercise(&self, folder: &str, ns: &str, work: &Path) {
+        self.apply_exercise_scaled(folder, ns, work, &[]);
+    }
+
+    /// As `apply_exercise`, with some Deployments' replica counts changed
+    /// (kustomize's `replicas:`), for a test that holds a tier back.
+    pub fn apply_exercise_scaled(
+        &self,
+        folder: &str,
+        ns: &str,
+        work: &Path,
+        replicas: &[(&str, usize)],
+    ) {
         let base = work.join(ns);
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(base.join("base")).unwrap();
@@ -168,8 +180,17 @@ impl Cluster {
             std::fs::copy(&file, base.join("base").join(&name)).unwrap();
             resources.push(format!("- base/{name}"));
         }
+        let replicas: String = replicas
+            .iter()
+            .map(|(name, count)| format!("- name: {name}\n  count: {count}\n"))
+            .collect();
+        let replicas = if replicas.is_empty() {
+            replicas
+        } else {
+            format!("replicas:\n{replicas}")
+        };
         let kustomization = format!(
-            "namespace: {ns}\nresources:\n{}\nimages:\n\
+            "namespace: {ns}\n{replicas}resources:\n{}\nimages:\n\
              - name: redis\n  newName: votingapp-offline/redis-standin\n  newTag: \"7\"\n\
              - name: postgres\n  newName: votingapp-offline/postgres-standin\n  newTag: \"15\"\n",
             resources.join("\n")
