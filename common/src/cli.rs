@@ -122,6 +122,16 @@ pub struct LogArgs {
     pub rust_log: String,
 }
 
+impl LogArgs {
+    pub fn format(&self) -> crate::telemetry::Format {
+        if self.log_format.eq_ignore_ascii_case("json") {
+            crate::telemetry::Format::Json
+        } else {
+            crate::telemetry::Format::Text
+        }
+    }
+}
+
 /// The port vote and result serve their pages on, as the original images do.
 pub const PAGE_PORT: u16 = 80;
 
@@ -239,7 +249,7 @@ pub async fn run_service<C, Fut>(
 where
     Fut: std::future::Future<Output = std::io::Result<()>>,
 {
-    crate::telemetry::init(log);
+    crate::telemetry::init(&log.rust_log, log.format());
     let config = match config() {
         Ok(config) => config,
         Err(e) => {

@@ -11,16 +11,25 @@ use tracing_subscriber::EnvFilter;
 /// The log filter when `RUST_LOG` is not set.
 pub const DEFAULT_FILTER: &str = "info,actix_server=warn,tokio_postgres=warn";
 
-/// Installs the global subscriber with the format and filter of `log`; a
-/// second call (as in tests) is a no-op.
-pub fn init(log: &crate::cli::LogArgs) {
-    let filter =
-        EnvFilter::try_new(&log.rust_log).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+/// How each log line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// For people: one readable line per event.
+    Text,
+    /// For log pipelines: one JSON object per line.
+    Json,
+}
+
+/// Installs the global subscriber with `format` and `filter` (tracing's
+/// EnvFilter syntax; [`DEFAULT_FILTER`] when it does not parse); a second
+/// call (as in tests) is a no-op.
+pub fn init(filter: &str, format: Format) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LossyStdout)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    let installed = if log.log_format.eq_ignore_ascii_case("json") {
+    let installed = if format == Format::Json {
         builder
             .json()
             .flatten_event(true)

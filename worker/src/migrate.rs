@@ -129,7 +129,7 @@ const COMMAND_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60)
 /// refused a migration, 2 on a bad `DATABASE_URL`.
 pub async fn command(cli: &crate::config::Cli) -> std::process::ExitCode {
     use std::process::ExitCode;
-    common::telemetry::init(&cli.log);
+    common::telemetry::init(&cli.log.rust_log, cli.log.format());
     let database = match cli.database.url() {
         Ok(database) => database,
         Err(e) => {
