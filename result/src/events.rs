@@ -7,7 +7,12 @@
 //! share (`Bytes`, no copy per viewer). A stream is asked for its next frame
 //! only when its connection has room for it, and then yields the newest
 //! totals, so a viewer that falls behind skips to them rather than queueing
-//! every update. When the connection stays full, actix-http stops asking and
+//! every update. A stream has no timer of its own: the feed is published
+//! again unchanged every [`crate::live::QUIET_TICK`], and a stream woken with
+//! totals it has already sent sends a keep-alive comment instead (one timer
+//! for all viewers; a timer per viewer, set again at each update, cost a
+//! timer-wheel insertion and removal per viewer per update).
+//! When the connection stays full, actix-http stops asking and
 //! the kernel drops the connection once its peer has taken nothing for
 //! [`common::http::STALLED_PEER`]. A viewer that closes its side ends its
 //! stream at once (see [`common::http::Serving::streams`]). The streams end
@@ -15,11 +20,11 @@
 //!
 //! Metrics recorded here: `result_viewers_connected`.
 
-use crate::live::Feed;
+use crate::live::{Feed, Snapshot};
 use bytes::Bytes;
 use futures_util::Stream;
 use std::convert::Infallible;
-use std::time::Duration;
+use std::sync::Arc;
 
 /// `# HELP` of the metrics recorded here.
 pub fn describe_metrics() {
@@ -29,9 +34,6 @@ pub fn describe_metrics() {
         "Open /events streams: viewers watching the results live."
     );
 }
-
-/// A comment line sent to idle streams so proxies keep them open.
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
 
 const RETRY: &[u8] = b"retry: 1000\n\n";
 const KEEPALIVE: &[u8] = b": keepalive\n\n";
@@ -53,39 +55,40 @@ impl Drop for Viewer {
     }
 }
 
-/// One viewer's place on the feed.
+/// One viewer's place on the feed: what it was sent last.
 #[derive(Debug)]
 struct Watching {
     feed: Feed,
-    started: bool,
+    sent: Option<Arc<Snapshot>>,
     _viewer: Viewer,
 }
 
 /// The `text/event-stream` body for one viewer of `feed`: the reconnection
 /// delay and the current totals, then the newest totals after each change,
-/// a keep-alive comment after [`KEEPALIVE_EVERY`] without one; it ends when
+/// and a keep-alive comment at each quiet tick of the feed; it ends when
 /// the feed does.
 pub fn stream(feed: Feed) -> impl Stream<Item = Result<Bytes, Infallible>> {
     let watching = Watching {
         feed,
-        started: false,
+        sent: None,
         _viewer: Viewer::arrive(),
     };
     futures_util::stream::unfold(watching, |mut watching| async move {
-        if !watching.started {
-            watching.started = true;
+        let Some(sent) = watching.sent.take() else {
             // Marked seen here, so no update falls between this and the next.
-            let current = watching.feed.borrow_and_update().event.clone();
-            let first = Bytes::from([RETRY, &current[..]].concat());
+            let current = watching.feed.borrow_and_update().clone();
+            let first = Bytes::from([RETRY, &current.event[..]].concat());
+            watching.sent = Some(current);
             return Some((Ok(first), watching));
-        }
-        let frame = tokio::select! {
-            changed = watching.feed.changed() => {
-                changed.ok()?;
-                watching.feed.borrow_and_update().event.clone()
-            }
-            () = tokio::time::sleep(KEEPALIVE_EVERY) => Bytes::from_static(KEEPALIVE),
         };
+        watching.feed.changed().await.ok()?;
+        let newest = watching.feed.borrow_and_update().clone();
+        let frame = if Arc::ptr_eq(&newest, &sent) {
+            Bytes::from_static(KEEPALIVE)
+        } else {
+            newest.event.clone()
+        };
+        watching.sent = Some(newest);
         Some((Ok(frame), watching))
     })
 }
@@ -125,14 +128,21 @@ mod tests {
         assert!(viewer.next().await.is_none());
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn an_idle_stream_gets_a_keepalive_comment() {
-        let (_publish, feed) = tokio::sync::watch::channel(totals(1, 2));
+    #[tokio::test]
+    async fn a_quiet_tick_gives_a_keepalive_comment_and_a_change_the_totals() {
+        let (publish, feed) = tokio::sync::watch::channel(totals(1, 2));
         let mut viewer = Box::pin(stream(feed));
         viewer.next().await.unwrap().unwrap();
-        let started = tokio::time::Instant::now();
+        publish.send_modify(|_| {});
         let next = viewer.next().await.unwrap().unwrap();
         assert_eq!(next, Bytes::from_static(KEEPALIVE));
-        assert_eq!(started.elapsed(), KEEPALIVE_EVERY);
+        publish.send_replace(totals(2, 2));
+        publish.send_modify(|_| {});
+        let next = viewer.next().await.unwrap().unwrap();
+        assert_eq!(
+            next,
+            totals(2, 2).event,
+            "a change is sent, not a keep-alive"
+        );
     }
 }

@@ -25,6 +25,11 @@ use tokio_util::sync::CancellationToken;
 /// twenty reads per second; a quiet poll's first change is read at once.
 const COALESCE: Duration = Duration::from_millis(50);
 
+/// The feed is published again unchanged this often, so that every stream
+/// wakes and can tell its viewer the connection is still open (events.rs
+/// sends a keep-alive comment then), with one timer for all viewers.
+pub const QUIET_TICK: Duration = Duration::from_secs(15);
+
 /// How often `votes` is counted while `vote_counts` does not exist yet.
 const UNINSTALLED_POLL: Duration = Duration::from_secs(1);
 
@@ -88,6 +93,18 @@ pub fn describe_metrics() {
 pub fn follow(database: DatabaseUrl, options: PollOptions, stop: CancellationToken) -> Feed {
     let initial = Snapshot::new(State::Unavailable("not connected yet".into()), &options);
     let (publish, feed) = watch::channel(initial);
+    let ticking = publish.clone();
+    let quiet = stop.clone();
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + QUIET_TICK, QUIET_TICK);
+        loop {
+            tokio::select! {
+                _ = quiet.cancelled() => return,
+                _ = tick.tick() => ticking.send_modify(|_| {}),
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut backoff = Backoff::for_dependencies();
         loop {
