@@ -236,299 +236,305 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
         folders.len() >= 10,
         "expected ex1, ex3, ex4, ex5/v1, ex5/v2, ex6, ex6/v1, ex6/v2, ex7, ex8"
     );
+    // Each folder is checked on its own: one broken exercise does not hide
+    // what is wrong in the others.
+    let mut steps = crate::harness::steps::Steps::new("deploy");
     for (folder, files) in &folders {
         let name = folder
             .strip_prefix(repo().join("k8s"))
             .unwrap()
             .display()
             .to_string();
-        // Read as it stands: no anchor (`&id001`) or alias (`*id001`).
-        for file in files {
-            let text = std::fs::read_to_string(file).unwrap();
-            let anchored = text
-                .lines()
-                .find(|l| [": &", ": *", "- &", "- *"].iter().any(|p| l.contains(p)));
+        steps.check(&name.clone(), || {
+            // Read as it stands: no anchor (`&id001`) or alias (`*id001`).
+            for file in files {
+                let text = std::fs::read_to_string(file).unwrap();
+                let anchored = text
+                    .lines()
+                    .find(|l| [": &", ": *", "- &", "- *"].iter().any(|p| l.contains(p)));
+                assert!(
+                    anchored.is_none(),
+                    "{}: a YAML anchor or alias: {anchored:?}",
+                    file.display()
+                );
+            }
+            let first = parse(&files[0]);
             assert!(
-                anchored.is_none(),
-                "{}: a YAML anchor or alias: {anchored:?}",
-                file.display()
+                matches!(&first[0], Object::Namespace(ns) if ns.metadata.name.as_deref() == Some(NAMESPACE)),
+                "{name}: the first file kubectl applies must define the namespace"
             );
-        }
-        let first = parse(&files[0]);
-        assert!(
-            matches!(&first[0], Object::Namespace(ns) if ns.metadata.name.as_deref() == Some(NAMESPACE)),
-            "{name}: the first file kubectl applies must define the namespace"
-        );
-        let objects: Vec<Object> = files.iter().flat_map(|f| parse(f)).collect();
-        let pods = pods(&objects);
-        let services: Vec<&Service> = objects
-            .iter()
-            .filter_map(|o| {
-                if let Object::Service(s) = o {
-                    Some(s)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let config_maps: BTreeSet<String> = objects
-            .iter()
-            .filter_map(|o| {
-                if let Object::ConfigMap(c) = o {
-                    c.metadata.name.clone()
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let secrets: BTreeSet<String> = objects
-            .iter()
-            .filter_map(|o| {
-                if let Object::Secret(s) = o {
-                    s.metadata.name.clone()
-                } else {
-                    None
-                }
-            })
-            .collect();
-
-        // Everything lives in the workshop's namespace.
-        for object in &objects {
-            let namespace = match object {
-                Object::Namespace(_) => continue,
-                Object::Pod(o) => &o.metadata.namespace,
-                Object::Service(o) => &o.metadata.namespace,
-                Object::ReplicaSet(o) => &o.metadata.namespace,
-                Object::Deployment(o) => &o.metadata.namespace,
-                Object::StatefulSet(o) => &o.metadata.namespace,
-                Object::Job(o) => &o.metadata.namespace,
-                Object::ConfigMap(o) => &o.metadata.namespace,
-                Object::Secret(o) => &o.metadata.namespace,
-            };
-            assert_eq!(namespace.as_deref(), Some(NAMESPACE), "{name}: {object:?}");
-        }
-
-        // Controllers select their own template.
-        for pod in &pods {
-            let Some(selector) = &pod.selector else {
-                continue;
-            };
-            let labels = &pod.labels;
-            assert!(
-                !selector.is_empty(),
-                "{name}: a controller without a selector"
-            );
-            assert!(
-                selector.iter().all(|(k, v)| labels.get(k) == Some(v)),
-                "{name}: {selector:?} does not select {labels:?}"
-            );
-        }
-
-        // Services select pods, and their target ports exist on them.
-        let mut node_ports = BTreeSet::new();
-        for service in &services {
-            let svc_name = service.metadata.name.clone().unwrap();
-            let spec = service.spec.as_ref().unwrap();
-            let selector = spec.selector.clone().unwrap_or_default();
-            let selected: Vec<&PodShape> = pods
+            let objects: Vec<Object> = files.iter().flat_map(|f| parse(f)).collect();
+            let pods = pods(&objects);
+            let services: Vec<&Service> = objects
                 .iter()
-                .filter(|p| {
-                    !selector.is_empty() && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                .filter_map(|o| {
+                    if let Object::Service(s) = o {
+                        Some(s)
+                    } else {
+                        None
+                    }
                 })
                 .collect();
-            assert!(
-                !selected.is_empty(),
-                "{name}: service {svc_name} selects no pod"
-            );
-            for port in spec.ports.clone().unwrap_or_default() {
-                if let Some(node_port) = port.node_port {
-                    assert!(
-                        node_ports.insert(node_port),
-                        "{name}: node port {node_port} used twice"
-                    );
-                }
-                let target = port
-                    .target_port
-                    .clone()
-                    .unwrap_or(IntOrString::Int(port.port));
-                for pod in &selected {
-                    let found = pod.spec.containers.iter().flat_map(container_ports).any(
-                        |(pname, number)| match &target {
-                            IntOrString::Int(n) => number == *n,
-                            IntOrString::String(s) => pname.as_deref() == Some(s.as_str()),
-                        },
-                    );
-                    assert!(
-                        found,
-                        "{name}: service {svc_name} targets {target:?}, which {} does not expose",
-                        pod.owner
-                    );
-                }
-            }
-        }
-
-        // No variable our binaries read is shadowed by a Service's injected ones.
-        let ours: BTreeSet<&String> = facts.values().flat_map(|f| f.vars.iter()).collect();
-        for service in &services {
-            for var in injected(service.metadata.name.as_deref().unwrap(), service) {
-                assert!(
-                    !ours.contains(&var),
-                    "{name}: service variables would shadow {var}"
-                );
-            }
-        }
-
-        for pod in &pods {
-            // Port 80 comes from the binaries' file capability, not a sysctl.
-            let sysctls = pod
-                .spec
-                .security_context
-                .as_ref()
-                .and_then(|s| s.sysctls.clone());
-            assert!(sysctls.is_none(), "{name}: {} sets {sysctls:?}", pod.owner);
-            let mut ports = BTreeSet::new();
-            for container in &pod.spec.containers {
-                for (_, port) in container_ports(container) {
-                    assert!(
-                        ports.insert(port),
-                        "{name}: two containers of {} use port {port}",
-                        pod.owner
-                    );
-                }
-                let image = container.image.clone().unwrap();
-                if image.starts_with(OURS) {
-                    assert!(
-                        built.contains(&image),
-                        "{name}: {image} is not an image the Dockerfile builds ({built:?})"
-                    );
-                }
-                for env in container.env.clone().unwrap_or_default() {
-                    if let Some(from) = &env.value_from {
-                        if let Some(r) = &from.config_map_key_ref {
-                            assert!(
-                                config_maps.contains(&r.name),
-                                "{name}: config map {} is not defined",
-                                r.name
-                            );
-                        }
-                        if let Some(r) = &from.secret_key_ref {
-                            assert!(
-                                secrets.contains(&r.name),
-                                "{name}: secret {} is not defined",
-                                r.name
-                            );
-                        }
+            let config_maps: BTreeSet<String> = objects
+                .iter()
+                .filter_map(|o| {
+                    if let Object::ConfigMap(c) = o {
+                        c.metadata.name.clone()
+                    } else {
+                        None
                     }
-                }
-                let Some(binary) = our_binary(&image) else {
-                    let added = container
-                        .security_context
-                        .as_ref()
-                        .and_then(|s| s.capabilities.as_ref())
-                        .and_then(|c| c.add.clone());
-                    assert!(added.is_none(), "{name}: {image} adds {added:?}");
+                })
+                .collect();
+            let secrets: BTreeSet<String> = objects
+                .iter()
+                .filter_map(|o| {
+                    if let Object::Secret(s) = o {
+                        s.metadata.name.clone()
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+
+            // Everything lives in the workshop's namespace.
+            for object in &objects {
+                let namespace = match object {
+                    Object::Namespace(_) => continue,
+                    Object::Pod(o) => &o.metadata.namespace,
+                    Object::Service(o) => &o.metadata.namespace,
+                    Object::ReplicaSet(o) => &o.metadata.namespace,
+                    Object::Deployment(o) => &o.metadata.namespace,
+                    Object::StatefulSet(o) => &o.metadata.namespace,
+                    Object::Job(o) => &o.metadata.namespace,
+                    Object::ConfigMap(o) => &o.metadata.namespace,
+                    Object::Secret(o) => &o.metadata.namespace,
+                };
+                assert_eq!(namespace.as_deref(), Some(NAMESPACE), "{name}: {object:?}");
+            }
+
+            // Controllers select their own template.
+            for pod in &pods {
+                let Some(selector) = &pod.selector else {
                     continue;
                 };
-                let fact = &facts[binary];
-                for env in container.env.clone().unwrap_or_default() {
-                    assert!(
-                        fact.vars.contains(&env.name),
-                        "{name}: {binary} does not read {}",
-                        env.name
-                    );
-                }
-                let exposed: Vec<i32> = container_ports(container)
-                    .into_iter()
-                    .map(|(_, n)| n)
-                    .collect();
-                assert_eq!(
-                    exposed,
-                    vec![i32::from(fact.default_port)],
-                    "{name}: {binary} listens on {}",
-                    fact.default_port
-                );
-                // The worker is behind no Service: a readiness probe could only
-                // take its pod (shared with result) out of result's Service.
-                if binary == "worker" {
-                    assert!(
-                        container.readiness_probe.is_none(),
-                        "{name}: the worker has a readiness probe"
-                    );
-                }
-                let probes = [
-                    ("readiness", &container.readiness_probe),
-                    ("liveness", &container.liveness_probe),
-                ];
-                let wanted = if binary == "worker" {
-                    &probes[1..]
-                } else {
-                    &probes[..]
-                };
-                for (kind, probe) in wanted {
-                    let get = probe
-                        .as_ref()
-                        .and_then(|p| p.http_get.clone())
-                        .unwrap_or_else(|| panic!("{name}: {binary} has no {kind} probe"));
-                    let expected = if *kind == "readiness" {
-                        "/readyz"
-                    } else {
-                        "/healthz"
-                    };
-                    assert_eq!(
-                        get.path.as_deref(),
-                        Some(expected),
-                        "{name}: {binary} {kind} probe"
-                    );
-                    assert_eq!(
-                        get.port,
-                        IntOrString::Int(i32::from(fact.default_port)),
-                        "{name}: {binary} {kind} probe port"
-                    );
-                }
-                // What the pod says once, a container may say otherwise.
-                let sc = container
-                    .security_context
-                    .clone()
-                    .unwrap_or_else(|| panic!("{name}: {binary} has no securityContext"));
-                let pod_sc = pod.spec.security_context.clone().unwrap_or_default();
-                assert_eq!(
-                    sc.run_as_non_root.or(pod_sc.run_as_non_root),
-                    Some(true),
-                    "{name}: {binary}"
+                let labels = &pod.labels;
+                assert!(
+                    !selector.is_empty(),
+                    "{name}: a controller without a selector"
                 );
                 assert!(
-                    sc.run_as_user
-                        .or(pod_sc.run_as_user)
-                        .is_some_and(|uid| uid >= 10_000),
-                    "{name}: {binary} runs as a high UID"
-                );
-                assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}: {binary}");
-                assert_eq!(
-                    sc.allow_privilege_escalation,
-                    Some(false),
-                    "{name}: {binary}"
-                );
-                // Every capability dropped but the one a binary listening
-                // below 1024 needs (it carries it as a file capability).
-                let capabilities = sc.capabilities.clone().unwrap_or_default();
-                assert_eq!(
-                    capabilities.drop,
-                    Some(vec!["ALL".to_owned()]),
-                    "{name}: {binary}"
-                );
-                assert_eq!(
-                    capabilities.add.unwrap_or_default(),
-                    binds_low_port(binary, fact),
-                    "{name}: {binary} capabilities added"
-                );
-                let resources = container.resources.clone().unwrap_or_default();
-                assert!(
-                    resources.requests.is_some() && resources.limits.is_some(),
-                    "{name}: {binary} resources"
+                    selector.iter().all(|(k, v)| labels.get(k) == Some(v)),
+                    "{name}: {selector:?} does not select {labels:?}"
                 );
             }
-        }
+
+            // Services select pods, and their target ports exist on them.
+            let mut node_ports = BTreeSet::new();
+            for service in &services {
+                let svc_name = service.metadata.name.clone().unwrap();
+                let spec = service.spec.as_ref().unwrap();
+                let selector = spec.selector.clone().unwrap_or_default();
+                let selected: Vec<&PodShape> = pods
+                    .iter()
+                    .filter(|p| {
+                        !selector.is_empty() && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                    })
+                    .collect();
+                assert!(
+                    !selected.is_empty(),
+                    "{name}: service {svc_name} selects no pod"
+                );
+                for port in spec.ports.clone().unwrap_or_default() {
+                    if let Some(node_port) = port.node_port {
+                        assert!(
+                            node_ports.insert(node_port),
+                            "{name}: node port {node_port} used twice"
+                        );
+                    }
+                    let target = port
+                        .target_port
+                        .clone()
+                        .unwrap_or(IntOrString::Int(port.port));
+                    for pod in &selected {
+                        let found = pod.spec.containers.iter().flat_map(container_ports).any(
+                            |(pname, number)| match &target {
+                                IntOrString::Int(n) => number == *n,
+                                IntOrString::String(s) => pname.as_deref() == Some(s.as_str()),
+                            },
+                        );
+                        assert!(
+                            found,
+                            "{name}: service {svc_name} targets {target:?}, which {} does not expose",
+                            pod.owner
+                        );
+                    }
+                }
+            }
+
+            // No variable our binaries read is shadowed by a Service's injected ones.
+            let ours: BTreeSet<&String> = facts.values().flat_map(|f| f.vars.iter()).collect();
+            for service in &services {
+                for var in injected(service.metadata.name.as_deref().unwrap(), service) {
+                    assert!(
+                        !ours.contains(&var),
+                        "{name}: service variables would shadow {var}"
+                    );
+                }
+            }
+
+            for pod in &pods {
+                // Port 80 comes from the binaries' file capability, not a sysctl.
+                let sysctls = pod
+                    .spec
+                    .security_context
+                    .as_ref()
+                    .and_then(|s| s.sysctls.clone());
+                assert!(sysctls.is_none(), "{name}: {} sets {sysctls:?}", pod.owner);
+                let mut ports = BTreeSet::new();
+                for container in &pod.spec.containers {
+                    for (_, port) in container_ports(container) {
+                        assert!(
+                            ports.insert(port),
+                            "{name}: two containers of {} use port {port}",
+                            pod.owner
+                        );
+                    }
+                    let image = container.image.clone().unwrap();
+                    if image.starts_with(OURS) {
+                        assert!(
+                            built.contains(&image),
+                            "{name}: {image} is not an image the Dockerfile builds ({built:?})"
+                        );
+                    }
+                    for env in container.env.clone().unwrap_or_default() {
+                        if let Some(from) = &env.value_from {
+                            if let Some(r) = &from.config_map_key_ref {
+                                assert!(
+                                    config_maps.contains(&r.name),
+                                    "{name}: config map {} is not defined",
+                                    r.name
+                                );
+                            }
+                            if let Some(r) = &from.secret_key_ref {
+                                assert!(
+                                    secrets.contains(&r.name),
+                                    "{name}: secret {} is not defined",
+                                    r.name
+                                );
+                            }
+                        }
+                    }
+                    let Some(binary) = our_binary(&image) else {
+                        let added = container
+                            .security_context
+                            .as_ref()
+                            .and_then(|s| s.capabilities.as_ref())
+                            .and_then(|c| c.add.clone());
+                        assert!(added.is_none(), "{name}: {image} adds {added:?}");
+                        continue;
+                    };
+                    let fact = &facts[binary];
+                    for env in container.env.clone().unwrap_or_default() {
+                        assert!(
+                            fact.vars.contains(&env.name),
+                            "{name}: {binary} does not read {}",
+                            env.name
+                        );
+                    }
+                    let exposed: Vec<i32> = container_ports(container)
+                        .into_iter()
+                        .map(|(_, n)| n)
+                        .collect();
+                    assert_eq!(
+                        exposed,
+                        vec![i32::from(fact.default_port)],
+                        "{name}: {binary} listens on {}",
+                        fact.default_port
+                    );
+                    // The worker is behind no Service: a readiness probe could only
+                    // take its pod (shared with result) out of result's Service.
+                    if binary == "worker" {
+                        assert!(
+                            container.readiness_probe.is_none(),
+                            "{name}: the worker has a readiness probe"
+                        );
+                    }
+                    let probes = [
+                        ("readiness", &container.readiness_probe),
+                        ("liveness", &container.liveness_probe),
+                    ];
+                    let wanted = if binary == "worker" {
+                        &probes[1..]
+                    } else {
+                        &probes[..]
+                    };
+                    for (kind, probe) in wanted {
+                        let get = probe
+                            .as_ref()
+                            .and_then(|p| p.http_get.clone())
+                            .unwrap_or_else(|| panic!("{name}: {binary} has no {kind} probe"));
+                        let expected = if *kind == "readiness" {
+                            "/readyz"
+                        } else {
+                            "/healthz"
+                        };
+                        assert_eq!(
+                            get.path.as_deref(),
+                            Some(expected),
+                            "{name}: {binary} {kind} probe"
+                        );
+                        assert_eq!(
+                            get.port,
+                            IntOrString::Int(i32::from(fact.default_port)),
+                            "{name}: {binary} {kind} probe port"
+                        );
+                    }
+                    // What the pod says once, a container may say otherwise.
+                    let sc = container
+                        .security_context
+                        .clone()
+                        .unwrap_or_else(|| panic!("{name}: {binary} has no securityContext"));
+                    let pod_sc = pod.spec.security_context.clone().unwrap_or_default();
+                    assert_eq!(
+                        sc.run_as_non_root.or(pod_sc.run_as_non_root),
+                        Some(true),
+                        "{name}: {binary}"
+                    );
+                    assert!(
+                        sc.run_as_user
+                            .or(pod_sc.run_as_user)
+                            .is_some_and(|uid| uid >= 10_000),
+                        "{name}: {binary} runs as a high UID"
+                    );
+                    assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}: {binary}");
+                    assert_eq!(
+                        sc.allow_privilege_escalation,
+                        Some(false),
+                        "{name}: {binary}"
+                    );
+                    // Every capability dropped but the one a binary listening
+                    // below 1024 needs (it carries it as a file capability).
+                    let capabilities = sc.capabilities.clone().unwrap_or_default();
+                    assert_eq!(
+                        capabilities.drop,
+                        Some(vec!["ALL".to_owned()]),
+                        "{name}: {binary}"
+                    );
+                    assert_eq!(
+                        capabilities.add.unwrap_or_default(),
+                        binds_low_port(binary, fact),
+                        "{name}: {binary} capabilities added"
+                    );
+                    let resources = container.resources.clone().unwrap_or_default();
+                    assert!(
+                        resources.requests.is_some() && resources.limits.is_some(),
+                        "{name}: {binary} resources"
+                    );
+                }
+            }
+        });
     }
+    steps.finish();
 }
 
 /// `localhost/votingapp/...` tags the bake file builds, checked against the Dockerfile's stages.

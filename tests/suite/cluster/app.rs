@@ -79,29 +79,34 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
     let app = Exercise::new(&cluster, NAMESPACE);
 
     cluster.run(&["create", "namespace", NAMESPACE]);
-    // What 1.20 cannot take, said plainly (a server dry run of each component).
-    for component in ["high-availability", "pod-monitor"] {
-        let dir = kustomization(component, &[component], false);
-        let out = cluster.kubectl_output(&["apply", "--dry-run=server", "-k", &dir]);
-        let refused: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .filter(|l| l.contains("no matches for kind"))
-            .map(|l| {
-                l.rsplit("no matches for kind")
-                    .next()
-                    .unwrap_or(l)
-                    .trim()
-                    .to_owned()
-            })
-            .collect();
-        eprintln!(
-            "cluster: k8s/app component {component} on Kubernetes 1.20: kinds missing here: {refused:?}"
-        );
-        assert!(
-            !out.status.success(),
-            "{component}: expected 1.20 to lack its kinds"
-        );
-    }
+    let mut steps = crate::harness::steps::Steps::new("k8s/app");
+    steps
+        .run("what 1.20 cannot take is said plainly", async {
+            // What 1.20 cannot take, said plainly (a server dry run of each component).
+            for component in ["high-availability", "pod-monitor"] {
+                let dir = kustomization(component, &[component], false);
+                let out = cluster.kubectl_output(&["apply", "--dry-run=server", "-k", &dir]);
+                let refused: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .filter(|l| l.contains("no matches for kind"))
+                    .map(|l| {
+                        l.rsplit("no matches for kind")
+                            .next()
+                            .unwrap_or(l)
+                            .trim()
+                            .to_owned()
+                    })
+                    .collect();
+                eprintln!(
+                    "cluster: k8s/app component {component} on Kubernetes 1.20: kinds missing here: {refused:?}"
+                );
+                assert!(
+                    !out.status.success(),
+                    "{component}: expected 1.20 to lack its kinds"
+                );
+            }
+        })
+        .await;
 
     if let Some(reason) = cluster.node_unavailable() {
         let dir = kustomization("dry-run", &["network-policies", "ingress"], true);
@@ -110,22 +115,26 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
         return;
     }
     let _engine = crate::harness::compose::ENGINE.lock().await;
-    let dir = kustomization("cluster", &["network-policies", "ingress"], true);
-    cluster.run(&["apply", "-k", &dir]);
-    for (name, count) in [
-        ("vote", 2),
-        ("result", 2),
-        ("worker", 2),
-        ("redis", 1),
-        ("db", 1),
-    ] {
-        cluster.wait_ready(
-            NAMESPACE,
-            &format!("app.kubernetes.io/name={name}"),
-            count,
-            READY,
-        );
-    }
+    steps
+        .require("the base with policies and ingress comes up", async {
+            let dir = kustomization("cluster", &["network-policies", "ingress"], true);
+            cluster.run(&["apply", "-k", &dir]);
+            for (name, count) in [
+                ("vote", 2),
+                ("result", 2),
+                ("worker", 2),
+                ("redis", 1),
+                ("db", 1),
+            ] {
+                cluster.wait_ready(
+                    NAMESPACE,
+                    &format!("app.kubernetes.io/name={name}"),
+                    count,
+                    READY,
+                );
+            }
+        })
+        .await;
     let address = |service: &str| {
         let ip = cluster.run(&[
             "get",
@@ -144,126 +153,142 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
         let client = client.clone();
         async move { Some(client.get(&url).send().await.ok()?.status().as_u16()) }
     };
-    eventually(READY, "the vote Service to answer", || async {
-        (status(vote.clone()).await? == 200).then_some(())
-    })
-    .await;
-    // The Services for users carry the pages only: readiness and metrics are
-    // on each pod's metrics port (9090), which they do not expose.
-    for service in [&vote, &result] {
-        for path in ["readyz", "metrics"] {
-            let url = format!("{service}{path}");
-            assert_eq!(status(url.clone()).await, Some(404), "{url}");
-        }
-    }
-    // Votes only once every vote pod reaches Redis through its Service (and
-    // every result pod Postgres): a vote pod is Ready whatever Redis does, and
-    // the Redis Service's endpoint reaches kube-proxy's rules a moment after
-    // the Redis pod is Ready. Load started in that moment is refused (seen as
-    // 13 "Connection refused" 503s in CI, all within 40 ms, before any restart).
-    super::pods_reach(
-        &cluster,
-        NAMESPACE,
-        9090,
-        &[
-            ("app.kubernetes.io/name=vote", "redis"),
-            ("app.kubernetes.io/name=result", "postgres"),
-        ],
-    )
-    .await;
-
-    // The first vote pods end in the restarts below, and their logs with
-    // them: followed from now on, so that a refusal they answered can be
-    // explained (the pods at the end are read after the run).
-    let logs = TestDir::new("app-restarts");
-    let first_vote_pods_log = logs.join("first-vote-pods.log");
-    let mut follow_first_vote_pods = cluster
-        .kubectl()
-        .args(["logs", "-f", "-n", NAMESPACE, "--prefix", "--tail=-1"])
-        .args(["-l", "app.kubernetes.io/name=vote"])
-        .stdout(std::fs::File::create(&first_vote_pods_log).expect("a file for the vote logs"))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("kubectl logs -f");
-    let votes = Load::start(&vote, "app", 4);
-    votes
-        .flowing(100, "before the restarts", || {
-            super::failure_report(&cluster, NAMESPACE)
+    steps
+        .require(
+            "the vote Service answers and every pod reaches its store",
+            async {
+                eventually(READY, "the vote Service to answer", || async {
+                    (status(vote.clone()).await? == 200).then_some(())
+                })
+                .await;
+                // Votes only once every vote pod reaches Redis through its Service (and
+                // every result pod Postgres): a vote pod is Ready whatever Redis does, and
+                // the Redis Service's endpoint reaches kube-proxy's rules a moment after
+                // the Redis pod is Ready. Load started in that moment is refused (seen as
+                // 13 "Connection refused" 503s in CI, all within 40 ms, before any restart).
+                super::pods_reach(
+                    &cluster,
+                    NAMESPACE,
+                    9090,
+                    &[
+                        ("app.kubernetes.io/name=vote", "redis"),
+                        ("app.kubernetes.io/name=result", "postgres"),
+                    ],
+                )
+                .await;
+            },
+        )
+        .await;
+    steps
+        .run("the Services expose neither readiness nor metrics", async {
+            // The Services for users carry the pages only: readiness and metrics are
+            // on each pod's metrics port (9090), which they do not expose.
+            for service in [&vote, &result] {
+                for path in ["readyz", "metrics"] {
+                    let url = format!("{service}{path}");
+                    assert_eq!(status(url.clone()).await, Some(404), "{url}");
+                }
+            }
         })
         .await;
-    for deployment in ["vote", "result", "worker"] {
-        let target = format!("deploy/{deployment}");
-        cluster.run(&["rollout", "restart", "-n", NAMESPACE, &target]);
-        cluster.run(&[
-            "rollout",
-            "status",
-            "-n",
-            NAMESPACE,
-            &target,
-            "--timeout=180s",
-        ]);
-        votes
-            .flowing(100, &format!("after {deployment} restarted"), || {
-                super::failure_report(&cluster, NAMESPACE)
-            })
-            .await;
-    }
-    let outcome = votes.finish().await;
-    let acknowledged = outcome.acknowledged.len() as i64;
-    eventually(
-        Duration::from_secs(60),
-        "every acknowledged vote in result",
-        || async {
-            let api = get_json(&format!("{result}api/results")).await?;
-            (api["total"].as_i64()? >= acknowledged).then_some(())
-        },
-    )
-    .await;
-    let stored = stored_votes(&cluster);
-    let lost: Vec<&String> = outcome
-        .acknowledged
-        .iter()
-        .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
-        .map(|(id, _)| id)
-        .collect();
-    eprintln!(
-        "cluster: k8s/app: vote, result and worker restarted one after another under load: \
-         {acknowledged} votes acknowledged, {} lost; requests that failed (not acknowledged, \
-         so free to be lost): {:?}",
-        lost.len(),
-        outcome.failures
-    );
-    let _ = follow_first_vote_pods.kill();
-    let _ = follow_first_vote_pods.wait();
-    if outcome.failed() > 0 {
-        // Pods that have ended make kubectl logs exit 1; what it printed is kept.
-        let last_vote_pods = cluster.kubectl_output(&[
-            "logs",
-            "-n",
-            NAMESPACE,
-            "-l",
-            "app.kubernetes.io/name=vote",
-            "--prefix",
-            "--tail=-1",
-        ]);
-        let first_vote_pods = std::fs::read(&first_vote_pods_log).unwrap_or_default();
-        for (pods, text) in [("first", first_vote_pods), ("last", last_vote_pods.stdout)] {
-            for line in String::from_utf8_lossy(&text)
-                .lines()
-                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-            {
-                eprintln!("cluster: k8s/app: {pods} vote pods' log: {line}");
+
+    steps
+        .run("every Deployment restarted under load loses no vote", async {
+            // The first vote pods end in the restarts below, and their logs with
+            // them: followed from now on, so that a refusal they answered can be
+            // explained (the pods at the end are read after the run).
+            let logs = TestDir::new("app-restarts");
+            let first_vote_pods_log = logs.join("first-vote-pods.log");
+            let mut follow_first_vote_pods = cluster
+                .kubectl()
+                .args(["logs", "-f", "-n", NAMESPACE, "--prefix", "--tail=-1"])
+                .args(["-l", "app.kubernetes.io/name=vote"])
+                .stdout(std::fs::File::create(&first_vote_pods_log).expect("a file for the vote logs"))
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("kubectl logs -f");
+            let votes = Load::start(&vote, "app", 4);
+            votes
+                .flowing(100, "before the restarts", || {
+                    super::failure_report(&cluster, NAMESPACE)
+                })
+                .await;
+            for deployment in ["vote", "result", "worker"] {
+                let target = format!("deploy/{deployment}");
+                cluster.run(&["rollout", "restart", "-n", NAMESPACE, &target]);
+                cluster.run(&[
+                    "rollout",
+                    "status",
+                    "-n",
+                    NAMESPACE,
+                    &target,
+                    "--timeout=180s",
+                ]);
+                votes
+                    .flowing(100, &format!("after {deployment} restarted"), || {
+                        super::failure_report(&cluster, NAMESPACE)
+                    })
+                    .await;
             }
-        }
-    }
-    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
-    // A request on a kept-alive connection at the instant an old pod closes
-    // it can fail (the client sees the close, the vote is not acknowledged):
-    // allowed, but rare.
-    assert!(
-        outcome.failed() * 1000 <= outcome.acknowledged.len(),
-        "more than 1 in 1,000 requests failed: {:?}",
-        outcome.failures
-    );
+            let outcome = votes.finish().await;
+            let acknowledged = outcome.acknowledged.len() as i64;
+            eventually(
+                Duration::from_secs(60),
+                "every acknowledged vote in result",
+                || async {
+                    let api = get_json(&format!("{result}api/results")).await?;
+                    (api["total"].as_i64()? >= acknowledged).then_some(())
+                },
+            )
+            .await;
+            let stored = stored_votes(&cluster);
+            let lost: Vec<&String> = outcome
+                .acknowledged
+                .iter()
+                .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
+                .map(|(id, _)| id)
+                .collect();
+            eprintln!(
+                "cluster: k8s/app: vote, result and worker restarted one after another under load: \
+                 {acknowledged} votes acknowledged, {} lost; requests that failed (not acknowledged, \
+                 so free to be lost): {:?}",
+                lost.len(),
+                outcome.failures
+            );
+            let _ = follow_first_vote_pods.kill();
+            let _ = follow_first_vote_pods.wait();
+            if outcome.failed() > 0 {
+                // Pods that have ended make kubectl logs exit 1; what it printed is kept.
+                let last_vote_pods = cluster.kubectl_output(&[
+                    "logs",
+                    "-n",
+                    NAMESPACE,
+                    "-l",
+                    "app.kubernetes.io/name=vote",
+                    "--prefix",
+                    "--tail=-1",
+                ]);
+                let first_vote_pods = std::fs::read(&first_vote_pods_log).unwrap_or_default();
+                for (pods, text) in [("first", first_vote_pods), ("last", last_vote_pods.stdout)] {
+                    for line in String::from_utf8_lossy(&text)
+                        .lines()
+                        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                    {
+                        eprintln!("cluster: k8s/app: {pods} vote pods' log: {line}");
+                    }
+                }
+            }
+            assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+            // A request on a kept-alive connection at the instant an old pod closes
+            // it can fail (the client sees the close, the vote is not acknowledged):
+            // allowed, but rare.
+            assert!(
+                outcome.failed() * 1000 <= outcome.acknowledged.len(),
+                "more than 1 in 1,000 requests failed: {:?}",
+                outcome.failures
+            );
+        })
+        .await;
+    steps.finish();
     drop(app);
 }

@@ -328,295 +328,313 @@ async fn the_workshop_runs_on_a_real_cluster() {
         );
     }
 
+    let mut steps = crate::harness::steps::Steps::new("workshop");
     // ex1: one Pod.
-    {
-        let ex = Exercise::new(&cluster, "wk-ex1");
-        cluster.apply_exercise("ex1", &ex.ns, &work.path);
-        cluster.wait_ready(&ex.ns, "app=redis", 1, READY);
-        eprintln!("cluster: ex1: pod redis Running and Ready");
-    }
+    steps
+        .run("ex1", async {
+            let ex = Exercise::new(&cluster, "wk-ex1");
+            cluster.apply_exercise("ex1", &ex.ns, &work.path);
+            cluster.wait_ready(&ex.ns, "app=redis", 1, READY);
+            eprintln!("cluster: ex1: pod redis Running and Ready");
+        })
+        .await;
 
     // ex3: two Pods and three Services; a vote through one NodePort shows on the other.
-    {
-        let ex = Exercise::new(&cluster, "wk-ex3");
-        cluster.apply_exercise("ex3", &ex.ns, &work.path);
-        cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-        cluster.wait_ready(&ex.ns, "app=results", 1, READY);
-        cast_all(&cluster, &ex.ns, "ex3", 3).await;
-        total_reaches(&cluster, &ex.ns, 3).await;
-        eprintln!("cluster: ex3: 3 votes through NodePort 31000 shown on NodePort 31001");
-    }
+    steps
+        .run("ex3", async {
+            let ex = Exercise::new(&cluster, "wk-ex3");
+            cluster.apply_exercise("ex3", &ex.ns, &work.path);
+            cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+            cluster.wait_ready(&ex.ns, "app=results", 1, READY);
+            cast_all(&cluster, &ex.ns, "ex3", 3).await;
+            total_reaches(&cluster, &ex.ns, 3).await;
+            eprintln!("cluster: ex3: 3 votes through NodePort 31000 shown on NodePort 31001");
+        })
+        .await;
 
     // ex4: a ReplicaSet replaces a deleted pod.
-    {
-        let ex = Exercise::new(&cluster, "wk-ex4");
-        cluster.apply_exercise("ex4", &ex.ns, &work.path);
-        let before = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-        cluster.run(&["delete", "pod", "-n", &ex.ns, &before[0], "--wait=false"]);
-        let after = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-        assert_ne!(before, after, "the ReplicaSet did not replace the pod");
-        eprintln!(
-            "cluster: ex4: deleted {}, the ReplicaSet started {}",
-            before[0], after[0]
-        );
-    }
+    steps
+        .run("ex4", async {
+            let ex = Exercise::new(&cluster, "wk-ex4");
+            cluster.apply_exercise("ex4", &ex.ns, &work.path);
+            let before = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+            cluster.run(&["delete", "pod", "-n", &ex.ns, &before[0], "--wait=false"]);
+            let after = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+            assert_ne!(before, after, "the ReplicaSet did not replace the pod");
+            eprintln!(
+                "cluster: ex4: deleted {}, the ReplicaSet started {}",
+                before[0], after[0]
+            );
+        })
+        .await;
 
     // ex5: a ReplicaSet's new template does not touch running pods; votes never fail.
-    {
-        let ex = Exercise::new(&cluster, "wk-ex5");
-        cluster.apply_exercise("ex5/v1", &ex.ns, &work.path);
-        let v1 = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-        cluster.wait_ready(&ex.ns, "app=results", 1, READY);
-        node_ports_answer(&cluster, &ex.ns).await;
-        let votes = Load::start(VOTE, "ex5", 2);
-        votes
-            .flowing(50, "before v2", || failure_report(&cluster, &ex.ns))
-            .await;
-        cluster.apply_exercise("ex5/v2", &ex.ns, &work.path);
-        votes
-            .flowing(100, "after v2", || failure_report(&cluster, &ex.ns))
-            .await;
-        let outcome = votes.finish().await;
-        assert_eq!(
-            pod_field(&cluster, &ex.ns, "app=voter", "metadata.name"),
-            v1,
-            "a ReplicaSet replaced its pod"
-        );
-        assert_eq!(
-            outcome.failed(),
-            0,
-            "votes failed while v2 was applied: {:?}",
-            outcome.failures
-        );
-        eprintln!(
-            "cluster: ex5: v2 applied, pods untouched, {} votes, 0 failed",
-            outcome.acknowledged.len()
-        );
-    }
+    steps
+        .run("ex5", async {
+            let ex = Exercise::new(&cluster, "wk-ex5");
+            cluster.apply_exercise("ex5/v1", &ex.ns, &work.path);
+            let v1 = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+            cluster.wait_ready(&ex.ns, "app=results", 1, READY);
+            node_ports_answer(&cluster, &ex.ns).await;
+            let votes = Load::start(VOTE, "ex5", 2);
+            votes
+                .flowing(50, "before v2", || failure_report(&cluster, &ex.ns))
+                .await;
+            cluster.apply_exercise("ex5/v2", &ex.ns, &work.path);
+            votes
+                .flowing(100, "after v2", || failure_report(&cluster, &ex.ns))
+                .await;
+            let outcome = votes.finish().await;
+            assert_eq!(
+                pod_field(&cluster, &ex.ns, "app=voter", "metadata.name"),
+                v1,
+                "a ReplicaSet replaced its pod"
+            );
+            assert_eq!(
+                outcome.failed(),
+                0,
+                "votes failed while v2 was applied: {:?}",
+                outcome.failures
+            );
+            eprintln!(
+                "cluster: ex5: v2 applied, pods untouched, {} votes, 0 failed",
+                outcome.acknowledged.len()
+            );
+        })
+        .await;
 
     // ex6: Deployments roll v1 -> v2 while votes flow; then the data tier apart.
-    {
-        let ex = Exercise::new(&cluster, "wk-ex6");
-        cluster.apply_exercise("ex6/v1", &ex.ns, &work.path);
-        cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-        cluster.wait_ready(&ex.ns, "app=results", 1, READY);
-        node_ports_answer(&cluster, &ex.ns).await;
-        let votes = Load::start(VOTE, "ex6", 2);
-        votes
-            .flowing(50, "before the rolling update", || {
-                failure_report(&cluster, &ex.ns)
-            })
-            .await;
-        cluster.apply_exercise("ex6/v2", &ex.ns, &work.path);
-        for deploy in ["deploy/voter", "deploy/voting-result"] {
-            cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
-        }
-        votes
-            .flowing(50, "after the rolling update", || {
-                failure_report(&cluster, &ex.ns)
-            })
-            .await;
-        let outcome = votes.finish().await;
-        eprintln!(
-            "cluster: ex6: v1 -> v2 rolled with {} votes acknowledged, failed: {:?}",
-            outcome.acknowledged.len(),
-            outcome.failures
-        );
-        assert_eq!(
-            outcome.failed(),
-            0,
-            "votes failed during the rolling update"
-        );
-        vote_page_offers("Java", ".NET").await;
+    steps
+        .run("ex6", async {
+            let ex = Exercise::new(&cluster, "wk-ex6");
+            cluster.apply_exercise("ex6/v1", &ex.ns, &work.path);
+            cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+            cluster.wait_ready(&ex.ns, "app=results", 1, READY);
+            node_ports_answer(&cluster, &ex.ns).await;
+            let votes = Load::start(VOTE, "ex6", 2);
+            votes
+                .flowing(50, "before the rolling update", || {
+                    failure_report(&cluster, &ex.ns)
+                })
+                .await;
+            cluster.apply_exercise("ex6/v2", &ex.ns, &work.path);
+            for deploy in ["deploy/voter", "deploy/voting-result"] {
+                cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
+            }
+            votes
+                .flowing(50, "after the rolling update", || {
+                    failure_report(&cluster, &ex.ns)
+                })
+                .await;
+            let outcome = votes.finish().await;
+            eprintln!(
+                "cluster: ex6: v1 -> v2 rolled with {} votes acknowledged, failed: {:?}",
+                outcome.acknowledged.len(),
+                outcome.failures
+            );
+            assert_eq!(
+                outcome.failed(),
+                0,
+                "votes failed during the rolling update"
+            );
+            vote_page_offers("Java", ".NET").await;
 
-        // The Redis side gone (voter holds Redis up to v2): the result pod,
-        // which shares its pod with the worker, stays in its Service.
-        cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=0"]);
-        cluster.wait_ready(&ex.ns, "app=voter", 0, READY);
-        tokio::time::sleep(Duration::from_secs(12)).await; // two readiness periods
-        let endpoints = cluster.run(&[
-            "get",
-            "endpoints",
-            "result",
-            "-n",
-            &ex.ns,
-            "-o",
-            "jsonpath={.subsets[*].addresses[*].ip}",
-        ]);
-        assert!(
-            !endpoints.trim().is_empty(),
-            "result left its Service when Redis went"
-        );
-        let tally = get_json(RESULTS)
-            .await
-            .expect("the result NodePort answers without Redis");
-        assert!(
-            tally["total"].as_i64().unwrap() > 0,
-            "{tally}; the pods' last lines:\n{}",
-            failure_report(&cluster, &ex.ns)
-        );
-        eprintln!(
-            "cluster: ex6: Redis side scaled to 0, result still in its Service ({endpoints})"
-        );
-        cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=1"]);
+            // The Redis side gone (voter holds Redis up to v2): the result pod,
+            // which shares its pod with the worker, stays in its Service.
+            cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=0"]);
+            cluster.wait_ready(&ex.ns, "app=voter", 0, READY);
+            tokio::time::sleep(Duration::from_secs(12)).await; // two readiness periods
+            let endpoints = cluster.run(&[
+                "get",
+                "endpoints",
+                "result",
+                "-n",
+                &ex.ns,
+                "-o",
+                "jsonpath={.subsets[*].addresses[*].ip}",
+            ]);
+            assert!(
+                !endpoints.trim().is_empty(),
+                "result left its Service when Redis went"
+            );
+            let tally = get_json(RESULTS)
+                .await
+                .expect("the result NodePort answers without Redis");
+            assert!(
+                tally["total"].as_i64().unwrap() > 0,
+                "{tally}; the pods' last lines:\n{}",
+                failure_report(&cluster, &ex.ns)
+            );
+            eprintln!(
+                "cluster: ex6: Redis side scaled to 0, result still in its Service ({endpoints})"
+            );
+            cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=1"]);
 
-        cluster.apply_exercise("ex6", &ex.ns, &work.path);
-        cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
-        cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
-        cluster.wait_ready(&ex.ns, "app=results", 2, READY);
-        // The data tier is new: its database starts empty.
-        node_ports_answer(&cluster, &ex.ns).await;
-        total_reaches(&cluster, &ex.ns, 0).await;
-        let served_by = cast_all(&cluster, &ex.ns, "ex6final", 40).await;
-        total_reaches(&cluster, &ex.ns, 40).await;
-        assert!(
-            served_by.len() >= 2,
-            "one vote replica answered everything: {served_by:?}"
-        );
-        eprintln!(
-            "cluster: ex6: 40 votes over {} vote replicas all counted",
-            served_by.len()
-        );
-    }
+            cluster.apply_exercise("ex6", &ex.ns, &work.path);
+            cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
+            cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
+            cluster.wait_ready(&ex.ns, "app=results", 2, READY);
+            // The data tier is new: its database starts empty.
+            node_ports_answer(&cluster, &ex.ns).await;
+            total_reaches(&cluster, &ex.ns, 0).await;
+            let served_by = cast_all(&cluster, &ex.ns, "ex6final", 40).await;
+            total_reaches(&cluster, &ex.ns, 40).await;
+            assert!(
+                served_by.len() >= 2,
+                "one vote replica answered everything: {served_by:?}"
+            );
+            eprintln!(
+                "cluster: ex6: 40 votes over {} vote replicas all counted",
+                served_by.len()
+            );
+        })
+        .await;
 
     // ex7: the database pod deleted; the StatefulSet's volume keeps the votes.
-    {
-        let ex = Exercise::new(&cluster, "wk-ex7");
-        cluster.apply_exercise("ex7", &ex.ns, &work.path);
-        cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
-        cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
-        cluster.wait_ready(&ex.ns, "app=results", 2, READY);
-        cast_all(&cluster, &ex.ns, "ex7", 10).await;
-        total_reaches(&cluster, &ex.ns, 10).await;
-        cluster.run(&["delete", "pod", "-n", &ex.ns, "data-pipeline-0"]);
-        cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
-        total_reaches(&cluster, &ex.ns, 10).await;
-        eprintln!("cluster: ex7: data-pipeline-0 deleted and back, 10 votes kept");
-    }
+    steps
+        .run("ex7", async {
+            let ex = Exercise::new(&cluster, "wk-ex7");
+            cluster.apply_exercise("ex7", &ex.ns, &work.path);
+            cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
+            cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
+            cluster.wait_ready(&ex.ns, "app=results", 2, READY);
+            cast_all(&cluster, &ex.ns, "ex7", 10).await;
+            total_reaches(&cluster, &ex.ns, 10).await;
+            cluster.run(&["delete", "pod", "-n", &ex.ns, "data-pipeline-0"]);
+            cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
+            total_reaches(&cluster, &ex.ns, 10).await;
+            eprintln!("cluster: ex7: data-pipeline-0 deleted and back, 10 votes kept");
+        })
+        .await;
 
     // ex8: the seed Job, and a ConfigMap change reaching the pods.
-    {
-        let ex = Exercise::new(&cluster, "wk-ex8");
-        // A forced failed attempt: with no vote pod yet, seed's first attempt
-        // waits for vote to take a vote; its container is killed there (exit
-        // 137, as when a node loses the pod), the Job counts a failure and
-        // runs seed again once the vote pods are back.
-        cluster.apply_exercise_scaled("ex8", &ex.ns, &work.path, &[("voter", 0)]);
-        let namespace = format!("label=io.kubernetes.pod.namespace={}", ex.ns);
-        let first_attempt = eventually(
-            Duration::from_secs(90),
-            "seed's first attempt to run",
-            || async {
-                let ids = crate::harness::compose::docker(&[
-                    "ps",
-                    "-q",
-                    "--filter",
-                    &namespace,
-                    "--filter",
-                    "label=io.kubernetes.container.name=seed",
-                ]);
-                ids.lines().next().map(str::to_owned)
-            },
-        )
-        .await;
-        crate::harness::compose::docker(&["kill", &first_attempt]);
-        eventually(
-            Duration::from_secs(60),
-            "the Job to count the failed attempt",
-            || async {
-                let failed = cluster.run(&[
-                    "get",
-                    "job",
-                    "seed",
-                    "-n",
-                    &ex.ns,
-                    "-o",
-                    "jsonpath={.status.failed}",
-                ]);
-                (failed.trim().parse::<u32>().ok()? >= 1).then_some(())
-            },
-        )
-        .await;
-        cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=2"]);
-        cluster.run(&[
-            "wait",
-            "-n",
-            &ex.ns,
-            "--for=condition=complete",
-            "job/seed",
-            "--timeout=240s",
-        ]);
-        node_ports_answer(&cluster, &ex.ns).await;
-        // seed waits for a vote to be taken, and a failed attempt is run
-        // again with the same voters (their ids come from the Job's uid), so
-        // the tally is exactly 3,000 however many attempts it took.
-        let succeeded = cluster.run(&[
-            "get",
-            "pods",
-            "-n",
-            &ex.ns,
-            "-l",
-            "job-name=seed",
-            "--field-selector=status.phase=Succeeded",
-            "-o",
-            "name",
-        ]);
-        let pod = succeeded.lines().next().expect("a seed pod that succeeded");
-        let logs = cluster.run(&["logs", "-n", &ex.ns, pod]);
-        assert!(
-            logs.contains("ok           3000") && logs.contains("errors       0"),
-            "{logs}"
-        );
-        let total = eventually(
-            Duration::from_secs(60),
-            "the seed's votes in the tally",
-            || async {
-                let total = get_json(RESULTS).await.and_then(|t| t["total"].as_i64())?;
-                (total >= 3000).then_some(total)
-            },
-        )
-        .await;
-        let attempts = cluster.run(&[
-            "get",
-            "job",
-            "seed",
-            "-n",
-            &ex.ns,
-            "-o",
-            "jsonpath={.status.failed}",
-        ]);
-        assert_eq!(
-            total, 3000,
-            "the Job's voters counted once each (failed attempts: {attempts:?})"
-        );
-        eprintln!("cluster: ex8: {attempts} failed seed attempt(s), then a tally of exactly 3,000");
-        let page = page_text("http://127.0.0.1:31000/").await;
-        assert!(page.contains("Tabs") && page.contains("Spaces"), "{page}");
-        cluster.run(&[
-            "patch",
-            "configmap",
-            "poll",
-            "-n",
-            &ex.ns,
-            "--type",
-            "merge",
-            "-p",
-            r#"{"data":{"option-a":"Vim","option-b":"Emacs"}}"#,
-        ]);
-        cluster.run(&[
-            "rollout",
-            "restart",
-            "-n",
-            &ex.ns,
-            "deploy/voter",
-            "deploy/voting-result",
-        ]);
-        for deploy in ["deploy/voter", "deploy/voting-result"] {
-            cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
-        }
-        vote_page_offers("Vim", "Emacs").await;
-        eprintln!(
+    steps
+        .run("ex8", async {
+            let ex = Exercise::new(&cluster, "wk-ex8");
+            // A forced failed attempt: with no vote pod yet, seed's first attempt
+            // waits for vote to take a vote; its container is killed there (exit
+            // 137, as when a node loses the pod), the Job counts a failure and
+            // runs seed again once the vote pods are back.
+            cluster.apply_exercise_scaled("ex8", &ex.ns, &work.path, &[("voter", 0)]);
+            let namespace = format!("label=io.kubernetes.pod.namespace={}", ex.ns);
+            let first_attempt = eventually(
+                Duration::from_secs(90),
+                "seed's first attempt to run",
+                || async {
+                    let ids = crate::harness::compose::docker(&[
+                        "ps",
+                        "-q",
+                        "--filter",
+                        &namespace,
+                        "--filter",
+                        "label=io.kubernetes.container.name=seed",
+                    ]);
+                    ids.lines().next().map(str::to_owned)
+                },
+            )
+            .await;
+            crate::harness::compose::docker(&["kill", &first_attempt]);
+            eventually(
+                Duration::from_secs(60),
+                "the Job to count the failed attempt",
+                || async {
+                    let failed = cluster.run(&[
+                        "get",
+                        "job",
+                        "seed",
+                        "-n",
+                        &ex.ns,
+                        "-o",
+                        "jsonpath={.status.failed}",
+                    ]);
+                    (failed.trim().parse::<u32>().ok()? >= 1).then_some(())
+                },
+            )
+            .await;
+            cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=2"]);
+            cluster.run(&[
+                "wait",
+                "-n",
+                &ex.ns,
+                "--for=condition=complete",
+                "job/seed",
+                "--timeout=240s",
+            ]);
+            node_ports_answer(&cluster, &ex.ns).await;
+            // seed waits for a vote to be taken, and a failed attempt is run
+            // again with the same voters (their ids come from the Job's uid), so
+            // the tally is exactly 3,000 however many attempts it took.
+            let succeeded = cluster.run(&[
+                "get",
+                "pods",
+                "-n",
+                &ex.ns,
+                "-l",
+                "job-name=seed",
+                "--field-selector=status.phase=Succeeded",
+                "-o",
+                "name",
+            ]);
+            let pod = succeeded.lines().next().expect("a seed pod that succeeded");
+            let logs = cluster.run(&["logs", "-n", &ex.ns, pod]);
+            assert!(
+                logs.contains("ok           3000") && logs.contains("errors       0"),
+                "{logs}"
+            );
+            let total = eventually(
+                Duration::from_secs(60),
+                "the seed's votes in the tally",
+                || async {
+                    let total = get_json(RESULTS).await.and_then(|t| t["total"].as_i64())?;
+                    (total >= 3000).then_some(total)
+                },
+            )
+            .await;
+            let attempts = cluster.run(&[
+                "get",
+                "job",
+                "seed",
+                "-n",
+                &ex.ns,
+                "-o",
+                "jsonpath={.status.failed}",
+            ]);
+            assert_eq!(
+                total, 3000,
+                "the Job's voters counted once each (failed attempts: {attempts:?})"
+            );
+            eprintln!(
+                "cluster: ex8: {attempts} failed seed attempt(s), then a tally of exactly 3,000"
+            );
+            let page = page_text("http://127.0.0.1:31000/").await;
+            assert!(page.contains("Tabs") && page.contains("Spaces"), "{page}");
+            cluster.run(&[
+                "patch",
+                "configmap",
+                "poll",
+                "-n",
+                &ex.ns,
+                "--type",
+                "merge",
+                "-p",
+                r#"{"data":{"option-a":"Vim","option-b":"Emacs"}}"#,
+            ]);
+            cluster.run(&[
+                "rollout",
+                "restart",
+                "-n",
+                &ex.ns,
+                "deploy/voter",
+                "deploy/voting-result",
+            ]);
+            for deploy in ["deploy/voter", "deploy/voting-result"] {
+                cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
+            }
+            vote_page_offers("Vim", "Emacs").await;
+            eprintln!(
             "cluster: ex8: seed Job complete (3,000 votes), ConfigMap change shown after a restart"
         );
-    }
+        })
+        .await;
+    steps.finish();
 }

@@ -21,6 +21,7 @@ pub mod service;
 pub mod skip;
 pub mod stack;
 pub mod stalling_proxy;
+pub mod steps;
 pub mod tls;
 pub mod tls_proxy;
 
