@@ -196,7 +196,7 @@ impl RedisLink {
                 .await;
             tracing::info!(
                 client_id = id,
-                "closed a connection that stopped answering, so nothing it sent can run after newer commands"
+                "closed a stalled Redis connection on the server"
             );
         }
         Ok(())
@@ -206,7 +206,7 @@ impl RedisLink {
         if !self.shared.unfenced_warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 error = %error,
-                "Redis refused CLIENT (an ACL, or a proxy in between): a connection that stopped answering is left open on the server, and a command stuck on it could still run after newer ones"
+                "Redis refused CLIENT KILL (an ACL or a proxy?): a stalled connection stays open on the server"
             );
         }
     }

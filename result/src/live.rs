@@ -168,7 +168,7 @@ async fn session(
                     tracing::info!("following the totals in vote_counts");
                 } else if first {
                     tracing::warn!(
-                        "vote_counts is missing (the worker's migrations have not run: start our worker or run `worker migrate`); counting the votes table every {UNINSTALLED_POLL:?} meanwhile"
+                        "vote_counts is missing (run `worker migrate`); counting votes every {UNINSTALLED_POLL:?}"
                     );
                 }
             }

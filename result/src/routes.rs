@@ -70,13 +70,13 @@ async fn api(state: web::Data<ResultState>) -> HttpResponse {
 /// Server-Sent Events: the totals now and at each change (see
 /// [`crate::events`]).
 async fn events(req: HttpRequest, state: web::Data<ResultState>) -> HttpResponse {
-    let mut answer = event_stream_head().streaming(crate::events::stream(state.feed.clone()));
+    let mut response = event_stream_head().streaming(crate::events::stream(state.feed.clone()));
     if req.version() < Version::HTTP_11 {
         // actix-http would chunk it, which an HTTP/1.0 client cannot read
         // (RFC 9112, 6.1): the stream runs until the connection closes.
-        answer.head_mut().no_chunking(true);
+        response.head_mut().no_chunking(true);
     }
-    answer
+    response
 }
 
 /// HEAD `/events`: the stream's headers, and no stream (actix-http would

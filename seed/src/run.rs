@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// What one task saw.
-struct Tally {
+struct Observed {
     /// Successes only.
     latency: Histogram<u64>,
     failed_latency: Histogram<u64>,
@@ -70,7 +70,7 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         .voter_seed
         .as_deref()
         .map_or_else(rand::random, nonce_from_seed);
-    let mut first = Tally::new();
+    let mut first = Observed::new();
     let cast_first = !plan.wait.is_zero() && plan.votes() > 0;
     if cast_first {
         cast_first_vote(&target, plan, run_nonce, &mut first).await?;
@@ -102,7 +102,7 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
             all.add(tally)?;
         }
     }
-    let Tally {
+    let Observed {
         latency,
         failed_latency,
         ok_a,
@@ -150,7 +150,7 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
 fn send_from_thread(
     shared: Arc<Shared>,
     connections: usize,
-) -> anyhow::Result<oneshot::Receiver<anyhow::Result<Vec<Tally>>>> {
+) -> anyhow::Result<oneshot::Receiver<anyhow::Result<Vec<Observed>>>> {
     let (report, tallies) = oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -173,7 +173,7 @@ fn send_from_thread(
     Ok(tallies)
 }
 
-impl Tally {
+impl Observed {
     fn new() -> Self {
         let histogram = || Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
         Self {
@@ -185,7 +185,7 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, other: Tally) -> anyhow::Result<()> {
+    fn add(&mut self, other: Observed) -> anyhow::Result<()> {
         self.latency.add(&other.latency)?;
         self.failed_latency.add(&other.failed_latency)?;
         self.ok_a += other.ok_a;
@@ -268,7 +268,7 @@ async fn cast_first_vote(
     target: &Target,
     plan: &Plan,
     run_nonce: u64,
-    tally: &mut Tally,
+    tally: &mut Observed,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut connection = Connection::new(target.clone());
@@ -296,10 +296,10 @@ async fn cast_first_vote(
 }
 
 /// One connection's task: takes vote numbers until the votes or the time run out.
-async fn send_votes(shared: Arc<Shared>) -> Tally {
+async fn send_votes(shared: Arc<Shared>) -> Observed {
     let plan = &shared.plan;
     let mut connection = Connection::new(shared.target.clone());
-    let mut tally = Tally::new();
+    let mut tally = Observed::new();
     let forms = Forms::new();
     loop {
         let i = shared.next.fetch_add(1, Ordering::Relaxed);

@@ -485,7 +485,7 @@ async fn redis_that_stops_answering_under_load_is_dialled_again_and_loses_no_vot
     // notices it only when that wait's own limit runs out (its 1 s wait plus
     // the 5 s call limit), which can be after the votes above have drained.
     for service in std::iter::once(&vote).chain(&workers) {
-        logged(service, "closed a connection that stopped answering").await;
+        logged(service, "closed a stalled Redis connection").await;
     }
 }
 

@@ -3,7 +3,7 @@
 //! thresholds set the exit code, failures stay out of the success latency,
 //! and an `https://` target behind TLS.
 
-use crate::harness::scripted_server::{self, Answer};
+use crate::harness::scripted_server::{self, ScriptedResponse};
 use crate::harness::service::Service;
 use crate::harness::tls::Authority;
 use crate::harness::tls_proxy::TlsProxy;
@@ -116,7 +116,7 @@ async fn seed_started_before_vote_reaches_redis_waits_and_casts_every_vote() {
 #[tokio::test]
 async fn a_threshold_crossed_fails_the_run_and_names_itself() {
     // Every tenth request answers after 50 ms: p99 is at least that.
-    let addr = scripted_server::start(|n| Answer {
+    let addr = scripted_server::start(|n| ScriptedResponse {
         delay: Duration::from_millis(if n % 10 == 9 { 50 } else { 0 }),
         status: 200,
     })
@@ -143,7 +143,7 @@ async fn a_threshold_crossed_fails_the_run_and_names_itself() {
         .success());
 
     // One request in five refused: 20% crosses 10% and not 30%.
-    let addr = scripted_server::start(|n| Answer {
+    let addr = scripted_server::start(|n| ScriptedResponse {
         delay: Duration::ZERO,
         status: if n % 5 == 4 { 503 } else { 200 },
     })
@@ -177,12 +177,12 @@ async fn failed_requests_stay_out_of_the_success_latency() {
     // Successes at once; every fourth request a 503 after 100 ms.
     let addr = scripted_server::start(|n| {
         if n % 4 == 3 {
-            Answer {
+            ScriptedResponse {
                 delay: Duration::from_millis(100),
                 status: 503,
             }
         } else {
-            Answer::OK
+            ScriptedResponse::OK
         }
     })
     .await;

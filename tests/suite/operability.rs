@@ -1,7 +1,7 @@
 //! Running the app: the load generator against a live stack, the metrics
 //! moving under that load, and structured logs with request ids.
 
-use crate::harness::scripted_server::{self, Answer};
+use crate::harness::scripted_server::{self, ScriptedResponse};
 use crate::harness::{eventually, http_client, sample, Stack};
 use std::time::Duration;
 
@@ -182,7 +182,7 @@ async fn json_logs_carry_the_request_id_echoed_to_the_client() {
 async fn at_a_fixed_rate_seed_counts_a_stall_against_every_vote_it_delayed() {
     // 200 votes/s on one connection for 3 s; the server stalls 1 s once. Every
     // vote due during the stall waited for it: about a third of the run.
-    let addr = scripted_server::start(|n| Answer {
+    let addr = scripted_server::start(|n| ScriptedResponse {
         delay: Duration::from_secs(if n == 100 { 1 } else { 0 }),
         status: 200,
     })
@@ -238,7 +238,7 @@ async fn as_visitors_seed_loads_the_page_before_each_vote() {
 #[tokio::test]
 async fn ramp_stages_send_what_their_rates_add_up_to_and_end_with_the_last() {
     // 0 -> 200/s over 1 s (100 votes), then 200/s for 1 s (200 votes).
-    let addr = scripted_server::start(|_| Answer::OK).await;
+    let addr = scripted_server::start(|_| ScriptedResponse::OK).await;
     let dir = crate::harness::TestDir::new("seed-stages");
     let url = format!("http://{addr}/");
     let (summary, _) = crate::harness::seed::summary(

@@ -171,7 +171,7 @@ async fn votes_postgres_refuses_are_set_aside_with_the_reason_and_the_rest_is_st
         assert_eq!(sqlstate, "23514");
         assert!(reason.contains("no_banned_voters"), "{rejected:?}");
     }
-    assert_eq!(metric(&worker, "votes_rejected_total").await, 3.0);
+    assert_eq!(metric(&worker, "worker_votes_rejected_total").await, 3.0);
     assert!(metric(&worker, "worker_batch_splits_total").await >= 1.0);
     assert_eq!(metric(&worker, "votes_stored_total").await, 500.0);
     let log = worker.log_text();
@@ -340,7 +340,7 @@ async fn a_batch_claimed_behind_a_recovered_one_is_refused_and_nothing_is_lost()
     queue.release().await.unwrap();
     let refused = queue.claim(10, 10).await.unwrap_err().to_string();
     assert!(
-        refused.contains("no longer holds the 10 votes"),
+        refused.contains("the 10 votes being stored were taken back"),
         "{refused}"
     );
     queue.acknowledge(10, &[], &[]).await.unwrap();

@@ -138,9 +138,7 @@ impl Queue {
             })
             .await?;
         claimed.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the processing list no longer holds the {held} votes being stored (recovered by another worker?); nothing claimed"
-            )
+            anyhow::anyhow!("the {held} votes being stored were taken back (by another worker?)")
         })
     }
 
@@ -229,7 +227,7 @@ impl Queue {
             tracing::warn!(
                 worker_id = %self.keys.worker_id,
                 other_token = %other,
-                "another process wrote this worker's heartbeat; each worker needs its own WORKER_ID (this is expected once after a restart)"
+                "another process wrote this heartbeat: is WORKER_ID shared? (once after a restart is fine)"
             );
         }
         Ok(())

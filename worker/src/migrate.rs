@@ -99,7 +99,7 @@ pub async fn run(client: &mut Client) -> Result<Report, tokio_postgres::Error> {
         tracing::warn!(
             database = from,
             known = latest(),
-            "the database schema is newer than this worker knows; carrying on (migrations stay compatible with the release before)"
+            "the schema is newer than this worker; carrying on (compatible)"
         );
     }
     let mut applied = Vec::new();

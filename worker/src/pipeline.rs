@@ -12,7 +12,7 @@
 //!
 //! Metrics recorded here: `worker_batches_total`, `worker_batch_size`,
 //! `votes_stored_total`, `worker_claim_to_commit_seconds`,
-//! `dead_letters_total`, `votes_rejected_total`, `worker_batch_splits_total`,
+//! `dead_letters_total`, `worker_votes_rejected_total`, `worker_batch_splits_total`,
 //! `worker_errors_total{stage}`.
 
 use crate::batch::{self, SortedBatch};
@@ -53,7 +53,7 @@ pub fn describe_metrics() {
         "Messages that were not a ballot, set aside in the Redis list votes:dead."
     );
     metrics::describe_counter!(
-        "votes_rejected_total",
+        "worker_votes_rejected_total",
         metrics::Unit::Count,
         "Ballots Postgres refused, set aside in the Redis list votes:rejected."
     );
@@ -205,7 +205,7 @@ impl Worker {
         metrics::histogram!("worker_batch_size").record(sorted.messages as f64);
         metrics::counter!("votes_stored_total").increment(stored as u64);
         metrics::counter!("dead_letters_total").increment(sorted.poison.len() as u64);
-        metrics::counter!("votes_rejected_total").increment(rejected.len() as u64);
+        metrics::counter!("worker_votes_rejected_total").increment(rejected.len() as u64);
         metrics::histogram!("worker_claim_to_commit_seconds")
             .record(claimed_at.elapsed().as_secs_f64());
         Ok(Outcome::Stored {
@@ -318,7 +318,7 @@ impl Worker {
             Ok(n) => tracing::info!(votes = n, "gave the unfinished batch back to the queue"),
             Err(e) => tracing::warn!(
                 error = format!("{e:#}"),
-                "could not give the batch back; another worker recovers it once this one's heartbeat expires"
+                "could not give the batch back; another worker will recover it"
             ),
         }
     }

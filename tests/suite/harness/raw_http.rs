@@ -37,17 +37,20 @@ pub async fn read_until(connection: &mut TcpStream, bytes: &mut Vec<u8>, wanted:
 pub async fn exchange(port: u16, request: &[u8]) -> String {
     let mut connection = connect(port).await;
     connection.write_all(request).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), connection.read_to_end(&mut answer))
-        .await
-        .expect("the server closes the connection")
-        .unwrap();
-    String::from_utf8_lossy(&answer).into_owned()
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        connection.read_to_end(&mut response),
+    )
+    .await
+    .expect("the server closes the connection")
+    .unwrap();
+    String::from_utf8_lossy(&response).into_owned()
 }
 
 /// What a service on `port` must do with crafted requests to `path` (a GET
 /// route that answers 200): refuse ambiguous framing and a missing or
-/// doubled `Host` with 400, read a chunked body, answer
+/// doubled `Host` with 400, read a chunked body, response
 /// `Expect: 100-continue` before the body is sent.
 pub async fn refuses_ambiguous_requests_and_reads_valid_ones(port: u16, path: &str) {
     let refused: [(&str, String); 4] = [
@@ -69,20 +72,20 @@ pub async fn refuses_ambiguous_requests_and_reads_valid_ones(port: u16, path: &s
         ),
     ];
     for (what, request) in refused {
-        let answer = exchange(port, request.as_bytes()).await;
+        let response = exchange(port, request.as_bytes()).await;
         assert!(
-            answer.starts_with("HTTP/1.1 400 "),
-            "{what}: 400 expected, got {answer:?}"
+            response.starts_with("HTTP/1.1 400 "),
+            "{what}: 400 expected, got {response:?}"
         );
     }
 
     let chunked = format!(
         "GET {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"
     );
-    let answer = exchange(port, chunked.as_bytes()).await;
+    let response = exchange(port, chunked.as_bytes()).await;
     assert!(
-        answer.starts_with("HTTP/1.1 200 "),
-        "a chunked body: {answer:?}"
+        response.starts_with("HTTP/1.1 200 "),
+        "a chunked body: {response:?}"
     );
 
     let mut connection = connect(port).await;
@@ -99,14 +102,14 @@ pub async fn refuses_ambiguous_requests_and_reads_valid_ones(port: u16, path: &s
 /// HEAD `path` answers 200 with the headers and nothing after them.
 pub async fn head_answers_without_a_body(port: u16, path: &str) {
     let request = format!("HEAD {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    let answer = exchange(port, request.as_bytes()).await;
+    let response = exchange(port, request.as_bytes()).await;
     assert!(
-        answer.starts_with("HTTP/1.1 200 OK\r\n"),
-        "HEAD {path}: {answer:?}"
+        response.starts_with("HTTP/1.1 200 OK\r\n"),
+        "HEAD {path}: {response:?}"
     );
     assert!(
-        answer.ends_with("\r\n\r\n"),
-        "HEAD {path} sent a body: {answer:?}"
+        response.ends_with("\r\n\r\n"),
+        "HEAD {path} sent a body: {response:?}"
     );
 }
 

@@ -9,22 +9,22 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The answer to one request: a delay, then a status with an empty body.
+/// The response to one request: a delay, then a status with an empty body.
 #[derive(Debug, Clone, Copy)]
-pub struct Answer {
+pub struct ScriptedResponse {
     pub delay: Duration,
     pub status: u16,
 }
 
-impl Answer {
-    pub const OK: Answer = Answer {
+impl ScriptedResponse {
+    pub const OK: ScriptedResponse = ScriptedResponse {
         delay: Duration::ZERO,
         status: 200,
     };
 }
 
 /// Serves on a free loopback port until the test's runtime ends.
-pub async fn start(script: fn(usize) -> Answer) -> SocketAddr {
+pub async fn start(script: fn(usize) -> ScriptedResponse) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = Arc::new(AtomicUsize::new(0));
@@ -58,12 +58,12 @@ pub async fn start(script: fn(usize) -> Answer) -> SocketAddr {
                         }
                     }
                     pending.drain(..head_end + body);
-                    let answer = script(served.fetch_add(1, Ordering::Relaxed));
+                    let response = script(served.fetch_add(1, Ordering::Relaxed));
                     // The scripted delay under test (a stall, a slow refusal).
-                    tokio::time::sleep(answer.delay).await;
+                    tokio::time::sleep(response.delay).await;
                     let head = format!(
                         "HTTP/1.1 {} Scripted\r\ncontent-length: 0\r\n\r\n",
-                        answer.status
+                        response.status
                     );
                     if socket.write_all(head.as_bytes()).await.is_err() {
                         return;
