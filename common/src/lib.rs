@@ -1,14 +1,26 @@
-//! The plumbing the voting app's three services share: configuration and
-//! the command line, TLS, a Redis connection that survives a silent server, the HTTP server with health, readiness and metrics,
-//! telemetry, graceful stop, and backoff. What the services say to each other
-//! (the vote message, the Redis keys, the Postgres names) is the `wire` crate.
+//! What the voting app's three services share, by what each part is for:
+//!
+//! - the settings: `cli` (the command line, each flag also an environment
+//!   variable) and `config` (their checked values: URLs, ports, the drain);
+//! - the poll: `poll` (the two options on the ballot);
+//! - the process: `service` (run until stopped, `healthcheck`), `shutdown`
+//!   (signals), `telemetry` (logging);
+//! - serving: `http` (the actix-web server, drain, probes, request metrics),
+//!   `metrics` (the Prometheus recorder);
+//! - the stores: `redis_link` (a Redis connection that survives a silent
+//!   server), `tls` (rustls for Redis and Postgres), `backoff` (retries).
+//!
+//! What the services say to each other (the vote message, the Redis keys,
+//! the Postgres names) is the `wire` crate.
 
 pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod poll;
 pub mod redis_link;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

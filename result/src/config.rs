@@ -3,7 +3,8 @@
 //! at start-up.
 
 use common::cli::{DatabaseArgs, PageArgs, PageCommand};
-use common::config::{ConfigError, DatabaseUrl, PollOptions};
+use common::config::{ConfigError, DatabaseUrl};
+use common::poll::PollOptions;
 
 /// The live results page: totals from Postgres, pushed to browsers as votes commit.
 #[derive(Debug, clap::Parser)]

@@ -98,7 +98,7 @@ mod tests {
     use super::*;
     use crate::live::{Snapshot, State};
     use crate::tally::Tally;
-    use common::config::PollOptions;
+    use common::poll::PollOptions;
     use futures_util::StreamExt;
 
     fn options() -> PollOptions {

@@ -13,7 +13,8 @@
 use crate::tally::Tally;
 use bytes::Bytes;
 use common::backoff::Backoff;
-use common::config::{DatabaseUrl, PollOptions};
+use common::config::DatabaseUrl;
+use common::poll::PollOptions;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 use crate::tally::Tally;
 use askama::Template;
-use common::config::PollOptions;
+use common::poll::PollOptions;
 
 #[derive(Template)]
 #[template(path = "result.html")]

@@ -8,8 +8,8 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::http::Version;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use common::config::PollOptions;
 use common::http::Routes;
+use common::poll::PollOptions;
 
 #[derive(Debug)]
 pub struct ResultState {

@@ -1,6 +1,6 @@
 //! The running totals of the poll, as `result` shows and serves them.
 
-use common::config::PollOptions;
+use common::poll::PollOptions;
 use serde::Serialize;
 
 /// How many voters currently back each option.

@@ -3,7 +3,8 @@
 //! at start-up.
 
 use common::cli::{PageArgs, PageCommand, RedisArgs};
-use common::config::{ConfigError, PollOptions, RedisUrl};
+use common::config::{ConfigError, RedisUrl};
+use common::poll::PollOptions;
 
 /// The vote page; queues each vote on the Redis list `votes`.
 #[derive(Debug, clap::Parser)]

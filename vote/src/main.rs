@@ -9,11 +9,11 @@ use vote::config::{Cli, Config};
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Some(PageCommand::Healthcheck) = cli.command {
-        return common::cli::healthcheck(
+        return common::service::healthcheck(
             common::cli::port(&cli.page.port, PAGE_PORT).unwrap_or(PAGE_PORT),
         );
     }
-    common::cli::run_service(
+    common::service::run_service(
         "vote",
         &cli.page.log,
         || Config::from_cli(&cli),

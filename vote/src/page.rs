@@ -8,7 +8,7 @@
 
 use askama::Template;
 use bytes::Bytes;
-use common::config::PollOptions;
+use common::poll::PollOptions;
 use wire::ballot::Choice;
 
 #[derive(Template)]

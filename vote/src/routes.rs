@@ -10,8 +10,8 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use askama::Template;
 use bytes::Bytes;
-use common::config::PollOptions;
 use common::http::Routes;
+use common::poll::PollOptions;
 use futures_util::StreamExt;
 use wire::ballot::{Ballot, Choice};
 

@@ -10,14 +10,14 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Healthcheck) => {
-            return common::cli::healthcheck(
+            return common::service::healthcheck(
                 common::cli::port(&cli.port, DEFAULT_PORT).unwrap_or(DEFAULT_PORT),
             )
         }
         Some(Command::Migrate) => return worker::migrate::command(&cli).await,
         None => {}
     }
-    common::cli::run_service(
+    common::service::run_service(
         "worker",
         &cli.log,
         || Config::from_cli(&cli),
