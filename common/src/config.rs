@@ -106,6 +106,13 @@ pub struct RedisUrl {
 impl RedisUrl {
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
         let shown = redact_url(raw);
+        if !cfg!(feature = "insecure-tls") && raw.trim_end().ends_with("#insecure") {
+            return Err(ConfigError::new(
+                REDIS_URL,
+                shown,
+                "#insecure (no certificate check) is not built into this binary: give the CA in REDIS_CA_FILE",
+            ));
+        }
         let info = redis::IntoConnectionInfo::into_connection_info(raw)
             .map_err(|e| ConfigError::new(REDIS_URL, shown.clone(), e))?;
         Ok(Self {

@@ -2,7 +2,8 @@
 //!
 //! Redis: a `rediss://` URL turns TLS on; the server is verified against the
 //! CA in `REDIS_CA_FILE` when set, else the system's roots (`#insecure` at the
-//! end of the URL skips verification, as the redis crate documents).
+//! end of the URL skips verification, as the redis crate documents, only in a
+//! build with the `insecure-tls` feature: the test suite's, not the images').
 //!
 //! Postgres: `sslmode` in `DATABASE_URL` as libpq reads it: `disable`;
 //! `prefer` (the default: TLS if the server offers it, certificate not

@@ -382,6 +382,33 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
         })
         .await;
 
+    steps.check(
+        "the images refuse a Redis URL without a certificate check",
+        || {
+            // Built without the insecure-TLS feature (the suite's own binaries
+            // have it, for its TLS tests): `#insecure` stops the start, exit 2.
+            for image in [
+                "localhost/votingapp/vote:before",
+                "localhost/votingapp/worker:latest",
+            ] {
+                let out = output(Command::new("docker").args([
+                    "run",
+                    "--rm",
+                    "-e",
+                    "REDIS_URL=rediss://redis:6380/0#insecure",
+                    image,
+                ]));
+                let text = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(2), "{image}: {text}");
+                assert!(text.contains("invalid REDIS_URL="), "{image}: {text}");
+                assert!(
+                    text.contains("not built into this binary"),
+                    "{image}: {text}"
+                );
+            }
+        },
+    );
+
     let stack = ComposeStack::new("votingapp-ci");
     steps
         .require("the stack comes up healthy and hardened", async {

@@ -1,5 +1,6 @@
 //! Where the service binaries are: beside this test binary's `deps/` folder.
-//! The first test to ask builds them (`cargo build --workspace --bins`, in
+//! The first test to ask builds them (`cargo build --workspace --bins`, with
+//! common's `insecure-tls` feature for the TLS tests, in
 //! this test binary's profile), so an edit is never tested against a stale
 //! binary; when they are current that takes well under a second.
 
@@ -21,7 +22,10 @@ fn build(profile_dir: &Path) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut command = std::process::Command::new(cargo);
         command
+            // With `#insecure` Redis URLs allowed, for the TLS tests (the
+            // images are built without it).
             .args(["build", "--quiet", "--workspace", "--bins"])
+            .args(["--features", "common/insecure-tls"])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             command.arg("--release");
