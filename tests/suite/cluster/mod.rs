@@ -141,19 +141,18 @@ const READY: Duration = Duration::from_secs(180);
 /// Waits for the result NodePort to show a total of `expected`; on failure
 /// says what it showed and what the namespace's pods logged last.
 async fn total_reaches(cluster: &Cluster, ns: &str, expected: i64) {
-    let started = std::time::Instant::now();
-    loop {
-        let total = get_json(RESULTS).await.and_then(|t| t["total"].as_i64());
-        if total == Some(expected) {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the result NodePort shows a total of {total:?} after 60s, not {expected}; the pods' last lines:\n{}",
-            failure_report(cluster, ns)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let shown = std::cell::Cell::new(None);
+    let reached = crate::harness::within(Duration::from_secs(60), || async {
+        shown.set(get_json(RESULTS).await.and_then(|t| t["total"].as_i64()));
+        (shown.get() == Some(expected)).then_some(())
+    })
+    .await;
+    assert!(
+        reached.is_some(),
+        "the result NodePort shows a total of {:?} after 60s, not {expected}; the pods' last lines:\n{}",
+        shown.get(),
+        failure_report(cluster, ns)
+    );
 }
 
 /// For failure messages: the last lines of every container in `ns`, each
@@ -443,7 +442,10 @@ async fn the_workshop_runs_on_a_real_cluster() {
             // which shares its pod with the worker, stays in its Service.
             cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=0"]);
             cluster.wait_ready(&ex.ns, "app=voter", 0, READY);
-            tokio::time::sleep(Duration::from_secs(12)).await; // two readiness periods
+            // Letting time pass on purpose, to show that something does not
+            // happen: two readiness periods (5 s each) of the result pod
+            // with Redis gone, then it must still be in its Service.
+            tokio::time::sleep(Duration::from_secs(12)).await;
             let endpoints = cluster.run(&[
                 "get",
                 "endpoints",

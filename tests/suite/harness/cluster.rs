@@ -7,7 +7,7 @@
 use crate::harness::compose::{output, repo_root, run_ok};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const NODE: &str = "votingapp-node";
 
@@ -212,8 +212,8 @@ impl Cluster {
         count: usize,
         limit: Duration,
     ) -> Vec<String> {
-        let until = Instant::now() + limit;
-        loop {
+        let mut last = String::new();
+        let ready = super::within_blocking(limit, || {
             let out = self.run(&[
                 "get", "pods", "-n", ns, "-l", selector, "-o",
                 "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
@@ -225,19 +225,17 @@ impl Cluster {
                     (parts.len() == 2 && parts[1] == "True").then(|| parts[0].to_owned())
                 })
                 .collect();
-            if ready.len() == count && out.lines().count() == count {
-                return ready;
-            }
-            if Instant::now() > until {
-                let describe = self.kubectl_output(&["describe", "pods", "-n", ns, "-l", selector]);
-                panic!(
-                    "pods {selector} in {ns} not ready ({} of {count}):\n{out}\n{}",
-                    ready.len(),
-                    String::from_utf8_lossy(&describe.stdout)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
+            let all = ready.len() == count && out.lines().count() == count;
+            last = out;
+            all.then_some(ready)
+        });
+        ready.unwrap_or_else(|| {
+            let describe = self.kubectl_output(&["describe", "pods", "-n", ns, "-l", selector]);
+            panic!(
+                "pods {selector} in {ns} not ready ({count} wanted) after {limit:?}:\n{last}\n{}",
+                String::from_utf8_lossy(&describe.stdout)
+            )
+        })
     }
 }
 
