@@ -270,8 +270,11 @@ async fn requests_it_cannot_take_get_their_status_and_http_1_0_streams_end_by_cl
         ),
     ];
     for (request, status) in cases {
-        let answer = exchange(result.port, request).await;
-        assert!(answer.starts_with(status), "{status} expected: {answer}");
+        let response = exchange(result.port, request).await;
+        assert!(
+            response.starts_with(status),
+            "{status} expected: {response}"
+        );
     }
 
     // HTTP/1.0: no chunks; the stream's end is the connection's.
@@ -348,11 +351,11 @@ async fn while_draining_new_connections_are_answered_then_streams_end_cleanly() 
     // New connections, each answered while the drain lasts.
     for path in ["/readyz", "/api/results", "/"] {
         let request = format!("GET {path} HTTP/1.1\r\nHost: r\r\n\r\n");
-        let answer = exchange(result.port, request.as_bytes()).await;
+        let response = exchange(result.port, request.as_bytes()).await;
         let status = if path == "/readyz" { "503" } else { "200" };
         assert!(
-            answer.starts_with(&format!("HTTP/1.1 {status} ")),
-            "{path} while draining: {answer}"
+            response.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{path} while draining: {response}"
         );
     }
     // Then the open stream ends with its last chunk, not a reset.

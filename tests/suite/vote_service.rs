@@ -323,13 +323,13 @@ async fn crafted_requests_get_what_http_1_1_prescribes() {
 async fn a_vote_sent_with_a_chunked_body_is_queued() {
     let stack = Stack::start("vote-chunked");
     let vote = stack.vote(&[]).await.ready().await;
-    let answer = raw_http::exchange(
+    let response = raw_http::exchange(
         vote.port,
         b"POST / HTTP/1.1\r\nHost: v\r\nContent-Type: application/x-www-form-urlencoded\r\n\
           Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nvot\r\n3\r\ne=b\r\n0\r\n\r\n",
     )
     .await;
-    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
     let queued = queued_messages(&stack).await;
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert_eq!(queued[0]["vote"], "b", "{queued:?}");
