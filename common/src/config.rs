@@ -81,16 +81,21 @@ pub fn drain_from(raw: &str) -> Result<std::time::Duration, ConfigError> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
-/// Shows a URL with its password replaced, for logs and error messages.
+/// Shows a URL with its password replaced, for logs and error messages. Read
+/// by hand, not by the url crate, so that a Postgres URL naming several hosts
+/// (`postgres://u:p@a:5432,b:5432/db`) is shown too.
 pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            url.to_string()
-        }
-        Err(_) => "<unparsable URL>".to_owned(),
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return "<unparsable URL>".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, hosts)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{hosts}{path}"),
+            None => raw.to_owned(),
+        },
+        None => raw.to_owned(),
     }
 }
 
@@ -161,24 +166,36 @@ impl DatabaseUrl {
         Self::parse_with_ca(raw, None)
     }
 
+    /// For a writer: of the hosts the URL lists, only one that takes writes
+    /// (libpq's `target_session_attrs=read-write`), whatever the URL says; a
+    /// standby is passed over, and after a promotion the new primary found.
+    pub fn primary_only(mut self) -> Self {
+        self.config
+            .target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+        self
+    }
+
     /// Parses `raw`; `ca_pem` (from `DATABASE_CA_FILE`) wins over the URL's `sslrootcert`.
     pub fn parse_with_ca(raw: &str, ca_pem: Option<Vec<u8>>) -> Result<Self, ConfigError> {
         let shown = redact_url(raw);
-        let Ok(mut parsed) = url::Url::parse(raw) else {
+        // Split by hand: the url crate takes no list of hosts, which libpq and
+        // tokio-postgres do (`postgres://u:p@a:5432,b:5432/db`).
+        let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
+        if !(base.starts_with("postgres://") || base.starts_with("postgresql://")) {
             return Err(ConfigError::new(
                 DATABASE_URL,
                 shown,
                 "expected a URL like postgres://user:password@host:5432/database",
             ));
-        };
+        }
         // tokio-postgres knows neither verify-ca/verify-full nor sslrootcert:
         // take them out here and give it only whether to negotiate TLS.
         let mut tls = PostgresTls {
             mode: SslMode::Prefer,
             ca_pem: None,
         };
-        let mut kept = Vec::new();
-        for (key, value) in parsed.query_pairs() {
+        let mut kept = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             match key.as_ref() {
                 "sslmode" => {
                     tls.mode = SslMode::parse(&value).ok_or_else(|| {
@@ -194,18 +211,21 @@ impl DatabaseUrl {
                         .map_err(|reason| ConfigError::new(DATABASE_URL, shown.clone(), reason))?;
                     tls.ca_pem = Some(pem);
                 }
-                _ => kept.push((key.into_owned(), value.into_owned())),
+                _ => {
+                    kept.append_pair(&key, &value);
+                }
             }
         }
-        parsed.set_query(None);
-        if !kept.is_empty() {
-            parsed.query_pairs_mut().extend_pairs(kept);
-        }
+        let kept = kept.finish();
+        let parsed = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{kept}")
+        };
         if ca_pem.is_some() {
             tls.ca_pem = ca_pem;
         }
         let mut config: tokio_postgres::Config = parsed
-            .as_str()
             .parse()
             .map_err(|e| ConfigError::new(DATABASE_URL, shown.clone(), e))?;
         config.ssl_mode(tls.mode.negotiation());
@@ -271,6 +291,24 @@ mod tests {
         assert!(message.starts_with("invalid DATABASE_URL="), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
         assert!(DatabaseUrl::parse("definitely not a url").is_err());
+    }
+
+    #[test]
+    fn several_postgres_hosts_are_read_and_shown_without_the_password() {
+        let raw = "postgres://u:hunter2@db-a:5432,db-b:5433/votes?target_session_attrs=read-write&sslmode=disable";
+        let url = DatabaseUrl::parse(raw).unwrap();
+        assert_eq!(url.config.get_hosts().len(), 2);
+        assert_eq!(url.config.get_ports(), [5432, 5433]);
+        assert_eq!(
+            url.config.get_target_session_attrs(),
+            tokio_postgres::config::TargetSessionAttrs::ReadWrite
+        );
+        assert_eq!(
+            url.to_string(),
+            "postgres://u:***@db-a:5432,db-b:5433/votes?target_session_attrs=read-write&sslmode=disable"
+        );
+        assert_eq!(redact_url("redis://:pw@r:6379/0"), "redis://:***@r:6379/0");
+        assert_eq!(redact_url("redis://r:6379/0"), "redis://r:6379/0");
     }
 
     #[test]

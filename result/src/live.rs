@@ -4,6 +4,9 @@
 //! original worker, which never does), it counts `votes` every second instead.
 //! It needs only SELECT and LISTEN.
 //!
+//! On a standby (no LISTEN there) it reads the totals every second instead,
+//! and follows notifications once the standby is promoted.
+//!
 //! Bursts of notifications are coalesced into one read. When the session
 //! breaks, viewers are told the results are unavailable and the task
 //! reconnects with backoff; the first read after reconnecting catches up.
@@ -31,8 +34,9 @@ const COALESCE: Duration = Duration::from_millis(50);
 /// sends a keep-alive comment then), with one timer for all viewers.
 pub const QUIET_TICK: Duration = Duration::from_secs(15);
 
-/// How often `votes` is counted while `vote_counts` does not exist yet.
-const UNINSTALLED_POLL: Duration = Duration::from_secs(1);
+/// How often the totals are read where no notification comes: while
+/// `vote_counts` does not exist yet, or on a standby.
+const POLL: Duration = Duration::from_secs(1);
 
 /// What viewers are shown now, with its Server-Sent Event pre-rendered once.
 #[derive(Debug, Clone)]
@@ -128,6 +132,12 @@ pub fn follow(database: DatabaseUrl, options: PollOptions, stop: CancellationTok
     feed
 }
 
+/// Whether the server is a standby (in recovery).
+async fn in_recovery(client: &tokio_postgres::Client) -> anyhow::Result<bool> {
+    let row = client.query_one("SELECT pg_is_in_recovery()", &[]).await?;
+    Ok(row.try_get(0)?)
+}
+
 /// One connected session; returns the error that ended it.
 async fn session(
     database: &DatabaseUrl,
@@ -154,11 +164,24 @@ async fn session(
         anyhow::anyhow!("Postgres closed the connection")
     });
     let listen = format!("LISTEN {}", wire::schema::TALLY_CHANNEL);
-    if let Err(e) = client.batch_execute(&listen).await {
+    // A standby (DATABASE_URL may list several hosts, and result takes any)
+    // cannot LISTEN, and no NOTIFY reaches it: there the totals are read
+    // every second until it is promoted.
+    let mut standby = match in_recovery(&client).await {
+        Ok(standby) => standby,
+        Err(e) => {
+            driver.abort();
+            return e.context("asking whether Postgres is a standby");
+        }
+    };
+    if standby {
+        tracing::info!("connected to a Postgres standby; reading the totals every {POLL:?}");
+    } else if let Err(e) = client.batch_execute(&listen).await {
         driver.abort();
         return anyhow::Error::new(e).context("listening for new votes");
+    } else {
+        tracing::info!("connected to Postgres");
     }
-    tracing::info!("connected to Postgres");
     let mut first = true;
     let mut following_counts = false;
     loop {
@@ -169,7 +192,7 @@ async fn session(
                     tracing::info!("following the totals in vote_counts");
                 } else if first {
                     tracing::warn!(
-                        "vote_counts is missing (run `worker migrate`); counting votes every {UNINSTALLED_POLL:?}"
+                        "vote_counts is missing (run `worker migrate`); counting votes every {POLL:?}"
                     );
                 }
             }
@@ -201,9 +224,27 @@ async fn session(
         if changed {
             metrics::counter!("result_updates_pushed_total").increment(1);
         }
+        if standby {
+            tokio::time::sleep(POLL).await;
+            match in_recovery(&client).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    driver.abort();
+                    return e.context("asking whether Postgres is still a standby");
+                }
+            }
+            if let Err(e) = client.batch_execute(&listen).await {
+                driver.abort();
+                return anyhow::Error::new(e).context("listening for new votes");
+            }
+            tracing::info!("the standby was promoted; following its notifications");
+            standby = false;
+            continue;
+        }
         if !following_counts {
             // No triggers, no notifications: poll, as the original result does.
-            tokio::time::sleep(UNINSTALLED_POLL).await;
+            tokio::time::sleep(POLL).await;
             continue;
         }
         // Reads are at least COALESCE apart: notifications that arrive in

@@ -14,6 +14,7 @@ mod config;
 mod containers;
 mod deploy;
 mod end_to_end;
+mod failover;
 mod faults;
 mod load_generator;
 mod observability;

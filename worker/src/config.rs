@@ -110,7 +110,8 @@ impl Config {
         }
         Ok(Self {
             redis: cli.redis.url()?,
-            database: cli.database.url()?,
+            // The worker writes (and migrates): a primary only.
+            database: cli.database.url()?.primary_only(),
             port: common::cli::port(&cli.port, DEFAULT_PORT)?,
             bind: cli.bind.address()?,
             worker_id,

@@ -131,7 +131,7 @@ pub async fn command(cli: &crate::config::Cli) -> std::process::ExitCode {
     use std::process::ExitCode;
     common::telemetry::init(&cli.log.rust_log, cli.log.format());
     let database = match cli.database.url() {
-        Ok(database) => database,
+        Ok(database) => database.primary_only(),
         Err(e) => {
             eprintln!("worker migrate: {e}");
             return ExitCode::from(2);

@@ -193,6 +193,61 @@ impl Postgres {
         })
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R`: a copy that
+    /// follows the primary's WAL), started on a port of its own in `dir`.
+    pub fn standby_of(primary: &Postgres, dir: &TestDir) -> Self {
+        let data = dir.join("pgdata-standby");
+        std::fs::create_dir_all(&data).expect("create the standby's directory");
+        std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("make the standby's directory private");
+        give_to_postgres(&data);
+        let output = as_postgres(
+            Command::new(bin("pg_basebackup"))
+                .args(["-h", "127.0.0.1", "-p", &primary.port.to_string()])
+                .args(["-U", "postgres", "-R", "-X", "stream", "--no-sync"])
+                .args(["--checkpoint=fast", "-D"])
+                .arg(&data),
+        )
+        .output()
+        .expect("run pg_basebackup");
+        assert!(
+            output.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut pg = Self {
+            data,
+            port: 0,
+            child: None,
+            log: dir.join("postgres-standby.log"),
+            ssl: None,
+        };
+        let what = format!("the Postgres standby (see {})", pg.log.display());
+        pg.port = on_a_port_of_its_own(&what, |port| {
+            pg.port = port;
+            pg.spawn()
+        });
+        pg
+    }
+
+    /// Promotes a standby to primary (`pg_ctl promote`, what a failover
+    /// manager does) and waits until it takes writes.
+    pub fn promote(&self) {
+        let output = as_postgres(
+            Command::new(bin("pg_ctl"))
+                .args(["promote", "-w", "-t", "30", "-D"])
+                .arg(&self.data),
+        )
+        .output()
+        .expect("run pg_ctl promote");
+        assert!(
+            output.status.success(),
+            "pg_ctl promote failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// The URL the services are given (trust auth: the password is not checked).
     pub fn url(&self) -> String {
         format!(
@@ -243,7 +298,9 @@ impl Drop for Postgres {
 fn ready(pid_file: &str, pid: u32) -> bool {
     let lines: Vec<&str> = pid_file.lines().collect();
     lines.first().is_some_and(|l| l.trim() == pid.to_string())
-        && lines.get(7).is_some_and(|l| l.trim() == "ready")
+        && lines
+            .get(7)
+            .is_some_and(|l| matches!(l.trim(), "ready" | "standby"))
 }
 
 #[cfg(test)]
