@@ -21,15 +21,28 @@ pub struct RedisArgs {
     /// PEM file of the CA a rediss:// server is checked against [default: the system's roots]
     #[arg(long, env = config::REDIS_CA_FILE, value_name = "FILE")]
     pub redis_ca_file: Option<PathBuf>,
+    /// Redis Sentinels (host:port,...) to ask for the master; REDIS_URL then gives the database, password and TLS [default: none, REDIS_URL's host]
+    #[arg(long, env = config::REDIS_SENTINELS, value_name = "HOST:PORT,...")]
+    pub redis_sentinels: Option<String>,
+    /// The name the Sentinels know the master by
+    #[arg(long, env = config::REDIS_MASTER_NAME, default_value = config::DEFAULT_REDIS_MASTER_NAME, value_name = "NAME")]
+    pub redis_master_name: String,
 }
 
 impl RedisArgs {
     pub fn url(&self) -> Result<RedisUrl, ConfigError> {
         let url = RedisUrl::parse(or_default(&self.redis_url, config::DEFAULT_REDIS_URL))?;
-        Ok(match ca_file(config::REDIS_CA_FILE, &self.redis_ca_file)? {
+        let url = match ca_file(config::REDIS_CA_FILE, &self.redis_ca_file)? {
             Some(pem) => url.with_ca(pem),
             None => url,
-        })
+        };
+        match self.redis_sentinels.as_deref().map(str::trim) {
+            None | Some("") => Ok(url),
+            Some(list) => url.with_sentinels(
+                list,
+                or_default(&self.redis_master_name, config::DEFAULT_REDIS_MASTER_NAME),
+            ),
+        }
     }
 }
 

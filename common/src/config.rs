@@ -19,6 +19,9 @@ pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const DRAIN_SECONDS: &str = "DRAIN_SECONDS";
 pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
 pub const REDIS_CA_FILE: &str = "REDIS_CA_FILE";
+pub const REDIS_SENTINELS: &str = "REDIS_SENTINELS";
+pub const REDIS_MASTER_NAME: &str = "REDIS_MASTER_NAME";
+pub const DEFAULT_REDIS_MASTER_NAME: &str = "mymaster";
 pub const DATABASE_CA_FILE: &str = "DATABASE_CA_FILE";
 
 pub const DEFAULT_REDIS_URL: &str = "redis://redis:6379/0";
@@ -105,7 +108,19 @@ pub fn redact_url(raw: &str) -> String {
 pub struct RedisUrl {
     pub info: redis::ConnectionInfo,
     ca_pem: Option<Vec<u8>>,
+    /// When set, the master is whichever server these Sentinels name, and
+    /// the URL's host is not used (its database, user, password and TLS are).
+    sentinels: Option<Sentinels>,
     shown: String,
+}
+
+/// Redis Sentinels (`REDIS_SENTINELS`) and the name they know the master by
+/// (`REDIS_MASTER_NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentinels {
+    /// `host:port` of each Sentinel.
+    pub addresses: Vec<String>,
+    pub master: String,
 }
 
 impl RedisUrl {
@@ -123,8 +138,64 @@ impl RedisUrl {
         Ok(Self {
             info,
             ca_pem: None,
+            sentinels: None,
             shown,
         })
+    }
+
+    /// Finds the master through the Sentinels in `list` (`host:port`,
+    /// comma-separated; port 26379 when left out) that know it as `master`.
+    pub fn with_sentinels(mut self, list: &str, master: &str) -> Result<Self, ConfigError> {
+        let mut addresses = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (host, port) = match item.rsplit_once(':') {
+                Some((host, port)) => (host, port),
+                None => (item, "26379"),
+            };
+            let port: u16 = port.parse().map_err(|_| {
+                ConfigError::new(REDIS_SENTINELS, list, format!("{item}: expected host:port"))
+            })?;
+            if host.is_empty() {
+                return Err(ConfigError::new(
+                    REDIS_SENTINELS,
+                    list,
+                    format!("{item}: no host"),
+                ));
+            }
+            addresses.push(format!("{host}:{port}"));
+        }
+        if addresses.is_empty() {
+            return Err(ConfigError::new(REDIS_SENTINELS, list, "names no Sentinel"));
+        }
+        let master = master.trim();
+        if master.is_empty() {
+            return Err(ConfigError::new(
+                REDIS_MASTER_NAME,
+                master,
+                "must not be empty",
+            ));
+        }
+        if self.ca_pem.is_some() {
+            return Err(ConfigError::new(
+                REDIS_SENTINELS,
+                list,
+                "REDIS_CA_FILE is not supported with Sentinels yet (the system's roots are)",
+            ));
+        }
+        self.shown = format!(
+            "{} (master {master} via Sentinels {})",
+            self.shown,
+            addresses.join(",")
+        );
+        self.sentinels = Some(Sentinels {
+            addresses,
+            master: master.to_owned(),
+        });
+        Ok(self)
+    }
+
+    pub fn sentinels(&self) -> Option<&Sentinels> {
+        self.sentinels.as_ref()
     }
 
     /// Checks a TLS server against this CA (PEM) instead of the system's roots.
@@ -136,6 +207,31 @@ impl RedisUrl {
     /// A client for this Redis (no connection is made yet).
     pub fn client(&self) -> redis::RedisResult<redis::Client> {
         crate::tls::redis_client(self.info.clone(), self.ca_pem.as_deref())
+    }
+
+    /// With Sentinels, a client that asks them for the master each time it
+    /// is asked for a connection (no connection is made yet).
+    pub fn sentinel_client(&self) -> redis::RedisResult<Option<redis::sentinel::SentinelClient>> {
+        let Some(sentinels) = &self.sentinels else {
+            return Ok(None);
+        };
+        let mut node = redis::sentinel::SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(self.info.redis_settings().clone());
+        if matches!(self.info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+            node = node.set_tls_mode(redis::TlsMode::Secure);
+        }
+        let urls: Vec<String> = sentinels
+            .addresses
+            .iter()
+            .map(|address| format!("redis://{address}"))
+            .collect();
+        redis::sentinel::SentinelClient::build(
+            urls,
+            sentinels.master.as_str(),
+            Some(node),
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .map(Some)
     }
 }
 

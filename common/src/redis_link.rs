@@ -19,6 +19,10 @@
 //! nothing to close. Where Redis refuses `CLIENT` (a restricted ACL, a proxy
 //! that does not pass it on), the reconnection works without that fence, and
 //! a warning says so.
+//!
+//! With Sentinels (`REDIS_SENTINELS`), each dial asks them for the current
+//! master: a connection that fails, or that a demoted master answers with
+//! `READONLY`, is retired, and the next call reaches the new master.
 
 use crate::config::RedisUrl;
 use redis::aio::MultiplexedConnection;
@@ -45,8 +49,15 @@ pub struct RedisLink {
     shared: Arc<Shared>,
 }
 
+/// Where a new connection goes: the one server of `REDIS_URL`, or the
+/// master the Sentinels name at that moment.
+enum Source {
+    Direct(redis::Client),
+    Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
+}
+
 struct Shared {
-    client: redis::Client,
+    source: Source,
     connect_timeout: Duration,
     /// What `CLIENT LIST` shows for this link's connections: `<role>-<random>-<n>`.
     name_prefix: String,
@@ -81,7 +92,10 @@ impl RedisLink {
     pub fn new(url: &RedisUrl, role: &str, connect_timeout: Duration) -> redis::RedisResult<Self> {
         Ok(Self {
             shared: Arc::new(Shared {
-                client: url.client()?,
+                source: match url.sentinel_client()? {
+                    Some(sentinel) => Source::Sentinel(tokio::sync::Mutex::new(sentinel)),
+                    None => Source::Direct(url.client()?),
+                },
                 connect_timeout,
                 name_prefix: format!("{role}-{:08x}", rand::random::<u32>()),
                 next_connection: AtomicU64::new(1),
@@ -112,7 +126,13 @@ impl RedisLink {
         match tokio::time::timeout_at(deadline, command(live.connection)).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(error)) => {
-                if error.is_unrecoverable_error() || error.is_io_error() || error.is_timeout() {
+                // READONLY: a master demoted to replica by a failover (the
+                // next dial asks the Sentinels for the new one).
+                if error.is_unrecoverable_error()
+                    || error.is_io_error()
+                    || error.is_timeout()
+                    || error.code() == Some("READONLY")
+                {
                     self.shared.retire(&live.name);
                 }
                 Err(error.into())
@@ -147,9 +167,12 @@ impl RedisLink {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.shared.connect_timeout))
             .set_response_timeout(None);
-        let mut connection = self
-            .shared
-            .client
+        let client = match &self.shared.source {
+            Source::Direct(client) => client.clone(),
+            // Asked at each dial: after a failover, the new master.
+            Source::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await?,
+        };
+        let mut connection = client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         let n = self.shared.next_connection.fetch_add(1, Ordering::Relaxed);

@@ -1,4 +1,11 @@
-//! Losing the Postgres primary: its streaming standby is promoted in its
+//! Losing a database server while votes flow, with real servers on loopback.
+//!
+//! Redis: a master, two replicas and a Sentinel; the master is killed and the
+//! Sentinel promotes a replica. vote and the worker find the new master
+//! through the Sentinel; with `REDIS_MIN_REPLICAS=1` (each vote confirmed by a
+//! replica before it is acknowledged) no acknowledged vote is lost.
+//!
+//! Postgres: the primary is killed and its streaming standby is promoted in its
 //! place (`pg_ctl promote`, standing in for a failover manager) while votes
 //! flow. The worker finds the new primary among `DATABASE_URL`'s hosts (it
 //! asks for a read-write server), result follows (it takes any server, and
@@ -7,6 +14,7 @@
 
 use crate::harness::load::Load;
 use crate::harness::postgres::Postgres;
+use crate::harness::redis_server::{RedisServer, MASTER_NAME};
 use crate::harness::{eventually, get_json, Stack};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -204,6 +212,157 @@ async fn without_synchronous_commit_what_a_primary_kill_loses_is_printed() {
         run.acknowledged,
         run.lost,
         run.stored_again.as_secs_f64(),
+        run.result_moved.as_secs_f64()
+    );
+}
+
+/// What a run measured after the Redis master was killed.
+struct RedisFailover {
+    acknowledged: usize,
+    lost: usize,
+    accepted_again: Duration,
+    result_moved: Duration,
+}
+
+/// `SENTINEL MASTER mymaster` as field -> value.
+async fn sentinel_view(sentinel: &RedisServer) -> Option<HashMap<String, String>> {
+    let mut connection = redis::Client::open(sentinel.url())
+        .ok()?
+        .get_multiplexed_async_connection()
+        .await
+        .ok()?;
+    let fields: Vec<String> = redis::cmd("SENTINEL")
+        .arg("MASTER")
+        .arg(MASTER_NAME)
+        .query_async(&mut connection)
+        .await
+        .ok()?;
+    Some(
+        fields
+            .chunks(2)
+            .filter_map(|pair| Some((pair.first()?.clone(), pair.get(1)?.clone())))
+            .collect(),
+    )
+}
+
+/// A master, two replicas and a Sentinel; vote and the worker find the
+/// master through the Sentinel, vote asking `min_replicas` replicas to
+/// confirm each vote. Votes flow; the master is killed (`kill -9`); the
+/// Sentinel promotes a replica and points the other at it.
+async fn lose_the_redis_master(name: &str, min_replicas: &str) -> RedisFailover {
+    let mut stack = Stack::start(name);
+    let _replicas: Vec<RedisServer> = (1..=2)
+        .map(|n| RedisServer::replica_of(&stack.redis, &stack.dir, n))
+        .collect();
+    let sentinel = RedisServer::sentinel_of(&stack.redis, &stack.dir);
+    eventually(
+        Duration::from_secs(30),
+        "the Sentinel to see the master and both replicas",
+        || async {
+            let view = sentinel_view(&sentinel).await?;
+            (view.get("num-slaves").map(String::as_str) == Some("2")).then_some(())
+        },
+    )
+    .await;
+    let sentinels = sentinel.address();
+    let via_sentinel = [
+        ("REDIS_SENTINELS", sentinels.as_str()),
+        ("REDIS_MASTER_NAME", MASTER_NAME),
+    ];
+    let mut vote_env = via_sentinel.to_vec();
+    vote_env.push(("REDIS_MIN_REPLICAS", min_replicas));
+    let vote = stack.vote(&vote_env).await.ready().await;
+    let _worker = stack.worker(&via_sentinel).await.ready().await;
+    let result = stack.result(&[]).await.ready().await;
+    let load = Load::start(&vote.url("/"), name, 2);
+    load.flowing(300, "before the master is lost", String::new)
+        .await;
+
+    let api = result.url("/api/results");
+    let total = || async { get_json(&api).await.and_then(|t| t["total"].as_i64()) };
+    stack.redis.crash();
+    let lost_at = Instant::now();
+    let acknowledged_at_kill = load.acknowledged();
+    let accepted_again = eventually(
+        Duration::from_secs(60),
+        "votes acknowledged again after the failover",
+        || async { (load.acknowledged() >= acknowledged_at_kill + 50).then(|| lost_at.elapsed()) },
+    )
+    .await;
+    // Then result's total grows again: the worker moves votes from the new
+    // master (an upper bound: it may have reached it before vote did).
+    let shown_then = total().await.unwrap_or(0);
+    let result_moved = eventually(
+        Duration::from_secs(60),
+        "result to show more votes after the failover",
+        || async { (total().await? > shown_then).then(|| lost_at.elapsed()) },
+    )
+    .await;
+    load.flowing(300, "after the failover", String::new).await;
+    let outcome = load.finish().await;
+
+    let missing = |stored: &std::collections::BTreeMap<String, String>| {
+        outcome
+            .acknowledged
+            .iter()
+            .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
+            .count()
+    };
+    // All in, or (only without replica confirmation) settled short.
+    let all_in = crate::harness::within(Duration::from_secs(30), || async {
+        (missing(&stack.stored_votes().await) == 0).then_some(())
+    })
+    .await;
+    if all_in.is_none() {
+        let last = std::cell::Cell::new(stack.stored_votes().await.len());
+        crate::harness::eventually(
+            Duration::from_secs(30),
+            "the stored votes to settle",
+            || async {
+                // Letting time pass on purpose: settled is "no change in 2 s".
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let now = stack.stored_votes().await.len();
+                (now == last.replace(now)).then_some(())
+            },
+        )
+        .await;
+    }
+    RedisFailover {
+        acknowledged: outcome.acknowledged.len(),
+        lost: missing(&stack.stored_votes().await),
+        accepted_again,
+        result_moved,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_replica_confirming_each_vote_a_redis_failover_loses_none() {
+    let run = lose_the_redis_master("redis-wait", "1").await;
+    eprintln!(
+        "failover: Redis master killed, a replica promoted by Sentinel (REDIS_MIN_REPLICAS=1): \
+         {} votes acknowledged, {} lost; votes accepted again after {:.1} s, result moving \
+         again by {:.1} s",
+        run.acknowledged,
+        run.lost,
+        run.accepted_again.as_secs_f64(),
+        run.result_moved.as_secs_f64()
+    );
+    assert_eq!(
+        run.lost, 0,
+        "acknowledged votes lost with REDIS_MIN_REPLICAS=1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_replica_confirmation_what_a_redis_master_kill_loses_is_printed() {
+    let run = lose_the_redis_master("redis-nowait", "0").await;
+    eprintln!(
+        "failover: Redis master killed, a replica promoted by Sentinel (REDIS_MIN_REPLICAS=0): \
+         {} votes acknowledged, {} lost (on the master, not yet replicated); votes accepted \
+         again after {:.1} s, result moving again by {:.1} s",
+        run.acknowledged,
+        run.lost,
+        run.accepted_again.as_secs_f64(),
         run.result_moved.as_secs_f64()
     );
 }

@@ -6,6 +6,12 @@
 //! comes back, or after Redis stops answering (see `common::redis_link`). A
 //! request never waits more than `SEND_TIMEOUT` for Redis: the visitor gets a
 //! clear "not recorded" instead of a hang.
+//!
+//! With `REDIS_MIN_REPLICAS`, a vote is acknowledged only once that many
+//! replicas confirm they have it (`WAIT`): a failover to one of them cannot
+//! lose it. A vote the replicas do not confirm in time is answered "not
+//! recorded" (503), though the master has it: if no failover comes it is
+//! counted; the visitor's next vote replaces it either way.
 
 use common::config::RedisUrl;
 use common::redis_link::RedisLink;
@@ -17,6 +23,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct BallotBox {
     redis: RedisLink,
+    replication: Replication,
 }
 
 impl std::fmt::Debug for BallotBox {
@@ -25,29 +32,85 @@ impl std::fmt::Debug for BallotBox {
     }
 }
 
-/// Redis did not take the vote; nothing was queued.
+/// How many Redis replicas must have a vote before it is acknowledged
+/// (`REDIS_MIN_REPLICAS`; 0: the master's word is enough), and how long a
+/// vote waits for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replication {
+    pub replicas: u32,
+    pub timeout: Duration,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Self {
+            replicas: 0,
+            timeout: Duration::from_millis(DEFAULT_REPLICA_TIMEOUT_MS),
+        }
+    }
+}
+
+pub const DEFAULT_REPLICA_TIMEOUT_MS: u64 = 200;
+/// Below SEND_TIMEOUT, so a vote waiting for replicas still gets its answer.
+pub const MAX_REPLICA_TIMEOUT_MS: u64 = 1000;
+
+/// The vote was not acknowledged.
 #[derive(Debug, thiserror::Error)]
-#[error("Redis did not accept the vote: {0}")]
-pub struct Unavailable(String);
+pub enum Unavailable {
+    /// Redis did not take it; nothing was queued.
+    #[error("Redis did not accept the vote: {0}")]
+    Queue(String),
+    /// The master has it, but fewer replicas than asked for confirmed it in
+    /// time: a failover now could lose it, so it is not acknowledged. (If no
+    /// failover comes, it is counted; a vote cast again replaces it.)
+    #[error("Redis has the vote, but {confirmed} of the {wanted} replicas asked for confirmed it within {timeout:?}")]
+    NotReplicated {
+        confirmed: i64,
+        wanted: u32,
+        timeout: Duration,
+    },
+}
 
 impl BallotBox {
     /// Connects lazily: the service starts, and serves its page, with Redis down.
-    pub fn connect(url: &RedisUrl) -> anyhow::Result<Self> {
+    pub fn connect(url: &RedisUrl, replication: Replication) -> anyhow::Result<Self> {
         let redis = RedisLink::new(url, "vote", Duration::from_secs(1))?;
-        Ok(Self { redis })
+        Ok(Self { redis, replication })
     }
 
-    /// Queues one ballot; `Ok` means Redis has it.
+    /// Queues one ballot; `Ok` means Redis has it (and, when asked for, as
+    /// many replicas: `RPUSH` then `WAIT`, pipelined).
     pub async fn cast(&self, ballot: &Ballot) -> Result<(), Unavailable> {
-        let mut command = redis::cmd("RPUSH");
-        command.arg(wire::queue::VOTES).arg(ballot.to_json());
-        self.redis
+        let Replication { replicas, timeout } = self.replication;
+        let mut pipe = redis::pipe();
+        pipe.cmd("RPUSH")
+            .arg(wire::queue::VOTES)
+            .arg(ballot.to_json())
+            .ignore();
+        if replicas > 0 {
+            pipe.cmd("WAIT")
+                .arg(replicas)
+                .arg(timeout.as_millis() as u64);
+        }
+        let confirmed = self
+            .redis
             .call(SEND_TIMEOUT, |mut redis| async move {
-                command.query_async::<i64>(&mut redis).await
+                if replicas > 0 {
+                    pipe.query_async::<(i64,)>(&mut redis).await.map(|(n,)| n)
+                } else {
+                    pipe.query_async::<()>(&mut redis).await.map(|()| 0)
+                }
             })
             .await
-            .map(drop)
-            .map_err(|e| Unavailable(e.to_string()))
+            .map_err(|e| Unavailable::Queue(e.to_string()))?;
+        if confirmed < i64::from(replicas) {
+            return Err(Unavailable::NotReplicated {
+                confirmed,
+                wanted: replicas,
+                timeout,
+            });
+        }
+        Ok(())
     }
 
     /// Opens the connection now, in the background, so that the first

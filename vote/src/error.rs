@@ -63,6 +63,9 @@ impl VoteError {
             VoteError::TooLarge(_) => "too_large",
             VoteError::UnsupportedMediaType(_) => "unsupported_media_type",
             VoteError::Payload(_) => "payload",
+            VoteError::QueueUnavailable(crate::ballot_box::Unavailable::NotReplicated {
+                ..
+            }) => "not_replicated",
             VoteError::QueueUnavailable(_) => "queue_unavailable",
         }
     }

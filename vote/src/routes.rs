@@ -114,7 +114,7 @@ async fn cast(
             let request_id = common::http::RequestId::of(&req);
             match &error {
                 VoteError::QueueUnavailable(cause) => {
-                    tracing::warn!(error = %cause, %request_id, "vote not recorded: Redis unavailable")
+                    tracing::warn!(error = %cause, %request_id, "vote not recorded")
                 }
                 other => tracing::info!(
                     reason = other.reason(),

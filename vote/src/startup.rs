@@ -24,7 +24,7 @@ impl Application {
         let (listeners, port, metrics_port) =
             common::http::Listeners::bind(config.bind, config.port, config.metrics_port)?;
         // Checked here, so a bad URL stops the start instead of a worker.
-        BallotBox::connect(&config.redis)?;
+        BallotBox::connect(&config.redis, config.replication)?;
         let pages = Pages::render(&config.options, &config.hostname)?;
         let state = web::Data::new(VoteState {
             pages,
@@ -34,11 +34,13 @@ impl Application {
             accepted: AcceptedVotes::default(),
         });
         let redis = config.redis.clone();
+        let replication = config.replication;
         let server =
             common::http::servers(listeners, Default::default(), &stop, move |cfg, part| {
                 // Each HTTP worker thread gets its own Redis connection, driven on
                 // that thread: a vote's RPUSH never wakes another thread.
-                let ballot_box = BallotBox::connect(&redis).expect("the URL was checked at start");
+                let ballot_box =
+                    BallotBox::connect(&redis, replication).expect("the URL was checked at start");
                 ballot_box.warm_up();
                 cfg.app_data(state.clone())
                     .app_data(web::Data::new(ballot_box))
@@ -48,6 +50,7 @@ impl Application {
             port,
             metrics_port,
             redis = %config.redis,
+            redis_min_replicas = config.replication.replicas,
             option_a = %config.options.a,
             option_b = %config.options.b,
             "vote listening"

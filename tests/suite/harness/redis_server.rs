@@ -19,7 +19,23 @@ pub struct RedisServer {
     appendonly: bool,
     /// When set, the server speaks TLS only (no plain port).
     tls: Option<ServerFiles>,
+    role: Role,
 }
+
+/// What a `redis-server` process is.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// A server on its own (or a master).
+    Server,
+    /// A replica of the server on this port.
+    ReplicaOf(u16),
+    /// A Sentinel watching the master on this port, as `mymaster`, with a
+    /// quorum of one: it fails over after the master is silent for 1 s.
+    Sentinel { master: u16 },
+}
+
+/// The name the test Sentinels know the master by.
+pub const MASTER_NAME: &str = "mymaster";
 
 impl RedisServer {
     /// Starts a server; with `appendonly`, every write is in the AOF, so a
@@ -33,8 +49,42 @@ impl RedisServer {
         Self::start_with(dir, false, Some(files.clone()))
     }
 
+    /// A replica of `master` (`replicaof`), the `n`-th in `dir`.
+    pub fn replica_of(master: &RedisServer, dir: &TestDir, n: usize) -> Self {
+        Self::start_as(
+            dir,
+            &format!("redis-replica-{n}"),
+            false,
+            None,
+            Role::ReplicaOf(master.port),
+        )
+    }
+
+    /// A Sentinel watching `master` as [`MASTER_NAME`].
+    pub fn sentinel_of(master: &RedisServer, dir: &TestDir) -> Self {
+        Self::start_as(
+            dir,
+            "redis-sentinel",
+            false,
+            None,
+            Role::Sentinel {
+                master: master.port,
+            },
+        )
+    }
+
     fn start_with(dir: &TestDir, appendonly: bool, tls: Option<ServerFiles>) -> Self {
-        let dir = dir.join("redis");
+        Self::start_as(dir, "redis", appendonly, tls, Role::Server)
+    }
+
+    fn start_as(
+        dir: &TestDir,
+        name: &str,
+        appendonly: bool,
+        tls: Option<ServerFiles>,
+        role: Role,
+    ) -> Self {
+        let dir = dir.join(name);
         std::fs::create_dir_all(&dir).expect("create the Redis directory");
         let mut redis = Self {
             port: 0,
@@ -42,6 +92,7 @@ impl RedisServer {
             child: None,
             appendonly,
             tls,
+            role,
         };
         let log = redis.dir.join("redis.log");
         redis.port =
@@ -58,6 +109,12 @@ impl RedisServer {
         let binary = super::which("redis-server")
             .expect("redis-server is not installed; install redis-server (scripts/test.sh does)");
         let mut command = Command::new(binary);
+        if let Role::Sentinel { master } = self.role {
+            return self.spawn_sentinel(command, master);
+        }
+        if let Role::ReplicaOf(master) = self.role {
+            command.args(["--replicaof", "127.0.0.1", &master.to_string()]);
+        }
         match &self.tls {
             None => command.args(["--port", &self.port.to_string()]),
             Some(files) => command
@@ -90,6 +147,54 @@ impl RedisServer {
         ready_or_exited(&mut self.child, Duration::from_secs(10), &what, || {
             accepts_connections(&std::fs::read_to_string(&log).unwrap_or_default(), pid)
         })
+    }
+
+    /// A Sentinel (`redis-server <config> --sentinel`): it rewrites its
+    /// config file, so each start writes a new one; up once it logs that it
+    /// monitors the master.
+    fn spawn_sentinel(&mut self, mut command: Command, master: u16) -> bool {
+        let config = self.dir.join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile redis.log\n\
+                 sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 1\n\
+                 sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+                 sentinel failover-timeout {MASTER_NAME} 5000\n",
+                port = self.port,
+                dir = self.dir.display(),
+            ),
+        )
+        .expect("write the Sentinel's config");
+        let child = command
+            .arg(&config)
+            .arg("--sentinel")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server --sentinel");
+        let pid = child.id();
+        let log = self.dir.join("redis.log");
+        let what = format!("the Sentinel to start; see {}", log.display());
+        self.child = Some(child);
+        ready_or_exited(&mut self.child, Duration::from_secs(10), &what, || {
+            let own = format!("{pid}:");
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .any(|line| line.starts_with(&own) && line.contains("+monitor master"))
+        })
+    }
+
+    /// What `REDIS_SENTINELS` is for this Sentinel.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`, as when the machine under it is lost.
+    pub fn crash(&mut self) {
+        stop_child(&mut self.child, "KILL");
     }
 
     pub fn url(&self) -> String {
