@@ -37,10 +37,11 @@ mapfile -t manifests < <(find k8s -path k8s/app -prune -o -name '*.yaml' -print 
 kubernetes-validate --strict --quiet -k 1.37.0 "${manifests[@]}"
 echo "==> checkov k8s/"
 checkov -d k8s --skip-path k8s/app --framework kubernetes --config-file .checkov.yaml
-echo "==> k8s/app rendered with kustomize: the base, the production overlay (with observability), managed data"
+echo "==> k8s/app rendered with kustomize: the base, the production overlay (with observability), managed data, replicated data"
 render=target/k8s-app
 rm -rf "$render"
-mkdir -p "$render/base" "$render/production" "$render/managed" "$render/managed-kustomization"
+mkdir -p "$render/base" "$render/production" "$render/managed" "$render/managed-kustomization" \
+  "$render/replicated" "$render/replicated-kustomization"
 kubectl kustomize k8s/app >"$render/base/app.yaml"
 kubectl kustomize k8s/app/overlays/production >"$render/production/app.yaml"
 cat >"$render/managed-kustomization/kustomization.yaml" <<'KUSTOMIZATION'
@@ -48,10 +49,15 @@ resources: [../../../k8s/app/base]
 components: [../../../k8s/app/components/managed-data, ../../../k8s/app/components/network-policies]
 KUSTOMIZATION
 kubectl kustomize "$render/managed-kustomization" >"$render/managed/app.yaml"
+cat >"$render/replicated-kustomization/kustomization.yaml" <<'KUSTOMIZATION'
+resources: [../../../k8s/app/base]
+components: [../../../k8s/app/components/replicated-data, ../../../k8s/app/components/network-policies]
+KUSTOMIZATION
+kubectl kustomize "$render/replicated-kustomization" >"$render/replicated/app.yaml"
 echo "==> kubernetes-validate --strict (1.37) k8s/app (the PodMonitor's and PrometheusRule's CRDs have no schema there)"
-kubernetes-validate --strict --quiet -k 1.37.0 "$render"/{base,production,managed}/app.yaml
-echo "==> checkov k8s/app (production overlay; managed data with NetworkPolicies)"
-for dir in production managed; do
+kubernetes-validate --strict --quiet -k 1.37.0 "$render"/{base,production,managed,replicated}/app.yaml
+echo "==> checkov k8s/app (production overlay; managed, and replicated, data with NetworkPolicies)"
+for dir in production managed replicated; do
   checkov -d "$render/$dir" --framework kubernetes --config-file k8s/app/.checkov.yaml
 done
 echo "deploy checks passed"

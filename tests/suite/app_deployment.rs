@@ -62,8 +62,8 @@ enum Peer {
     Monitoring,
 }
 
-const PODS: [&str; 5] = ["vote", "result", "worker", "redis", "db"];
-const PORTS: [i64; 6] = [8080, 9090, 8082, 6379, 5432, 443];
+const PODS: [&str; 6] = ["vote", "result", "worker", "redis", "db", "db-standby"];
+const PORTS: [i64; 7] = [8080, 9090, 8082, 6379, 26379, 5432, 443];
 
 fn selects(selector: &Value, labels: &serde_json::Map<String, Value>) -> bool {
     let by_label = selector["matchLabels"]
@@ -197,6 +197,12 @@ fn app_paths() -> BTreeSet<(Peer, Peer, i64)> {
         (Pod("worker"), Pod("redis"), 6379),
         (Pod("worker"), Pod("db"), 5432),
         (Pod("result"), Pod("db"), 5432),
+        // With components/replicated-data: the Sentinels, the standby.
+        (Pod("vote"), Pod("redis"), 26379),
+        (Pod("worker"), Pod("redis"), 26379),
+        (Pod("worker"), Pod("db-standby"), 5432),
+        (Pod("result"), Pod("db-standby"), 5432),
+        (Pod("db-standby"), Pod("db"), 5432),
     ]
     .into_iter()
     .collect()
@@ -336,6 +342,22 @@ fn no_workload_carries_a_credential_and_every_container_has_requests_and_limits(
     }
 }
 
+/// A key of the rendered Secret `data-credentials`, decoded.
+fn secret_value(objects: &[Value], key: &str) -> String {
+    use base64::Engine as _;
+    let raw: String = of_kind(objects, "Secret")[0]["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("the Secret has no {key}"))
+        .split_whitespace()
+        .collect();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 fn name_of(object: &Value) -> &str {
     object["metadata"]["name"].as_str().unwrap()
 }
@@ -413,6 +435,77 @@ fn each_workload_spreads_against_its_own_pods_only() {
     assert_eq!(spread, BTreeSet::from(["result", "vote", "worker"]));
 }
 
+/// components/replicated-data: three Redis pods, each with a Sentinel, that
+/// vote and the worker find the master through (vote waiting for a replica),
+/// and a synchronous Postgres standby that DATABASE_URL lists; with the
+/// NetworkPolicies, still exactly the app's paths.
+#[test]
+fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
+    let objects = render("replicated-data", &["replicated-data"]);
+    let named = |kind: &str, name: &str| {
+        of_kind(&objects, kind)
+            .into_iter()
+            .find(|o| name_of(o) == name)
+            .cloned()
+    };
+    let redis = named("StatefulSet", "redis").expect("the redis StatefulSet");
+    assert_eq!(redis["spec"]["replicas"], 3);
+    assert_eq!(redis["spec"]["serviceName"], "redis-nodes");
+    let containers: Vec<&str> = redis["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(containers, ["redis", "sentinel"]);
+    assert!(
+        named("Service", "redis").is_none(),
+        "a Service would spread writes"
+    );
+    assert_eq!(
+        named("Service", "redis-nodes").expect("redis-nodes")["spec"]["clusterIP"],
+        "None"
+    );
+    let env = |deployment: &str, var: &str| {
+        let d = named("Deployment", deployment).unwrap();
+        d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == var)
+            .and_then(|e| e["value"].as_str().map(str::to_owned))
+    };
+    for deployment in ["vote", "worker"] {
+        let sentinels = env(deployment, "REDIS_SENTINELS").unwrap_or_default();
+        assert_eq!(sentinels.split(',').count(), 3, "{deployment}: {sentinels}");
+        assert_eq!(
+            env(deployment, "REDIS_MASTER_NAME").as_deref(),
+            Some("votingapp")
+        );
+    }
+    assert_eq!(env("vote", "REDIS_MIN_REPLICAS").as_deref(), Some("1"));
+    let args: Vec<String> = named("StatefulSet", "db").unwrap()["spec"]["template"]["spec"]
+        ["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        args.contains(&"synchronous_standby_names=*".to_owned()),
+        "{args:?}"
+    );
+    assert!(named("StatefulSet", "db-standby").is_some());
+    let url = secret_value(&objects, "database-url");
+    assert!(url.contains("@db:5432,db-standby:5432/"), "{url}");
+
+    let with_policies = render(
+        "replicated-data-policies",
+        &["replicated-data", "network-policies"],
+    );
+    assert_eq!(allowed_paths(&with_policies), app_paths());
+}
+
 #[test]
 fn managed_data_replaces_the_in_cluster_databases_with_tls_urls_and_a_ca() {
     let managed = render("managed-data", &["managed-data"]);
@@ -422,21 +515,7 @@ fn managed_data_replaces_the_in_cluster_databases_with_tls_urls_and_a_ca() {
         .map(|s| s["metadata"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(services, ["result", "vote"]);
-    let secret = of_kind(&managed, "Secret")[0];
-    let url = |key: &str| {
-        use base64::Engine as _;
-        let raw: String = secret["data"][key]
-            .as_str()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        String::from_utf8(
-            base64::engine::general_purpose::STANDARD
-                .decode(raw)
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let url = |key: &str| secret_value(&managed, key);
     assert!(url("redis-url").starts_with("rediss://"));
     assert!(url("database-url").ends_with("sslmode=verify-full"));
     for deployment in of_kind(&managed, "Deployment") {

@@ -107,6 +107,21 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
             }
         })
         .await;
+    steps
+        .run("replicated-data passes a server dry run", async {
+            // Redis with Sentinels and a Postgres standby: kinds 1.20 has.
+            let dir = kustomization(
+                "replicated",
+                &["replicated-data", "network-policies"],
+                false,
+            );
+            let accepted = cluster.run(&["apply", "--dry-run=server", "-k", &dir]);
+            eprintln!(
+                "cluster: k8s/app component replicated-data on Kubernetes 1.20: {} objects accepted (server dry run)",
+                accepted.lines().count()
+            );
+        })
+        .await;
 
     if let Some(reason) = cluster.node_unavailable() {
         let dir = kustomization("dry-run", &["network-policies", "ingress"], true);
