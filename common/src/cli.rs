@@ -11,6 +11,65 @@ use crate::poll::PollOptions;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// A clap value parser for a number setting: an empty value (as `VAR=` in a
+/// compose file leaves it) is the default, anything else must parse and lie
+/// in `min..=max`, else clap stops with "invalid NAME=value: why" (exit 2).
+#[derive(Debug, Clone, Copy)]
+pub struct Number<T> {
+    name: &'static str,
+    default: T,
+    min: T,
+    max: T,
+}
+
+impl<T> Number<T> {
+    pub const fn new(name: &'static str, default: T, min: T, max: T) -> Self {
+        Self {
+            name,
+            default,
+            min,
+            max,
+        }
+    }
+}
+
+impl<T> clap::builder::TypedValueParser for Number<T>
+where
+    T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let raw = value.to_string_lossy();
+        if raw.trim().is_empty() {
+            return Ok(self.default);
+        }
+        let invalid = |e: ConfigError| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n"))
+        };
+        let number: T = config::parse_value(self.name, &raw).map_err(invalid)?;
+        if number < self.min || number > self.max {
+            return Err(invalid(ConfigError::new(
+                self.name,
+                raw.into_owned(),
+                format!("must be between {} and {}", self.min, self.max),
+            )));
+        }
+        Ok(number)
+    }
+}
+
+/// Any port, 0 included (any free one).
+pub const fn port_number(name: &'static str, default: u16) -> Number<u16> {
+    Number::new(name, default, 0, u16::MAX)
+}
+
 /// Where Redis is.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
@@ -109,14 +168,16 @@ impl BindArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrainArgs {
     /// Seconds a stopping service keeps serving, readiness already 503 (0-300)
-    #[arg(long, env = config::DRAIN_SECONDS, default_value_t = config::DEFAULT_DRAIN_SECONDS.to_string(),
+    #[arg(long, env = config::DRAIN_SECONDS, default_value_t = config::DEFAULT_DRAIN_SECONDS,
+          value_parser = Number::new(config::DRAIN_SECONDS, config::DEFAULT_DRAIN_SECONDS, 0.0,
+                                     config::MAX_DRAIN_SECONDS),
           value_name = "SECONDS")]
-    pub drain_seconds: String,
+    pub drain_seconds: f64,
 }
 
 impl DrainArgs {
-    pub fn drain(&self) -> Result<Duration, ConfigError> {
-        config::drain_from(&self.drain_seconds)
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs_f64(self.drain_seconds)
     }
 }
 
@@ -153,8 +214,9 @@ pub struct PageArgs {
     #[command(flatten)]
     pub poll: PollArgs,
     /// HTTP port
-    #[arg(long, env = config::PORT, default_value_t = PAGE_PORT.to_string())]
-    pub port: String,
+    #[arg(long, env = config::PORT, default_value_t = PAGE_PORT,
+          value_parser = port_number(config::PORT, PAGE_PORT))]
+    pub port: u16,
     /// Port for /readyz and /metrics, which then leave the page port (0: any free port) [default: served on the page port]
     #[arg(long, env = config::METRICS_PORT, value_name = "PORT")]
     pub metrics_port: Option<String>,
@@ -173,19 +235,12 @@ pub enum PageCommand {
     Healthcheck,
 }
 
-/// The HTTP port, checked: `PORT`'s raw value with the service's default.
-pub fn port(raw: &str, default: u16) -> Result<u16, ConfigError> {
-    if raw.trim().is_empty() {
-        return Ok(default);
-    }
-    config::parse_value(config::PORT, raw)
-}
-
 impl PageArgs {
     /// The page port, and the operational one when `METRICS_PORT` is set
     /// (it must differ from the page port, unless both are 0).
     pub fn ports(&self) -> Result<(u16, Option<u16>), ConfigError> {
-        let port = port(&self.port, PAGE_PORT)?;
+        let port = self.port;
+        // A string, not a Number: empty means unset here, not a default port.
         let metrics_port = match self.metrics_port.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(raw) => Some(config::parse_value::<u16>(config::METRICS_PORT, raw)?),

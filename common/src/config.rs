@@ -64,25 +64,7 @@ where
 /// readiness already 503: long enough for load balancers and Kubernetes
 /// endpoints (kube-proxy's rules) to stop sending it new connections.
 pub const DEFAULT_DRAIN_SECONDS: f64 = 5.0;
-const MAX_DRAIN_SECONDS: f64 = 300.0;
-
-/// The drain time from `DRAIN_SECONDS`' raw value (0 to 300, fractions
-/// allowed; empty means the default).
-pub fn drain_from(raw: &str) -> Result<std::time::Duration, ConfigError> {
-    let seconds: f64 = if raw.trim().is_empty() {
-        DEFAULT_DRAIN_SECONDS
-    } else {
-        parse_value(DRAIN_SECONDS, raw)?
-    };
-    if !(0.0..=MAX_DRAIN_SECONDS).contains(&seconds) {
-        return Err(ConfigError::new(
-            DRAIN_SECONDS,
-            seconds.to_string(),
-            format!("must be between 0 and {MAX_DRAIN_SECONDS}"),
-        ));
-    }
-    Ok(std::time::Duration::from_secs_f64(seconds))
-}
+pub const MAX_DRAIN_SECONDS: f64 = 300.0;
 
 /// Shows a URL with its password replaced, for logs and error messages. Read
 /// by hand, not by the url crate, so that a Postgres URL naming several hosts

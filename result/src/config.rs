@@ -40,7 +40,7 @@ impl Config {
             port,
             metrics_port,
             bind: cli.page.bind.address()?,
-            drain: cli.page.drain.drain()?,
+            drain: cli.page.drain.drain(),
         })
     }
 }

@@ -3,8 +3,8 @@
 //! at start-up.
 
 use crate::ballot_box::{Replication, DEFAULT_REPLICA_TIMEOUT_MS, MAX_REPLICA_TIMEOUT_MS};
-use common::cli::{PageArgs, PageCommand, RedisArgs};
-use common::config::{parse_value, ConfigError, RedisUrl};
+use common::cli::{Number, PageArgs, PageCommand, RedisArgs};
+use common::config::{ConfigError, RedisUrl};
 use common::poll::PollOptions;
 
 /// The vote page; queues each vote on the Redis list `votes`.
@@ -16,16 +16,13 @@ pub struct Cli {
     #[command(flatten)]
     pub redis: RedisArgs,
     /// Acknowledge a vote only once this many Redis replicas confirm it (WAIT); 0: once the master has it
-    #[arg(
-        long,
-        env = "REDIS_MIN_REPLICAS",
-        default_value = "0",
-        value_name = "REPLICAS"
-    )]
-    pub redis_min_replicas: String,
+    #[arg(long, env = "REDIS_MIN_REPLICAS", default_value_t = 0, value_name = "REPLICAS",
+          value_parser = Number::<u32>::new("REDIS_MIN_REPLICAS", 0, 0, 100))]
+    pub redis_min_replicas: u32,
     /// How long a vote waits for those replicas, in ms (1-1000)
-    #[arg(long, env = "REDIS_REPLICA_TIMEOUT_MS", default_value_t = DEFAULT_REPLICA_TIMEOUT_MS.to_string(), value_name = "MS")]
-    pub redis_replica_timeout_ms: String,
+    #[arg(long, env = "REDIS_REPLICA_TIMEOUT_MS", default_value_t = DEFAULT_REPLICA_TIMEOUT_MS, value_name = "MS",
+          value_parser = Number::new("REDIS_REPLICA_TIMEOUT_MS", DEFAULT_REPLICA_TIMEOUT_MS, 1, MAX_REPLICA_TIMEOUT_MS))]
+    pub redis_replica_timeout_ms: u64,
     #[command(flatten)]
     pub page: PageArgs,
 }
@@ -51,42 +48,16 @@ impl Config {
         let (port, metrics_port) = cli.page.ports()?;
         Ok(Self {
             redis: cli.redis.url()?,
-            replication: replication(cli)?,
+            replication: Replication {
+                replicas: cli.redis_min_replicas,
+                timeout: std::time::Duration::from_millis(cli.redis_replica_timeout_ms),
+            },
             options: cli.page.poll.options()?,
             port,
             metrics_port,
             bind: cli.page.bind.address()?,
-            drain: cli.page.drain.drain()?,
+            drain: cli.page.drain.drain(),
             hostname: gethostname::gethostname().to_string_lossy().into_owned(),
         })
     }
-}
-
-/// `REDIS_MIN_REPLICAS` and `REDIS_REPLICA_TIMEOUT_MS`, checked.
-fn replication(cli: &Cli) -> Result<Replication, ConfigError> {
-    let number = |name: &'static str, raw: &str, default: u64| -> Result<u64, ConfigError> {
-        match raw.trim() {
-            "" => Ok(default),
-            raw => parse_value(name, raw),
-        }
-    };
-    let replicas = number("REDIS_MIN_REPLICAS", &cli.redis_min_replicas, 0)?;
-    let replicas = u32::try_from(replicas)
-        .map_err(|_| ConfigError::new("REDIS_MIN_REPLICAS", replicas.to_string(), "too large"))?;
-    let timeout_ms = number(
-        "REDIS_REPLICA_TIMEOUT_MS",
-        &cli.redis_replica_timeout_ms,
-        DEFAULT_REPLICA_TIMEOUT_MS,
-    )?;
-    if !(1..=MAX_REPLICA_TIMEOUT_MS).contains(&timeout_ms) {
-        return Err(ConfigError::new(
-            "REDIS_REPLICA_TIMEOUT_MS",
-            timeout_ms.to_string(),
-            format!("must be between 1 and {MAX_REPLICA_TIMEOUT_MS}"),
-        ));
-    }
-    Ok(Replication {
-        replicas,
-        timeout: std::time::Duration::from_millis(timeout_ms),
-    })
 }

@@ -2,16 +2,14 @@
 //! then the service until SIGTERM or SIGINT.
 
 use clap::Parser;
-use common::cli::{PageCommand, PAGE_PORT};
+use common::cli::PageCommand;
 use vote::config::{Cli, Config};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Some(PageCommand::Healthcheck) = cli.command {
-        return common::service::healthcheck(
-            common::cli::port(&cli.page.port, PAGE_PORT).unwrap_or(PAGE_PORT),
-        );
+        return common::service::healthcheck(cli.page.port);
     }
     common::service::run_service(
         "vote",

@@ -1,8 +1,8 @@
 //! The worker's command line and settings: each setting is an environment
 //! variable and a flag (`worker --help` lists them), checked once at start-up.
 
-use common::cli::{BindArgs, DatabaseArgs, LogArgs, RedisArgs};
-use common::config::{parse_value, ConfigError, DatabaseUrl, RedisUrl};
+use common::cli::{port_number, BindArgs, DatabaseArgs, LogArgs, Number, RedisArgs};
+use common::config::{ConfigError, DatabaseUrl, RedisUrl};
 use std::time::Duration;
 
 /// Not 80, 5432 or 6379: the worker shares a pod with `result`, `db` and
@@ -23,17 +23,20 @@ pub struct Cli {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// HTTP port for /healthz, /readyz, /metrics
-    #[arg(long, env = common::config::PORT, default_value_t = DEFAULT_PORT.to_string())]
-    pub port: String,
+    #[arg(long, env = common::config::PORT, default_value_t = DEFAULT_PORT,
+          value_parser = port_number(common::config::PORT, DEFAULT_PORT))]
+    pub port: u16,
     /// Unique name of this worker (its processing list) [default: <hostname>-<pid>]
     #[arg(long, env = "WORKER_ID", value_name = "ID")]
     pub worker_id: Option<String>,
     /// Most votes claimed and stored at once (1-5000)
-    #[arg(long, env = "BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE.to_string(), value_name = "VOTES")]
-    pub batch_size: String,
+    #[arg(long, env = "BATCH_SIZE", default_value_t = DEFAULT_BATCH_SIZE, value_name = "VOTES",
+          value_parser = Number::new("BATCH_SIZE", DEFAULT_BATCH_SIZE, 1, MAX_BATCH_SIZE))]
+    pub batch_size: usize,
     /// How long after its last heartbeat a dead worker's batch is recovered, in ms (500 or more)
-    #[arg(long, env = "HEARTBEAT_TTL_MS", default_value_t = DEFAULT_HEARTBEAT_TTL_MS.to_string(), value_name = "MS")]
-    pub heartbeat_ttl_ms: String,
+    #[arg(long, env = "HEARTBEAT_TTL_MS", default_value_t = DEFAULT_HEARTBEAT_TTL_MS, value_name = "MS",
+          value_parser = Number::new("HEARTBEAT_TTL_MS", DEFAULT_HEARTBEAT_TTL_MS, 500, u64::MAX))]
+    pub heartbeat_ttl_ms: u64,
     #[command(flatten)]
     pub bind: BindArgs,
     #[command(flatten)]
@@ -62,33 +65,6 @@ pub struct Config {
 
 impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
-        let number = |name: &'static str, raw: &str, default: u64| -> Result<u64, ConfigError> {
-            if raw.trim().is_empty() {
-                Ok(default)
-            } else {
-                parse_value(name, raw)
-            }
-        };
-        let batch_size = number("BATCH_SIZE", &cli.batch_size, DEFAULT_BATCH_SIZE as u64)?;
-        if !(1..=MAX_BATCH_SIZE as u64).contains(&batch_size) {
-            return Err(ConfigError::new(
-                "BATCH_SIZE",
-                batch_size.to_string(),
-                format!("must be between 1 and {MAX_BATCH_SIZE}"),
-            ));
-        }
-        let ttl_ms = number(
-            "HEARTBEAT_TTL_MS",
-            &cli.heartbeat_ttl_ms,
-            DEFAULT_HEARTBEAT_TTL_MS,
-        )?;
-        if ttl_ms < 500 {
-            return Err(ConfigError::new(
-                "HEARTBEAT_TTL_MS",
-                ttl_ms.to_string(),
-                "must be at least 500",
-            ));
-        }
         let worker_id = match cli.worker_id.as_deref().map(str::trim) {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => format!(
@@ -112,11 +88,11 @@ impl Config {
             redis: cli.redis.url()?,
             // The worker writes (and migrates): a primary only.
             database: cli.database.url()?.primary_only(),
-            port: common::cli::port(&cli.port, DEFAULT_PORT)?,
+            port: cli.port,
             bind: cli.bind.address()?,
             worker_id,
-            batch_size: batch_size as usize,
-            heartbeat_ttl: Duration::from_millis(ttl_ms),
+            batch_size: cli.batch_size,
+            heartbeat_ttl: Duration::from_millis(cli.heartbeat_ttl_ms),
         })
     }
 }

@@ -3,17 +3,13 @@
 //! schema up to date.
 
 use clap::Parser;
-use worker::config::{Cli, Command, Config, DEFAULT_PORT};
+use worker::config::{Cli, Command, Config};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Healthcheck) => {
-            return common::service::healthcheck(
-                common::cli::port(&cli.port, DEFAULT_PORT).unwrap_or(DEFAULT_PORT),
-            )
-        }
+        Some(Command::Healthcheck) => return common::service::healthcheck(cli.port),
         Some(Command::Migrate) => return worker::migrate::command(&cli).await,
         None => {}
     }
