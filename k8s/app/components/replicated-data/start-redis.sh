@@ -12,7 +12,11 @@ for n in 0 1 2; do
   [ -n "$master" ] && break
 done
 [ -n "$master" ] || master=redis-0.redis-nodes
-set -- redis-server --appendonly yes --appendfsync everysec --replica-announce-ip "$self"
+# --protected-mode no: what the official image's entrypoint adds when it
+# starts redis-server without a config file (this script bypasses it);
+# without it the replicas and Sentinels are refused.
+set -- redis-server --protected-mode no --appendonly yes --appendfsync everysec \
+  --replica-announce-ip "$self"
 if [ "$master" != "$self" ]; then
   set -- "$@" --replicaof "$master" 6379
 fi
