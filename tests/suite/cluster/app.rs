@@ -18,12 +18,12 @@ use crate::harness::{eventually, get_json, TestDir};
 use std::collections::HashMap;
 use std::time::Duration;
 
-const NAMESPACE: &str = "votingapp";
+pub(super) const NAMESPACE: &str = "votingapp";
 
 /// A kustomization in target/ around k8s/app: the components under test, two
 /// replicas each, and the local stand-ins for the official Redis and
 /// Postgres images (no registry here).
-fn kustomization(name: &str, components: &[&str], replicas: bool) -> String {
+pub(super) fn kustomization(name: &str, components: &[&str], replicas: bool) -> String {
     let dir = repo_root().join("target/k8s-app-tests").join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut text = String::from("resources:\n  - ../../../k8s/app/base\ncomponents:\n");
@@ -45,14 +45,32 @@ fn kustomization(name: &str, components: &[&str], replicas: bool) -> String {
     dir.to_string_lossy().into_owned()
 }
 
-/// voter id -> vote, as stored in the app's Postgres.
-fn stored_votes(cluster: &crate::harness::cluster::Cluster) -> HashMap<String, String> {
+/// Waits until every vote pod reaches Redis and every result pod Postgres
+/// (each pod's `/readyz` on its metrics port).
+pub(super) async fn stores_reached(cluster: &crate::harness::cluster::Cluster) {
+    super::pods_reach(
+        cluster,
+        NAMESPACE,
+        9090,
+        &[
+            ("app.kubernetes.io/name=vote", "redis"),
+            ("app.kubernetes.io/name=result", "postgres"),
+        ],
+    )
+    .await;
+}
+
+/// voter id -> vote, as stored in the app's Postgres (the pod `db_pod`).
+pub(super) fn stored_votes(
+    cluster: &crate::harness::cluster::Cluster,
+    db_pod: &str,
+) -> HashMap<String, String> {
     cluster
         .run(&[
             "exec",
             "-n",
             NAMESPACE,
-            "db-0",
+            db_pod,
             "--",
             "psql",
             "-U",
@@ -181,16 +199,7 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
                 // the Redis Service's endpoint reaches kube-proxy's rules a moment after
                 // the Redis pod is Ready. Load started in that moment is refused (seen as
                 // 13 "Connection refused" 503s in CI, all within 40 ms, before any restart).
-                super::pods_reach(
-                    &cluster,
-                    NAMESPACE,
-                    9090,
-                    &[
-                        ("app.kubernetes.io/name=vote", "redis"),
-                        ("app.kubernetes.io/name=result", "postgres"),
-                    ],
-                )
-                .await;
+                stores_reached(&cluster).await;
             },
         )
         .await;
@@ -256,13 +265,8 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
                 },
             )
             .await;
-            let stored = stored_votes(&cluster);
-            let lost: Vec<&String> = outcome
-                .acknowledged
-                .iter()
-                .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
-                .map(|(id, _)| id)
-                .collect();
+            let stored = stored_votes(&cluster, "db-0");
+            let lost = outcome.lost(&stored);
             eprintln!(
                 "cluster: k8s/app: vote, result and worker restarted one after another under load: \
                  {acknowledged} votes acknowledged, {} lost; requests that failed (not acknowledged, \

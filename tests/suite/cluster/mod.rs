@@ -7,6 +7,7 @@
 //! node where Docker answers) and runs these tests after the rest of the suite.
 
 mod app;
+mod replicated;
 
 use crate::harness::cluster::{cluster, Cluster};
 use crate::harness::compose::{offline_images, repo_root, APP_IMAGES};

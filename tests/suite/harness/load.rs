@@ -49,6 +49,16 @@ impl Outcome {
     pub fn failed(&self) -> usize {
         self.failures.values().sum()
     }
+
+    /// The acknowledged votes that `stored` (voter -> choice) lacks or holds
+    /// with another choice.
+    pub fn lost<'a>(&'a self, stored: &HashMap<String, String>) -> Vec<&'a String> {
+        self.acknowledged
+            .iter()
+            .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
+            .map(|(id, _)| id)
+            .collect()
+    }
 }
 
 /// Votes from new voters, from a few lanes, until stopped: what was

@@ -2,6 +2,13 @@
 # This pod's Sentinel, watching the master the other Sentinels name (or
 # redis-0 on the first start) as `votingapp`, with hostnames throughout.
 # Sentinel rewrites its config file: it lives in an emptyDir.
+# parallel-syncs 2: after a failover both other pods are pointed at the new
+# master at once. With 1, the Sentinel may try the lost master first and
+# wait out failover-timeout before the live replica follows: until then no
+# replica confirms a vote and vote (REDIS_MIN_REPLICAS=1) refuses them all
+# (seen on the test cluster: 60 s of 503s with failover-timeout 60000). Even
+# so the live replica sometimes follows only at failover-timeout (20 s with
+# 20000): 10000 keeps that wait short.
 set -eu
 self="$(hostname).redis-nodes"
 master=""
@@ -20,7 +27,7 @@ sentinel announce-hostnames yes
 sentinel announce-ip $self
 sentinel monitor votingapp $master 6379 2
 sentinel down-after-milliseconds votingapp 5000
-sentinel failover-timeout votingapp 60000
-sentinel parallel-syncs votingapp 1
+sentinel failover-timeout votingapp 10000
+sentinel parallel-syncs votingapp 2
 CONF
 exec redis-server /sentinel/sentinel.conf --sentinel
