@@ -9,6 +9,7 @@
 #                                     # binaries in DIR (an earlier build) in
 #                                     # the same run, for a before/after figure
 #   BENCH_ONLY=live scripts/bench.sh  # only the live phase (viewers on result)
+#   BENCH_ONLY=backlog scripts/bench.sh  # millions queued, worker stopped, then drained
 #   RESULT_BASELINE=FILE scripts/bench.sh      # the live phase also runs the
 #   RESULT_BASELINE_REF=c17ef16 scripts/bench.sh  # result binary FILE, or the
 #                                     # one built from a git ref (in
@@ -225,6 +226,52 @@ if [ -n "${BEFORE_BIN:-}" ]; then
   figure "worker drain votes/s: ours vs before" "$worker_rate" "$before_rate" "votes/s (ours / $BEFORE_BIN)" "-" "same queue, same server"
 fi
 
+fi
+
+# --- backlog: millions queued with the worker stopped, then drained ----------
+if want backlog; then
+BACKLOG_VOTES=${BACKLOG_VOTES:-$([ -n "$QUICK" ] && echo 200000 || echo 5000000)}
+BACKLOG_VOTERS=$((BACKLOG_VOTES / 5))
+BACKLOG_ROWS=${BACKLOG_ROWS:-$BACKLOG_VOTES}
+[ -n "${VOTE_PORT:-}" ] || { VOTE_PORT=$(free_port); start vote "$VOTE_PORT"; }
+phase "backlog: the votes table filled with $BACKLOG_ROWS rows of random 16-hex voter ids"
+"${PSQL[@]}" -c "TRUNCATE votes"
+"${PSQL[@]}" -c "INSERT INTO votes (id, vote, ts) SELECT substr(md5('fill' || g), 1, 16), CASE WHEN g % 3 = 0 THEN 'b' ELSE 'a' END, 1 FROM generate_series(1, $BACKLOG_ROWS) g ON CONFLICT DO NOTHING"
+"${PSQL[@]}" -c "VACUUM ANALYZE votes"
+table_rows=$("${PSQL[@]}" -t -A -c "SELECT count(*) FROM votes")
+phase "backlog: pgbench 1,000-row upserts of random ids into $table_rows rows, 1 client, 15 s"
+"$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 1 -T 15 -f bench/upsert-random.sql postgres >"$OUT/pgbench-random.txt" 2>&1
+pg_random_rows=$(awk '/^tps/ { printf "%.0f", $3 * 1000; exit }' "$OUT/pgbench-random.txt")
+redis-cli -p "$REDIS_PORT" del votes >/dev/null
+mem_before=$(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/ { print $2+0 }')
+phase "backlog: seed queues $BACKLOG_VOTES votes from $BACKLOG_VOTERS voters through vote, worker stopped"
+"$BIN/seed" --url "http://127.0.0.1:$VOTE_PORT/" --votes "$BACKLOG_VOTES" --voters "$BACKLOG_VOTERS" \
+  --concurrency 50 --quiet --json "$OUT/backlog-seed.json" >"$OUT/backlog-seed.txt" 2>&1 || true
+queued=$(redis-cli -p "$REDIS_PORT" llen votes)
+mem_after=$(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/ { print $2+0 }')
+seed_p99=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["latency_ms"]["p99"])' "$OUT/backlog-seed.json" 2>/dev/null || echo "")
+seed_rps=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["requests_per_s"]))' "$OUT/backlog-seed.json" 2>/dev/null || echo "")
+figure "Redis memory per queued vote ($queued queued)" "$(awk -v a="$mem_after" -v b="$mem_before" -v n="$queued" 'BEGIN { printf "%.1f", (a - b) / n }')" "" "bytes" "-" "used_memory before and after"
+figure "vote p99 while the queue grows to $queued" "$seed_p99" "" "ms" "-" "seed, 50 at once, $seed_rps votes/s"
+RESULT_PORT_BACKLOG=$(free_port)
+start result "$RESULT_PORT_BACKLOG"
+# A viewer watching live through the drain: it must get updates all along.
+curl -sN --max-time 3600 "http://127.0.0.1:$RESULT_PORT_BACKLOG/events" >"$OUT/backlog-events.txt" &
+viewer=$!
+pids+=("$viewer")
+phase "backlog: the worker drains $queued votes into $table_rows rows"
+drain_started=$(date +%s.%N)
+start worker "$(free_port)" WORKER_ID=backlog
+until [ "$(redis-cli -p "$REDIS_PORT" llen votes)" = 0 ] &&
+      [ -z "$(redis-cli -p "$REDIS_PORT" --scan --pattern 'votes:processing:*' | head -n 1)" ]; do sleep 0.2; done
+drain_seconds=$(awk -v s="$drain_started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')
+sleep 1
+kill "$viewer" 2>/dev/null || true
+updates=$(grep -c '^event: tally' "$OUT/backlog-events.txt" || true)
+drain_rate=$(awk -v n="$queued" -v t="$drain_seconds" 'BEGIN { printf "%.0f", n / t }')
+figure "worker drain votes/s, $queued queued into $table_rows rows (random ids)" "$drain_rate" "$pg_random_rows" "votes/s vs pgbench rows/s" ">=1.0" "${drain_seconds} s"
+figure "result updates seen by a live viewer during the drain" "$updates" "" "updates" "-" "over ${drain_seconds} s"
+kill -TERM "${pids[-1]}" 2>/dev/null || true
 fi
 
 # --- result: tally cost at 1,000 vs many voters; live latency ---------------
