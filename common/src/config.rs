@@ -99,10 +99,10 @@ pub struct RedisUrl {
 /// Redis Sentinels (`REDIS_SENTINELS`) and the name they know the master by
 /// (`REDIS_MASTER_NAME`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sentinels {
+struct Sentinels {
     /// `host:port` of each Sentinel.
-    pub addresses: Vec<String>,
-    pub master: String,
+    addresses: Vec<String>,
+    master: String,
 }
 
 impl RedisUrl {
@@ -174,10 +174,6 @@ impl RedisUrl {
             master: master.to_owned(),
         });
         Ok(self)
-    }
-
-    pub fn sentinels(&self) -> Option<&Sentinels> {
-        self.sentinels.as_ref()
     }
 
     /// Checks a TLS server against this CA (PEM) instead of the system's roots.

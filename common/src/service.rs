@@ -5,38 +5,37 @@
 
 use crate::cli::LogArgs;
 use crate::config::ConfigError;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// `<binary> healthcheck`: exit 0 if the service on `port` answers `/healthz`.
-pub fn healthcheck(port: u16) -> ExitCode {
-    match probe(port) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("healthcheck on port {port} failed: {e}");
+pub async fn healthcheck(port: u16) -> ExitCode {
+    match tokio::time::timeout(Duration::from_secs(3), probe(port)).await {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("healthcheck on port {port} failed: {e:#}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("healthcheck on port {port} failed: no answer within 3 s");
             ExitCode::FAILURE
         }
     }
 }
 
-fn probe(port: u16) -> std::io::Result<()> {
-    let timeout = Duration::from_secs(3);
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head)?;
-    if head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200") {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!(
-            "answered {:?}",
-            String::from_utf8_lossy(&head)
-        )))
-    }
+/// `GET /healthz` on this host's `port`, with hyper's HTTP/1.1 client.
+async fn probe(port: u16) -> anyhow::Result<()> {
+    use http_body_util::Empty;
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = hyper::Request::get("/healthz")
+        .header(hyper::header::HOST, "localhost")
+        .body(Empty::<bytes::Bytes>::new())?;
+    let status = sender.send_request(request).await?.status();
+    anyhow::ensure!(status == hyper::StatusCode::OK, "answered {status}");
+    Ok(())
 }
 
 /// The rest of a service's `main` once its command line is parsed: logging,

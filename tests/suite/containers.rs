@@ -584,7 +584,7 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
                     .await;
             }
             let outcome = votes.finish().await;
-            let acknowledged = outcome.acknowledged;
+            let acknowledged = &outcome.acknowledged;
             redis_lists_drained(&stack).await;
             let stored: HashMap<String, String> = stack
                 .sql("SELECT id, vote FROM votes WHERE id LIKE 'ct-%'")
@@ -592,10 +592,7 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
                 .filter_map(|row| row.split_once('|'))
                 .map(|(id, vote)| (id.to_owned(), vote.to_owned()))
                 .collect();
-            let lost: Vec<_> = acknowledged
-                .iter()
-                .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
-                .collect();
+            let lost = outcome.lost(|id| stored.get(id).map(String::as_str));
             eprintln!(
                 "containers: faults: {} votes acknowledged, failed {:?}, {} stored, {} lost",
                 acknowledged.len(),

@@ -145,11 +145,7 @@ async fn lose_the_primary(name: &str, synchronous: bool) -> Failover {
     };
     let acknowledged = outcome.acknowledged.len();
     let all_in = |stored: &HashMap<String, String>| {
-        outcome
-            .acknowledged
-            .iter()
-            .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
-            .count()
+        outcome.lost(|id| stored.get(id).map(String::as_str)).len()
     };
     let drained = crate::harness::within(Duration::from_secs(30), || async {
         let stored = stored_votes().await?;
@@ -302,11 +298,7 @@ async fn lose_the_redis_master(name: &str, min_replicas: &str) -> RedisFailover 
     let outcome = load.finish().await;
 
     let missing = |stored: &std::collections::BTreeMap<String, String>| {
-        outcome
-            .acknowledged
-            .iter()
-            .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
-            .count()
+        outcome.lost(|id| stored.get(id).map(String::as_str)).len()
     };
     // All in, or (only without replica confirmation) settled short.
     let all_in = crate::harness::within(Duration::from_secs(30), || async {

@@ -41,15 +41,6 @@ pub struct Replication {
     pub timeout: Duration,
 }
 
-impl Default for Replication {
-    fn default() -> Self {
-        Self {
-            replicas: 0,
-            timeout: Duration::from_millis(DEFAULT_REPLICA_TIMEOUT_MS),
-        }
-    }
-}
-
 pub const DEFAULT_REPLICA_TIMEOUT_MS: u64 = 200;
 /// Below SEND_TIMEOUT, so a vote waiting for replicas still gets its answer.
 pub const MAX_REPLICA_TIMEOUT_MS: u64 = 1000;
@@ -79,27 +70,32 @@ impl BallotBox {
     }
 
     /// Queues one ballot; `Ok` means Redis has it (and, when asked for, as
-    /// many replicas: `RPUSH` then `WAIT`, pipelined).
+    /// many replicas: `RPUSH` then `WAIT`, pipelined; without, one `RPUSH`
+    /// as before).
     pub async fn cast(&self, ballot: &Ballot) -> Result<(), Unavailable> {
         let Replication { replicas, timeout } = self.replication;
-        let mut pipe = redis::pipe();
-        pipe.cmd("RPUSH")
-            .arg(wire::queue::VOTES)
-            .arg(ballot.to_json())
-            .ignore();
-        if replicas > 0 {
-            pipe.cmd("WAIT")
-                .arg(replicas)
-                .arg(timeout.as_millis() as u64);
+        let mut push = redis::cmd("RPUSH");
+        push.arg(wire::queue::VOTES).arg(ballot.to_json());
+        if replicas == 0 {
+            return self
+                .redis
+                .call(SEND_TIMEOUT, |mut redis| async move {
+                    push.query_async::<i64>(&mut redis).await
+                })
+                .await
+                .map(drop)
+                .map_err(|e| Unavailable::Queue(e.to_string()));
         }
-        let confirmed = self
+        let mut pipe = redis::pipe();
+        pipe.add_command(push)
+            .ignore()
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout.as_millis() as u64);
+        let (confirmed,) = self
             .redis
             .call(SEND_TIMEOUT, |mut redis| async move {
-                if replicas > 0 {
-                    pipe.query_async::<(i64,)>(&mut redis).await.map(|(n,)| n)
-                } else {
-                    pipe.query_async::<()>(&mut redis).await.map(|()| 0)
-                }
+                pipe.query_async::<(i64,)>(&mut redis).await
             })
             .await
             .map_err(|e| Unavailable::Queue(e.to_string()))?;

@@ -9,7 +9,7 @@ use vote::config::{Cli, Config};
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Some(PageCommand::Healthcheck) = cli.command {
-        return common::service::healthcheck(cli.page.port);
+        return common::service::healthcheck(cli.page.port).await;
     }
     common::service::run_service(
         "vote",

@@ -9,7 +9,7 @@ use worker::config::{Cli, Command, Config};
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Healthcheck) => return common::service::healthcheck(cli.port),
+        Some(Command::Healthcheck) => return common::service::healthcheck(cli.port).await,
         Some(Command::Migrate) => return worker::migrate::command(&cli).await,
         None => {}
     }

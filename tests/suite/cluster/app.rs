@@ -266,7 +266,7 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
             )
             .await;
             let stored = stored_votes(&cluster, "db-0");
-            let lost = outcome.lost(&stored);
+            let lost = outcome.lost(|id| stored.get(id).map(String::as_str));
             eprintln!(
                 "cluster: k8s/app: vote, result and worker restarted one after another under load: \
                  {acknowledged} votes acknowledged, {} lost; requests that failed (not acknowledged, \

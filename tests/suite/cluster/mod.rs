@@ -293,6 +293,13 @@ impl<'a> Exercise<'a> {
             ns: ns.to_owned(),
         }
     }
+
+    /// A new namespace `ns` with the workshop's `folder` applied to it.
+    fn applied(cluster: &'a Cluster, ns: &str, folder: &str, work: &std::path::Path) -> Self {
+        let ex = Self::new(cluster, ns);
+        cluster.apply_exercise(folder, &ex.ns, work);
+        ex
+    }
 }
 
 impl Drop for Exercise<'_> {
@@ -332,8 +339,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
     // ex1: one Pod.
     steps
         .run("ex1", async {
-            let ex = Exercise::new(&cluster, "wk-ex1");
-            cluster.apply_exercise("ex1", &ex.ns, &work.path);
+            let ex = Exercise::applied(&cluster, "wk-ex1", "ex1", &work.path);
             cluster.wait_ready(&ex.ns, "app=redis", 1, READY);
             eprintln!("cluster: ex1: pod redis Running and Ready");
         })
@@ -342,8 +348,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
     // ex3: two Pods and three Services; a vote through one NodePort shows on the other.
     steps
         .run("ex3", async {
-            let ex = Exercise::new(&cluster, "wk-ex3");
-            cluster.apply_exercise("ex3", &ex.ns, &work.path);
+            let ex = Exercise::applied(&cluster, "wk-ex3", "ex3", &work.path);
             cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
             cluster.wait_ready(&ex.ns, "app=results", 1, READY);
             cast_all(&cluster, &ex.ns, "ex3", 3).await;
@@ -355,8 +360,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
     // ex4: a ReplicaSet replaces a deleted pod.
     steps
         .run("ex4", async {
-            let ex = Exercise::new(&cluster, "wk-ex4");
-            cluster.apply_exercise("ex4", &ex.ns, &work.path);
+            let ex = Exercise::applied(&cluster, "wk-ex4", "ex4", &work.path);
             let before = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
             cluster.run(&["delete", "pod", "-n", &ex.ns, &before[0], "--wait=false"]);
             let after = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
@@ -371,8 +375,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
     // ex5: a ReplicaSet's new template does not touch running pods; votes never fail.
     steps
         .run("ex5", async {
-            let ex = Exercise::new(&cluster, "wk-ex5");
-            cluster.apply_exercise("ex5/v1", &ex.ns, &work.path);
+            let ex = Exercise::applied(&cluster, "wk-ex5", "ex5/v1", &work.path);
             let v1 = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
             cluster.wait_ready(&ex.ns, "app=results", 1, READY);
             node_ports_answer(&cluster, &ex.ns).await;
@@ -406,8 +409,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
     // ex6: Deployments roll v1 -> v2 while votes flow; then the data tier apart.
     steps
         .run("ex6", async {
-            let ex = Exercise::new(&cluster, "wk-ex6");
-            cluster.apply_exercise("ex6/v1", &ex.ns, &work.path);
+            let ex = Exercise::applied(&cluster, "wk-ex6", "ex6/v1", &work.path);
             cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
             cluster.wait_ready(&ex.ns, "app=results", 1, READY);
             node_ports_answer(&cluster, &ex.ns).await;
@@ -496,8 +498,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
     // ex7: the database pod deleted; the StatefulSet's volume keeps the votes.
     steps
         .run("ex7", async {
-            let ex = Exercise::new(&cluster, "wk-ex7");
-            cluster.apply_exercise("ex7", &ex.ns, &work.path);
+            let ex = Exercise::applied(&cluster, "wk-ex7", "ex7", &work.path);
             cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
             cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
             cluster.wait_ready(&ex.ns, "app=results", 2, READY);

@@ -152,7 +152,7 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     )
     .await;
     let stored = stored_votes(&cluster, "db-standby-0");
-    let lost = outcome.lost(&stored);
+    let lost = outcome.lost(|id| stored.get(id).map(String::as_str));
     eprintln!(
         "cluster: replicated-data: {first_master} paused, {promoted} promoted after {:.1} s, \
          votes taken again by {:.1} s; then the standby promoted and db scaled to 0: \

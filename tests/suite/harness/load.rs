@@ -50,12 +50,13 @@ impl Outcome {
         self.failures.values().sum()
     }
 
-    /// The acknowledged votes that `stored` (voter -> choice) lacks or holds
-    /// with another choice.
-    pub fn lost<'a>(&'a self, stored: &HashMap<String, String>) -> Vec<&'a String> {
+    /// The acknowledged votes that the store lacks or holds with another
+    /// choice; `stored` gives a voter's stored choice (any map of them:
+    /// `|id| map.get(id).map(String::as_str)`).
+    pub fn lost<'a, 's>(&'a self, stored: impl Fn(&str) -> Option<&'s str>) -> Vec<&'a String> {
         self.acknowledged
             .iter()
-            .filter(|(id, choice)| stored.get(*id).map(String::as_str) != Some(**choice))
+            .filter(|(id, choice)| stored(id) != Some(**choice))
             .map(|(id, _)| id)
             .collect()
     }
