@@ -100,8 +100,8 @@ pub struct RedisUrl {
 /// (`REDIS_MASTER_NAME`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Sentinels {
-    /// `host:port` of each Sentinel.
-    addresses: Vec<String>,
+    /// Host and port of each Sentinel.
+    addresses: Vec<(String, u16)>,
     master: String,
 }
 
@@ -144,7 +144,7 @@ impl RedisUrl {
                     format!("{item}: no host"),
                 ));
             }
-            addresses.push(format!("{host}:{port}"));
+            addresses.push((host.to_owned(), port));
         }
         if addresses.is_empty() {
             return Err(ConfigError::new(REDIS_SENTINELS, list, "names no Sentinel"));
@@ -157,17 +157,14 @@ impl RedisUrl {
                 "must not be empty",
             ));
         }
-        if self.ca_pem.is_some() {
-            return Err(ConfigError::new(
-                REDIS_SENTINELS,
-                list,
-                "REDIS_CA_FILE is not supported with Sentinels yet (the system's roots are)",
-            ));
-        }
+        let shown: Vec<String> = addresses
+            .iter()
+            .map(|(host, port)| format!("{host}:{port}"))
+            .collect();
         self.shown = format!(
             "{} (master {master} via Sentinels {})",
             self.shown,
-            addresses.join(",")
+            shown.join(",")
         );
         self.sentinels = Some(Sentinels {
             addresses,
@@ -188,28 +185,45 @@ impl RedisUrl {
     }
 
     /// With Sentinels, a client that asks them for the master each time it
-    /// is asked for a connection (no connection is made yet).
+    /// is asked for a connection (no connection is made yet). The Sentinels
+    /// are asked in plain TCP; the master is reached as `REDIS_URL` says
+    /// (`rediss://`: TLS, checked against `REDIS_CA_FILE` when given), with
+    /// its database, user and password.
     pub fn sentinel_client(&self) -> redis::RedisResult<Option<redis::sentinel::SentinelClient>> {
+        use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
         let Some(sentinels) = &self.sentinels else {
             return Ok(None);
         };
-        let mut node = redis::sentinel::SentinelNodeConnectionInfo::default()
-            .set_redis_connection_info(self.info.redis_settings().clone());
-        if matches!(self.info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
-            node = node.set_tls_mode(redis::TlsMode::Secure);
-        }
-        let urls: Vec<String> = sentinels
+        let addresses = sentinels
             .addresses
             .iter()
-            .map(|address| format!("redis://{address}"))
-            .collect();
-        redis::sentinel::SentinelClient::build(
-            urls,
-            sentinels.master.as_str(),
-            Some(node),
-            redis::sentinel::SentinelServerType::Master,
-        )
-        .map(Some)
+            .map(|(host, port)| redis::ConnectionAddr::Tcp(host.clone(), *port));
+        let settings = self.info.redis_settings();
+        let mut builder =
+            SentinelClientBuilder::new(addresses, &sentinels.master, SentinelServerType::Master)?
+                .set_client_to_redis_db(settings.db())
+                .set_client_to_redis_protocol(settings.protocol());
+        if let Some(user) = settings.username() {
+            builder = builder.set_client_to_redis_username(user);
+        }
+        if let Some(password) = settings.password() {
+            builder = builder.set_client_to_redis_password(password);
+        }
+        if let redis::ConnectionAddr::TcpTls { insecure, .. } = self.info.addr() {
+            builder = builder.set_client_to_redis_tls_mode(if *insecure {
+                redis::TlsMode::Insecure
+            } else {
+                redis::TlsMode::Secure
+            });
+            if let Some(pem) = &self.ca_pem {
+                crate::tls::provider();
+                builder = builder.set_client_to_redis_certificates(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                });
+            }
+        }
+        builder.build().map(Some)
     }
 }
 

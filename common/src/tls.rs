@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The process's crypto provider; installed once, before any TLS config is built.
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     CryptoProvider::get_default()
         .cloned()

@@ -4,7 +4,7 @@
 //! server it did not sign, or one whose name does not match, saying why.
 
 use crate::harness::postgres::Postgres;
-use crate::harness::redis_server::RedisServer;
+use crate::harness::redis_server::{RedisServer, MASTER_NAME};
 use crate::harness::service::Service;
 use crate::harness::tls::{Authority, ServerFiles};
 use crate::harness::{binaries, cast, eventually, get_json, http_client, tally_until, TestDir};
@@ -188,6 +188,42 @@ async fn a_server_the_ca_did_not_sign_or_of_another_name_is_refused_with_the_rea
     .healthy()
     .await;
     chain_only.ready().await;
+}
+
+#[tokio::test]
+async fn through_sentinels_a_tls_master_is_checked_against_the_ca() {
+    let dir = TestDir::new("tls-sentinel");
+    let trusted = Authority::new(&dir, "trusted");
+    let stranger = Authority::new(&dir, "stranger");
+    let master = RedisServer::start_tls(&dir, &trusted.server(&dir, "redis", &["127.0.0.1"]));
+    let sentinel = RedisServer::sentinel_of(&master, &dir);
+    let sentinels = sentinel.address();
+    // The URL's host is not used with Sentinels: they name the master.
+    let settings = |ca: &Authority| {
+        env(&[
+            ("REDIS_URL", "rediss://unused.invalid:6379/0"),
+            ("REDIS_SENTINELS", &sentinels),
+            ("REDIS_MASTER_NAME", MASTER_NAME),
+            ("REDIS_CA_FILE", path(&ca.ca_file)),
+        ])
+    };
+    let vote = Service::spawn("vote", &dir, &settings(&trusted))
+        .healthy()
+        .await
+        .ready()
+        .await;
+    let accepted = cast(&http_client(true), &vote.url("/"), "a").await;
+    assert_eq!(accepted.status(), 200, "the master found and trusted");
+    let worker = Service::spawn("worker", &dir, &settings(&trusted))
+        .healthy()
+        .await;
+    assert_eq!(dependency(&worker, "redis", true).await, "ok");
+
+    let untrusting = Service::spawn("worker", &dir, &settings(&stranger))
+        .healthy()
+        .await;
+    let redis = dependency(&untrusting, "redis", false).await;
+    assert!(redis.contains("UnknownIssuer"), "{redis}");
 }
 
 #[tokio::test]

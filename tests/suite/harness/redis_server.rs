@@ -60,13 +60,15 @@ impl RedisServer {
         )
     }
 
-    /// A Sentinel watching `master` as [`MASTER_NAME`].
+    /// A Sentinel watching `master` as [`MASTER_NAME`] (over TLS, with the
+    /// master's certificate files, when the master speaks TLS; the
+    /// Sentinel's own port stays plain).
     pub fn sentinel_of(master: &RedisServer, dir: &TestDir) -> Self {
         Self::start_as(
             dir,
             "redis-sentinel",
             false,
-            None,
+            master.tls.clone(),
             Role::Sentinel {
                 master: master.port,
             },
@@ -154,10 +156,19 @@ impl RedisServer {
     /// monitors the master.
     fn spawn_sentinel(&mut self, mut command: Command, master: u16) -> bool {
         let config = self.dir.join("sentinel.conf");
+        let tls = match &self.tls {
+            None => String::new(),
+            Some(files) => format!(
+                "tls-replication yes\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n",
+                files.cert.display(),
+                files.key.display(),
+                files.ca.display()
+            ),
+        };
         std::fs::write(
             &config,
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile redis.log\n\
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile redis.log\n{tls}\
                  sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 1\n\
                  sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                  sentinel failover-timeout {MASTER_NAME} 5000\n",
