@@ -295,10 +295,14 @@ async fn one_step_drains_at_most_a_batch_and_an_empty_queue_is_idle() {
     let database_url = common::config::DatabaseUrl::parse(&stack.pg.url()).unwrap();
     let queue = worker::claim::Queue::new(&redis_url, "step").unwrap();
     queue.heartbeat(Duration::from_secs(10)).await.unwrap();
+    let processing = queue.keys().processing.clone();
     let worker = Worker::new(queue, worker::store::pool(&database_url).unwrap(), 1000);
     let mut sizes = Vec::new();
+    let mut held = Vec::new();
     loop {
-        match worker.process_batch().await.unwrap() {
+        let outcome = worker.process_batch().await.unwrap();
+        held.push(stack.list(&processing).await.len());
+        match outcome {
             Outcome::Idle => break,
             Outcome::Stored {
                 messages,
@@ -312,6 +316,9 @@ async fn one_step_drains_at_most_a_batch_and_an_empty_queue_is_idle() {
         }
     }
     assert_eq!(sizes, vec![1000, 1000, 500]);
+    // A stored batch leaves Redis while the next one is stored (behind
+    // which the one after is claimed), and the last when the queue is empty.
+    assert_eq!(held, vec![2000, 1500, 500, 0]);
     assert_eq!(stack.stored_votes().await.len(), 2500);
     assert_eq!(counts(&stack).await, (2500, 0));
 }

@@ -2,10 +2,13 @@
 //! when the queue is empty, back off when a dependency fails, and on a stop
 //! give back whatever batch could not be finished.
 //!
-//! While Postgres stores a batch, the next one is claimed from Redis behind
-//! it and parsed, so Redis round trips and parsing overlap the commit. Stores stay one at a time, in queue order. The claimed-ahead batch
-//! is only a shortcut: after any failure it is forgotten, and the next step
-//! claims the whole processing list again (a replay is harmless).
+//! Postgres is kept busy: while it stores a batch, the Redis side lets go of
+//! the batch stored before (its acknowledgement) and then claims and parses
+//! the next one behind it, so no Redis round trip sits between two stores.
+//! Stores stay one at a time, in queue order, and a batch leaves Redis only
+//! after its commit. The claimed-ahead batch is only a shortcut: after any
+//! failure it is forgotten, and the next step claims the whole processing
+//! list again (a replay is harmless: the upsert keeps the newest vote).
 //!
 //! A batch Postgres keeps refusing (not an outage) is split after a few tries,
 //! and the votes it refuses are set aside (see [`crate::refusal`]).
@@ -79,7 +82,7 @@ pub fn describe_metrics() {
 pub enum Outcome {
     /// The queue was empty.
     Idle,
-    /// A batch was committed to Postgres and let go of in Redis.
+    /// A batch was committed to Postgres (it leaves Redis during the next step).
     Stored {
         /// Messages in the batch, poison included.
         messages: usize,
@@ -104,9 +107,20 @@ pub struct Worker {
     /// processing list holds once that one was acknowledged. `None` when not
     /// known (at start, after a failure): the whole list is claimed then.
     claimed_ahead: std::sync::Mutex<Option<SortedBatch>>,
+    /// The batch stored last, still at the head of the processing list: let
+    /// go of while the next one is stored, or before the next claim.
+    stored_unacknowledged: std::sync::Mutex<Option<Committed>>,
     /// Whether the last step succeeded; only then is a batch claimed ahead,
     /// so an outage does not pull the queue into the processing list.
     healthy: AtomicBool,
+}
+
+/// A committed batch that Redis still holds: what its acknowledgement does.
+#[derive(Debug)]
+struct Committed {
+    messages: usize,
+    poison: Vec<crate::batch::Poison>,
+    rejected: Vec<Rejected>,
 }
 
 impl Worker {
@@ -118,6 +132,7 @@ impl Worker {
             schema_ready: AtomicBool::new(false),
             refusals: AtomicU32::new(0),
             claimed_ahead: std::sync::Mutex::new(None),
+            stored_unacknowledged: std::sync::Mutex::new(None),
             healthy: AtomicBool::new(true),
         }
     }
@@ -131,8 +146,8 @@ impl Worker {
     }
 
     /// One step: claim up to a batch (unless it was claimed ahead), store it
-    /// while claiming the next, acknowledge it. On error the batch stays
-    /// claimed and the next step retries it.
+    /// while letting go of the one stored before and claiming the next. On
+    /// error the batch stays claimed and the next step retries it.
     pub async fn process_batch(&self) -> anyhow::Result<Outcome> {
         let outcome = self.step().await;
         self.healthy.store(outcome.is_ok(), Ordering::Relaxed);
@@ -140,39 +155,48 @@ impl Worker {
     }
 
     async fn step(&self) -> anyhow::Result<Outcome> {
-        let sorted = match self.take_claimed_ahead() {
+        let mut previous = take(&self.stored_unacknowledged);
+        let sorted = match take(&self.claimed_ahead) {
             Some(sorted) => sorted,
-            None => batch::sort(
-                &self
-                    .queue
-                    .claim(0, self.batch_size)
-                    .await
-                    .context("claiming votes from Redis")
-                    .inspect_err(|_| count_error("claim"))?,
-            ),
+            None => {
+                // Nothing claimed behind the last stored batch: let go of it
+                // first, so the claim starts from what is left.
+                if let Some(stored) = previous.take() {
+                    self.acknowledge(&stored).await?;
+                }
+                batch::sort(
+                    &self
+                        .queue
+                        .claim(0, self.batch_size)
+                        .await
+                        .context("claiming votes from Redis")
+                        .inspect_err(|_| count_error("claim"))?,
+                )
+            }
         };
         if sorted.messages == 0 {
             return Ok(Outcome::Idle);
         }
         let claimed_at = Instant::now();
-        // The next batch is claimed and sorted while this one is stored.
-        let claim_next = async {
-            if self.healthy.load(Ordering::Relaxed) {
-                let next = self.queue.claim(sorted.messages, self.batch_size).await;
-                Some(next.map(|messages| batch::sort(&messages)))
-            } else {
-                None
+        // While this batch is stored: the one before leaves Redis, then the
+        // next is claimed behind this one (the list then holds exactly it).
+        let redis_side = async {
+            if let Some(stored) = &previous {
+                self.acknowledge(stored).await?;
             }
+            if !self.healthy.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let next = self.queue.claim(sorted.messages, self.batch_size).await;
+            Ok::<_, anyhow::Error>(Some(next.map(|messages| batch::sort(&messages))))
         };
-        let (stored, next) = tokio::join!(self.store_or_split(&sorted.ballots), claim_next);
+        let (stored, next) = tokio::join!(self.store_or_split(&sorted.ballots), redis_side);
+        // A failed acknowledgement leaves the list longer than this worker
+        // counts: the next step claims all of it again.
+        let next = next?;
         let rejected = stored?;
-        self.queue
-            .acknowledge(sorted.messages, &sorted.poison, &rejected)
-            .await
-            .context("acknowledging the stored batch in Redis")
-            .inspect_err(|_| count_error("acknowledge"))?;
         match next {
-            Some(Ok(next)) if next.messages > 0 => self.claim_ahead(next),
+            Some(Ok(next)) if next.messages > 0 => *lock(&self.claimed_ahead) = Some(next),
             Some(Err(e)) => {
                 count_error("claim");
                 tracing::warn!(
@@ -182,7 +206,36 @@ impl Worker {
             }
             _ => {}
         }
-        for poison in &sorted.poison {
+        let stored = sorted.ballots.len() - rejected.len();
+        metrics::counter!("worker_batches_total").increment(1);
+        metrics::histogram!("worker_batch_size").record(sorted.messages as f64);
+        metrics::counter!("votes_stored_total").increment(stored as u64);
+        metrics::counter!("dead_letters_total").increment(sorted.poison.len() as u64);
+        metrics::counter!("worker_votes_rejected_total").increment(rejected.len() as u64);
+        metrics::histogram!("worker_claim_to_commit_seconds")
+            .record(claimed_at.elapsed().as_secs_f64());
+        let outcome = Outcome::Stored {
+            messages: sorted.messages,
+            ballots: stored,
+            poison: sorted.poison.len(),
+            rejected: rejected.len(),
+        };
+        *lock(&self.stored_unacknowledged) = Some(Committed {
+            messages: sorted.messages,
+            poison: sorted.poison,
+            rejected,
+        });
+        Ok(outcome)
+    }
+
+    /// Lets go of a committed batch in Redis (see [`Queue::acknowledge`]).
+    async fn acknowledge(&self, stored: &Committed) -> anyhow::Result<()> {
+        self.queue
+            .acknowledge(stored.messages, &stored.poison, &stored.rejected)
+            .await
+            .context("acknowledging the stored batch in Redis")
+            .inspect_err(|_| count_error("acknowledge"))?;
+        for poison in &stored.poison {
             tracing::warn!(
                 reason = %poison.reason,
                 message = %String::from_utf8_lossy(&poison.message[..poison.message.len().min(200)]),
@@ -190,7 +243,7 @@ impl Worker {
                 wire::queue::DEAD_LETTERS
             );
         }
-        for vote in &rejected {
+        for vote in &stored.rejected {
             tracing::warn!(
                 voter_id = %vote.ballot.voter_id,
                 vote = %vote.ballot.choice,
@@ -200,34 +253,7 @@ impl Worker {
                 wire::queue::REJECTED
             );
         }
-        let stored = sorted.ballots.len() - rejected.len();
-        metrics::counter!("worker_batches_total").increment(1);
-        metrics::histogram!("worker_batch_size").record(sorted.messages as f64);
-        metrics::counter!("votes_stored_total").increment(stored as u64);
-        metrics::counter!("dead_letters_total").increment(sorted.poison.len() as u64);
-        metrics::counter!("worker_votes_rejected_total").increment(rejected.len() as u64);
-        metrics::histogram!("worker_claim_to_commit_seconds")
-            .record(claimed_at.elapsed().as_secs_f64());
-        Ok(Outcome::Stored {
-            messages: sorted.messages,
-            ballots: stored,
-            poison: sorted.poison.len(),
-            rejected: rejected.len(),
-        })
-    }
-
-    fn take_claimed_ahead(&self) -> Option<SortedBatch> {
-        self.claimed_ahead
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-    }
-
-    fn claim_ahead(&self, batch: SortedBatch) {
-        *self
-            .claimed_ahead
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(batch);
+        Ok(())
     }
 
     /// Stores the batch whole; once Postgres has refused it
@@ -313,6 +339,14 @@ impl Worker {
                 }
             }
         }
+        if let Some(stored) = take(&self.stored_unacknowledged) {
+            if let Err(e) = self.acknowledge(&stored).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not let go of the last stored batch; it is stored again later"
+                );
+            }
+        }
         match self.queue.release().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(votes = n, "gave the unfinished batch back to the queue"),
@@ -329,6 +363,15 @@ impl Worker {
             _ = backoff.wait() => {}
         }
     }
+}
+
+fn lock<T>(slot: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
+    lock(slot).take()
 }
 
 fn count_error(stage: &'static str) {
