@@ -25,9 +25,12 @@ export PATH="$PWD/$tools/bin:$PATH"
 
 echo "==> k8s/ is what scripts/gen-k8s.py writes"
 python scripts/gen-k8s.py --check
-echo "==> docker compose config (alone, and with the offline override)"
+echo "==> docker compose config (alone, and with the offline and replicated overlays)"
 docker compose -f docker-compose.yml config -q
 docker compose -f docker-compose.yml -f compose.offline.yaml config -q
+docker compose -f docker-compose.yml -f compose.replicated.yaml config -q
+docker compose -f docker-compose.yml -f compose.replicated.yaml -f compose.offline.yaml \
+  -f compose.replicated.offline.yaml config -q
 echo "==> hadolint Dockerfile docker/standins/*.Dockerfile"
 hadolint Dockerfile docker/standins/*.Dockerfile
 echo "==> checkov Dockerfile"

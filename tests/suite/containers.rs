@@ -9,6 +9,8 @@
 //! after the rest of the suite (scripts/test.sh), so image builds do not slow
 //! the timing-sensitive fault tests.
 
+mod replicated;
+
 use crate::harness::compose::{
     docker, docker_unavailable, offline_images, output, repo_root, run_ok, ComposeStack,
     APP_IMAGES, ENGINE,

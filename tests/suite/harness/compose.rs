@@ -82,26 +82,37 @@ pub fn docker(args: &[&str]) -> String {
 /// One compose project: the stack as a user runs it, offline.
 pub struct ComposeStack {
     pub project: String,
+    /// The compose files, in order: docker-compose.yml, overlays, the
+    /// offline stand-ins.
+    files: Vec<&'static str>,
 }
 
 impl ComposeStack {
     pub fn new(project: &str) -> Self {
+        Self::with_files(project, &["docker-compose.yml", "compose.offline.yaml"])
+    }
+
+    /// A stack of these compose files, in this order.
+    pub fn with_files(project: &str, files: &[&'static str]) -> Self {
         let stack = Self {
             project: project.to_owned(),
+            files: files.to_vec(),
         };
         // What a crashed earlier run may have left under the same name.
         let _ = output(&mut stack.command(&["down", "-v", "--remove-orphans", "-t", "1"]));
         stack
     }
 
-    /// `docker compose -p <project> -f docker-compose.yml -f compose.offline.yaml ARGS...`
+    /// `docker compose -p <project> -f docker-compose.yml -f ... ARGS...`
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("docker");
         command
             .current_dir(repo_root())
-            .args(["compose", "-p", &self.project])
-            .args(["-f", "docker-compose.yml", "-f", "compose.offline.yaml"])
-            .args(args);
+            .args(["compose", "-p", &self.project]);
+        for file in &self.files {
+            command.args(["-f", file]);
+        }
+        command.args(args);
         command
     }
 

@@ -115,6 +115,11 @@ impl Load {
         self.acknowledged.lock().unwrap().len()
     }
 
+    /// Votes answered so far, acknowledged or not.
+    pub fn answered(&self) -> usize {
+        self.acknowledged() + self.failures.lock().unwrap().values().sum::<usize>()
+    }
+
     /// Waits (60 s at most) until `more` further votes are acknowledged: the
     /// pipeline takes votes again. On failure the message counts the refusals
     /// by cause and adds `context()` (a test's pod logs, say).

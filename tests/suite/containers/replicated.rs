@@ -1,0 +1,264 @@
+//! The replicated data tier under compose (compose.replicated.yaml with the
+//! offline stand-ins): three Redis nodes, each with its Sentinel, and a
+//! Postgres primary committing synchronously to a streaming standby.
+//!
+//! While new voters vote, the Redis master's container is killed (the
+//! Sentinels promote a replica), then the Postgres primary's (the standby is
+//! promoted with `pg_ctl promote`, standing in for a failover manager): with
+//! vote waiting for a replica (`REDIS_MIN_REPLICAS=1`) no acknowledged vote
+//! may be lost. Then the converse: vote told not to wait
+//! (`REDIS_MIN_REPLICAS=0`), the new master killed, and what that lost is
+//! printed, not judged.
+
+use super::{skip, wait_healthy, RESULTS, VOTE};
+use crate::harness::compose::{docker, output, run_ok, ComposeStack, ENGINE};
+use crate::harness::load::{Load, Outcome};
+use crate::harness::{eventually, get_json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const FILES: [&str; 4] = [
+    "docker-compose.yml",
+    "compose.replicated.yaml",
+    "compose.offline.yaml",
+    "compose.replicated.offline.yaml",
+];
+
+/// The Redis nodes' services; `redis` is node 0.
+const NODES: [&str; 3] = ["redis", "redis-1", "redis-2"];
+
+/// Lanes of voters: at most this many votes are in flight at once.
+const LANES: usize = 4;
+
+/// The name the Sentinels know the master by (compose.replicated.yaml).
+const MASTER_NAME: &str = "votingapp";
+
+/// The service of the node a Sentinel names (`redis-N.redis-nodes`).
+fn node_service(address: &str) -> &'static str {
+    match address.split('.').next() {
+        Some("redis-1") => "redis-1",
+        Some("redis-2") => "redis-2",
+        _ => "redis",
+    }
+}
+
+/// The master the Sentinel in `service`'s container names; empty while it
+/// does not answer.
+fn sentinel_master(stack: &ComposeStack, service: &str) -> String {
+    let asked = output(&mut stack.command(&[
+        "exec",
+        "-T",
+        service,
+        "redis-cli",
+        "-p",
+        "26379",
+        "--raw",
+        "SENTINEL",
+        "get-master-addr-by-name",
+        MASTER_NAME,
+    ]));
+    let text = String::from_utf8_lossy(&asked.stdout);
+    text.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// The tally's total, while result answers.
+async fn total() -> Option<i64> {
+    get_json(RESULTS).await?["total"].as_i64()
+}
+
+/// Seconds from `since` until the result page shows more than `answered`
+/// votes: at least one sent after that moment.
+async fn result_moves_past(answered: usize, since: Instant, what: &str) -> f64 {
+    let threshold = (answered + LANES) as i64;
+    eventually(Duration::from_secs(90), what, || async {
+        (total().await? > threshold).then_some(())
+    })
+    .await;
+    since.elapsed().as_secs_f64()
+}
+
+/// What one Redis failover took, in seconds from the kill.
+struct RedisFailover {
+    from: String,
+    to: String,
+    promoted: f64,
+    accepted: f64,
+    result_moved: f64,
+}
+
+/// Kills the Redis master's container (its Sentinel goes with it), waits
+/// until the other Sentinels promote a replica, votes are acknowledged
+/// again and the result page moves; then starts the lost node again (it
+/// comes back as a replica of the new master).
+async fn lose_the_redis_master(stack: &ComposeStack, votes: &Load) -> RedisFailover {
+    let from = sentinel_master(stack, "redis-1");
+    assert!(!from.is_empty(), "no Sentinel names a master");
+    let lost_node = node_service(&from);
+    let watcher = NODES
+        .into_iter()
+        .find(|node| *node != lost_node)
+        .expect("another node");
+    let container = stack.container(lost_node);
+    let answered = votes.answered();
+    docker(&["kill", &container]);
+    let killed = Instant::now();
+    let to = eventually(
+        Duration::from_secs(60),
+        "the Sentinels to promote a replica",
+        || async {
+            let master = sentinel_master(stack, watcher);
+            (!master.is_empty() && master != from).then_some(master)
+        },
+    )
+    .await;
+    let promoted = killed.elapsed().as_secs_f64();
+    votes
+        .flowing(100, "after the Redis master was killed", || {
+            stack.recent_logs()
+        })
+        .await;
+    let accepted = killed.elapsed().as_secs_f64();
+    let result_moved = result_moves_past(
+        answered,
+        killed,
+        "the result page to move after the Redis failover",
+    )
+    .await;
+    docker(&["start", &container]);
+    wait_healthy(stack, lost_node);
+    RedisFailover {
+        from,
+        to,
+        promoted,
+        accepted,
+        result_moved,
+    }
+}
+
+/// Each voter's choice in the votes table of `service`'s Postgres.
+fn stored_votes(stack: &ComposeStack, service: &str) -> HashMap<String, String> {
+    stack
+        .exec(
+            service,
+            &[
+                "psql",
+                "-U",
+                "postgres",
+                "-Atqc",
+                "SELECT id, vote FROM votes",
+            ],
+        )
+        .lines()
+        .filter_map(|line| line.split_once('|'))
+        .map(|(id, vote)| (id.to_owned(), vote.to_owned()))
+        .collect()
+}
+
+/// Waits until the master `service` holds no queued or claimed vote: the
+/// worker has stored everything it will ever store.
+async fn queue_drained(stack: &ComposeStack, service: &str) {
+    eventually(Duration::from_secs(120), "the queue to drain", || async {
+        let cli = |args: &[&str]| {
+            let mut all = vec!["redis-cli"];
+            all.extend_from_slice(args);
+            stack.exec(service, &all).trim().to_owned()
+        };
+        let queued = cli(&["llen", "votes"]);
+        let claimed = cli(&["--scan", "--pattern", "votes:processing:*"]);
+        (queued == "0" && claimed.is_empty()).then_some(())
+    })
+    .await;
+}
+
+/// The acknowledged votes `stored` lacks, once the queue on `master` drained.
+async fn lost_after_drain(stack: &ComposeStack, master: &str, outcome: &Outcome) -> Vec<String> {
+    queue_drained(stack, node_service(master)).await;
+    let stored = stored_votes(stack, "db-standby");
+    outcome
+        .lost(|id| stored.get(id).map(String::as_str))
+        .into_iter()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goes() {
+    if skip("replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goes") {
+        return;
+    }
+    let _engine = ENGINE.lock().await;
+    run_ok(super::script("build-images.sh").arg("--offline"));
+    let stack = ComposeStack::with_files("votingapp-replicated", &FILES);
+    let started = Instant::now();
+    stack.run(&["up", "-d", "--wait"]);
+    eprintln!(
+        "containers: replicated: stack healthy in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // With a replica confirming each vote: the Redis master, then the
+    // Postgres primary.
+    let votes = Load::start(VOTE, "rep", LANES);
+    votes
+        .flowing(200, "before the failovers", || stack.recent_logs())
+        .await;
+    let redis = lose_the_redis_master(&stack, &votes).await;
+    eprintln!(
+        "containers: replicated: Redis master {} killed; {} promoted after {:.1} s, votes \
+         accepted again by {:.1} s, the result page moved again by {:.1} s",
+        redis.from, redis.to, redis.promoted, redis.accepted, redis.result_moved
+    );
+
+    let answered = votes.answered();
+    docker(&["kill", &stack.container("db")]);
+    let killed = Instant::now();
+    stack.exec("db-standby", &["pg_ctl", "promote", "-w"]);
+    let promoted = killed.elapsed().as_secs_f64();
+    votes
+        .flowing(100, "after the primary was killed", || stack.recent_logs())
+        .await;
+    let result_moved = result_moves_past(
+        answered,
+        killed,
+        "the result page to move after the standby's promotion",
+    )
+    .await;
+    eprintln!(
+        "containers: replicated: Postgres primary killed; standby promoted by {promoted:.1} s, \
+         the result page moved again by {result_moved:.1} s (vote kept taking votes: they wait \
+         in Redis)"
+    );
+    let outcome = votes.finish().await;
+    let lost = lost_after_drain(&stack, &redis.to, &outcome).await;
+    eprintln!(
+        "containers: replicated: REDIS_MIN_REPLICAS=1: {} votes acknowledged, {} lost; \
+         refused or failed (not acknowledged): {:?}",
+        outcome.acknowledged.len(),
+        lost.len(),
+        outcome.failures
+    );
+    assert!(
+        lost.is_empty(),
+        "acknowledged but not in the promoted standby: {lost:?}"
+    );
+
+    // The converse: vote acknowledges what the master alone has.
+    let mut unconfirmed = stack.command(&["up", "-d", "--wait", "vote"]);
+    unconfirmed.env("REDIS_MIN_REPLICAS", "0");
+    run_ok(&mut unconfirmed);
+    let votes = Load::start(VOTE, "unconfirmed", LANES);
+    votes
+        .flowing(200, "with REDIS_MIN_REPLICAS=0", || stack.recent_logs())
+        .await;
+    let redis = lose_the_redis_master(&stack, &votes).await;
+    let outcome = votes.finish().await;
+    let lost = lost_after_drain(&stack, &redis.to, &outcome).await;
+    eprintln!(
+        "containers: replicated: REDIS_MIN_REPLICAS=0: Redis master {} killed, votes accepted \
+         again by {:.1} s: {} votes acknowledged, {} of them lost with the master",
+        redis.from,
+        redis.accepted,
+        outcome.acknowledged.len(),
+        lost.len()
+    );
+}
