@@ -158,13 +158,8 @@ fn stored_votes(stack: &ComposeStack, service: &str) -> HashMap<String, String> 
 /// worker has stored everything it will ever store.
 async fn queue_drained(stack: &ComposeStack, service: &str) {
     eventually(Duration::from_secs(120), "the queue to drain", || async {
-        let cli = |args: &[&str]| {
-            let mut all = vec!["redis-cli"];
-            all.extend_from_slice(args);
-            stack.exec(service, &all).trim().to_owned()
-        };
-        let queued = cli(&["llen", "votes"]);
-        let claimed = cli(&["--scan", "--pattern", "votes:processing:*"]);
+        let queued = stack.redis_cli_in(service, &["llen", "votes"]);
+        let claimed = stack.redis_cli_in(service, &["--scan", "--pattern", "votes:processing:*"]);
         (queued == "0" && claimed.is_empty()).then_some(())
     })
     .await;

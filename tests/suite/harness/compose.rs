@@ -143,9 +143,14 @@ impl ComposeStack {
     }
 
     pub fn redis_cli(&self, args: &[&str]) -> String {
+        self.redis_cli_in("redis", args)
+    }
+
+    /// `redis-cli ARGS...` in another Redis service's container (a replica).
+    pub fn redis_cli_in(&self, service: &str, args: &[&str]) -> String {
         let mut all = vec!["redis-cli"];
         all.extend_from_slice(args);
-        self.exec("redis", &all).trim().to_owned()
+        self.exec(service, &all).trim().to_owned()
     }
 
     /// The container id of a service.
