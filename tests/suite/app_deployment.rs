@@ -203,6 +203,7 @@ fn app_paths() -> BTreeSet<(Peer, Peer, i64)> {
         (Pod("worker"), Pod("db-standby"), 5432),
         (Pod("result"), Pod("db-standby"), 5432),
         (Pod("db-standby"), Pod("db"), 5432),
+        (Pod("db"), Pod("db-standby"), 5432),
     ]
     .into_iter()
     .collect()
@@ -495,6 +496,9 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
         args.contains(&"synchronous_standby_names=*".to_owned()),
         "{args:?}"
     );
+    let db_init =
+        &named("StatefulSet", "db").unwrap()["spec"]["template"]["spec"]["initContainers"];
+    assert_eq!(db_init[0]["name"], "check-primary", "{db_init}");
     assert!(named("StatefulSet", "db-standby").is_some());
     let url = secret_value(&objects, "database-url");
     assert!(url.contains("@db:5432,db-standby:5432/"), "{url}");

@@ -4,7 +4,8 @@
 //! answering, as a lost machine does) until the Sentinels promote a replica,
 //! then the standby is promoted (`pg_ctl promote`, standing in for a
 //! failover manager) and the primary scaled to 0. Every acknowledged vote
-//! must be in the promoted standby.
+//! must be in the promoted standby; the primary scaled to 1 again must
+//! refuse to start as a second one.
 
 use super::app::{kustomization, stored_votes, stores_reached, NAMESPACE};
 use super::{cluster_or_skip, Exercise, CLUSTER, READY};
@@ -163,5 +164,36 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         outcome.failures
     );
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+
+    // The old primary back: its init container refuses a second primary.
+    cluster.run(&["scale", "-n", NAMESPACE, "statefulset/db", "--replicas=1"]);
+    let said = eventually(
+        Duration::from_secs(120),
+        "db's init container to refuse a second primary",
+        || async {
+            // The attempt running now, else the one before it.
+            [None, Some("--previous")].into_iter().find_map(|previous| {
+                let mut args = vec!["logs", "-n", NAMESPACE, "db-0", "-c", "check-primary"];
+                args.extend(previous);
+                let logs = cluster.kubectl_output(&args);
+                String::from_utf8_lossy(&logs.stdout)
+                    .lines()
+                    .find(|line| line.starts_with("refusing to start"))
+                    .map(str::to_owned)
+            })
+        },
+    )
+    .await;
+    let db_ready = cluster.run(&[
+        "get",
+        "pod",
+        "-n",
+        NAMESPACE,
+        "db-0",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].ready}",
+    ]);
+    assert_ne!(db_ready.trim(), "true", "the old primary became ready");
+    eprintln!("cluster: replicated-data: db scaled to 1 again: {said}");
     drop(app);
 }

@@ -6,15 +6,17 @@
 //! Sentinels promote a replica), then the Postgres primary's (the standby is
 //! promoted with `pg_ctl promote`, standing in for a failover manager): with
 //! vote waiting for a replica (`REDIS_MIN_REPLICAS=1`) no acknowledged vote
-//! may be lost. Then the converse: vote told not to wait
+//! may be lost; the old primary, started again, refuses to be a second one.
+//! Then the converse: vote told not to wait
 //! (`REDIS_MIN_REPLICAS=0`), the new master killed, and what that lost is
 //! printed, not judged.
 
 use super::{skip, wait_healthy, RESULTS, VOTE};
 use crate::harness::compose::{docker, output, run_ok, ComposeStack, ENGINE};
 use crate::harness::load::{Load, Outcome};
-use crate::harness::{eventually, get_json};
+use crate::harness::{eventually, get_json, within};
 use std::collections::HashMap;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const FILES: [&str; 4] = [
@@ -42,23 +44,40 @@ fn node_service(address: &str) -> &'static str {
     }
 }
 
+/// What the Sentinel in `service`'s container answers to `SENTINEL args..`,
+/// one line per item; empty while it does not answer.
+fn ask_sentinel(stack: &ComposeStack, service: &str, args: &[&str]) -> Vec<String> {
+    let mut command = vec!["exec", "-T", service, "redis-cli", "-p", "26379", "--raw"];
+    command.push("SENTINEL");
+    command.extend_from_slice(args);
+    let asked = output(&mut stack.command(&command));
+    String::from_utf8_lossy(&asked.stdout)
+        .lines()
+        .map(|line| line.trim().to_owned())
+        .collect()
+}
+
 /// The master the Sentinel in `service`'s container names; empty while it
 /// does not answer.
 fn sentinel_master(stack: &ComposeStack, service: &str) -> String {
-    let asked = output(&mut stack.command(&[
-        "exec",
-        "-T",
-        service,
-        "redis-cli",
-        "-p",
-        "26379",
-        "--raw",
-        "SENTINEL",
-        "get-master-addr-by-name",
-        MASTER_NAME,
+    let answer = ask_sentinel(stack, service, &["get-master-addr-by-name", MASTER_NAME]);
+    answer.into_iter().next().unwrap_or_default()
+}
+
+/// The Redis nodes' last log lines (their Sentinels' detections, elections
+/// and promotions among them), for a failure message.
+fn sentinel_events(stack: &ComposeStack) -> String {
+    let logs = output(&mut stack.command(&[
+        "logs",
+        "--no-color",
+        "--timestamps",
+        "--tail",
+        "60",
+        "redis",
+        "redis-1",
+        "redis-2",
     ]));
-    let text = String::from_utf8_lossy(&asked.stdout);
-    text.lines().next().unwrap_or_default().trim().to_owned()
+    String::from_utf8_lossy(&logs.stdout).into_owned()
 }
 
 /// The tally's total, while result answers.
@@ -102,15 +121,19 @@ async fn lose_the_redis_master(stack: &ComposeStack, votes: &Load) -> RedisFailo
     let answered = votes.answered();
     docker(&["kill", &container]);
     let killed = Instant::now();
-    let to = eventually(
-        Duration::from_secs(60),
-        "the Sentinels to promote a replica",
-        || async {
-            let master = sentinel_master(stack, watcher);
-            (!master.is_empty() && master != from).then_some(master)
-        },
-    )
-    .await;
+    // 90 s: an election the two Sentinels left split between themselves is
+    // tried again after twice the failover-timeout (20 s).
+    let to = within(Duration::from_secs(90), || async {
+        let master = sentinel_master(stack, watcher);
+        (!master.is_empty() && master != from).then_some(master)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "no replica promoted 90 s after {from} was killed; what the Sentinels did:\n{}",
+            sentinel_events(stack)
+        )
+    });
     let promoted = killed.elapsed().as_secs_f64();
     votes
         .flowing(100, "after the Redis master was killed", || {
@@ -133,6 +156,33 @@ async fn lose_the_redis_master(stack: &ComposeStack, votes: &Load) -> RedisFailo
         accepted,
         result_moved,
     }
+}
+
+/// Starts the killed primary's container again: with the standby promoted
+/// it must not come back as a second primary, and says so.
+async fn old_primary_refuses_to_start(stack: &ComposeStack) {
+    let db = stack.container("db");
+    docker(&["start", &db]);
+    let said = eventually(
+        Duration::from_secs(60),
+        "the old primary to refuse to start",
+        || async {
+            let logs = output(Command::new("docker").args(["logs", &db]));
+            let text = String::from_utf8_lossy(&logs.stderr).into_owned();
+            text.lines()
+                .find(|line| line.starts_with("refusing to start"))
+                .map(str::to_owned)
+        },
+    )
+    .await;
+    let accepting = output(&mut stack.command(&["exec", "-T", "db", "pg_isready"]));
+    assert!(
+        !accepting.status.success(),
+        "the old primary takes connections: {}",
+        String::from_utf8_lossy(&accepting.stdout)
+    );
+    eprintln!("containers: replicated: the old primary, started again: {said}");
+    docker(&["stop", &db]);
 }
 
 /// Each voter's choice in the votes table of `service`'s Postgres.
@@ -223,6 +273,7 @@ async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goe
          the result page moved again by {result_moved:.1} s (vote kept taking votes: they wait \
          in Redis)"
     );
+    old_primary_refuses_to_start(&stack).await;
     let outcome = votes.finish().await;
     let lost = lost_after_drain(&stack, &redis.to, &outcome).await;
     eprintln!(

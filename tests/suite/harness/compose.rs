@@ -153,9 +153,9 @@ impl ComposeStack {
         self.exec(service, &all).trim().to_owned()
     }
 
-    /// The container id of a service.
+    /// The container id of a service, running or not.
     pub fn container(&self, service: &str) -> String {
-        let id = self.run(&["ps", "-q", service]).trim().to_owned();
+        let id = self.run(&["ps", "-a", "-q", service]).trim().to_owned();
         assert!(!id.is_empty(), "service {service} has no container");
         id
     }
