@@ -184,16 +184,28 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         },
     )
     .await;
-    let db_ready = cluster.run(&[
-        "get",
-        "pod",
-        "-n",
-        NAMESPACE,
-        "db-0",
-        "-o",
-        "jsonpath={.status.containerStatuses[0].ready}",
-    ]);
-    assert_ne!(db_ready.trim(), "true", "the old primary became ready");
+    // A failure exit (not a message and a start): the main container waits.
+    eventually(
+        Duration::from_secs(60),
+        "check-primary to exit with a failure",
+        || async {
+            let codes = cluster.run(&[
+                "get",
+                "pod",
+                "-n",
+                NAMESPACE,
+                "db-0",
+                "-o",
+                "jsonpath={.status.initContainerStatuses[0].state.terminated.exitCode} \
+                 {.status.initContainerStatuses[0].lastState.terminated.exitCode}",
+            ]);
+            codes
+                .split_whitespace()
+                .any(|code| code == "1")
+                .then_some(())
+        },
+    )
+    .await;
     eprintln!("cluster: replicated-data: db scaled to 1 again: {said}");
     drop(app);
 }
