@@ -496,9 +496,15 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
         args.contains(&"synchronous_standby_names=*".to_owned()),
         "{args:?}"
     );
-    let db_init =
-        &named("StatefulSet", "db").unwrap()["spec"]["template"]["spec"]["initContainers"];
-    assert_eq!(db_init[0]["name"], "check-primary", "{db_init}");
+    let db_command = &named("StatefulSet", "db").unwrap()["spec"]["template"]["spec"]["containers"]
+        [0]["command"];
+    assert!(
+        db_command[2]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("sh /scripts/check-primary.sh && "),
+        "{db_command}"
+    );
     assert!(named("StatefulSet", "db-standby").is_some());
     let url = secret_value(&objects, "database-url");
     assert!(url.contains("@db:5432,db-standby:5432/"), "{url}");

@@ -165,15 +165,15 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     );
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
 
-    // The old primary back: its init container refuses a second primary.
+    // The old primary back: it refuses to be a second primary.
     cluster.run(&["scale", "-n", NAMESPACE, "statefulset/db", "--replicas=1"]);
     let said = eventually(
         Duration::from_secs(120),
-        "db's init container to refuse a second primary",
+        "db to refuse to be a second primary",
         || async {
             // The attempt running now, else the one before it.
             [None, Some("--previous")].into_iter().find_map(|previous| {
-                let mut args = vec!["logs", "-n", NAMESPACE, "db-0", "-c", "check-primary"];
+                let mut args = vec!["logs", "-n", NAMESPACE, "db-0", "-c", "db"];
                 args.extend(previous);
                 let logs = cluster.kubectl_output(&args);
                 String::from_utf8_lossy(&logs.stdout)
@@ -184,10 +184,10 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         },
     )
     .await;
-    // A failure exit (not a message and a start): the main container waits.
+    // A failure exit (not a message and a start).
     eventually(
         Duration::from_secs(60),
-        "check-primary to exit with a failure",
+        "db to exit with a failure",
         || async {
             let codes = cluster.run(&[
                 "get",
@@ -196,8 +196,8 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
                 NAMESPACE,
                 "db-0",
                 "-o",
-                "jsonpath={.status.initContainerStatuses[0].state.terminated.exitCode} \
-                 {.status.initContainerStatuses[0].lastState.terminated.exitCode}",
+                "jsonpath={.status.containerStatuses[0].state.terminated.exitCode} \
+                 {.status.containerStatuses[0].lastState.terminated.exitCode}",
             ]);
             codes
                 .split_whitespace()

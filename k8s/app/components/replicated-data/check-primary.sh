@@ -5,16 +5,25 @@
 # synchronous standby that follows the other); an empty data directory
 # would make it a new, empty one. Passes when this server was made a
 # standby (standby.signal, recovery.signal) and when db-standby is a
-# standby or does not answer within 10 s (nothing to compare with: said).
+# standby. When db-standby does not answer there is nothing to compare
+# with: with data of its own, db waits for it up to 30 s (both may be
+# starting at once, as after a reboot), then starts and says so.
 set -eu
 for signal in standby.signal recovery.signal; do
   [ -f "$PGDATA/$signal" ] && exit 0
 done
-if ! in_recovery=$(PGPASSWORD="$POSTGRES_PASSWORD" PGCONNECT_TIMEOUT=3 timeout 10 \
-  psql -X -h db-standby -U postgres -d postgres -Atqc 'SELECT pg_is_in_recovery()' 2>&1); then
-  echo "db-standby did not answer (${in_recovery:-no reply}): starting as the primary"
-  exit 0
-fi
+ask() {
+  PGPASSWORD="$POSTGRES_PASSWORD" PGCONNECT_TIMEOUT=3 timeout 10 \
+    psql -X -h db-standby -U postgres -d postgres -Atqc 'SELECT pg_is_in_recovery()' 2>&1
+}
+started=$(date +%s)
+until in_recovery=$(ask); do
+  if [ ! -s "$PGDATA/PG_VERSION" ] || [ $(($(date +%s) - started)) -ge 30 ]; then
+    echo "db-standby did not answer (${in_recovery:-no reply}): starting as the primary"
+    exit 0
+  fi
+  sleep 2
+done
 [ "$in_recovery" = f ] || exit 0
 cat >&2 <<MSG
 refusing to start: db-standby was promoted and is the primary now; starting this server
