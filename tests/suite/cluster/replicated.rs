@@ -1,7 +1,7 @@
 //! k8s/app with components/replicated-data on the test cluster: three Redis
 //! pods with their Sentinels and a synchronous Postgres standby. While votes
-//! flow, the Redis master's container is paused (`docker pause`: it stops
-//! answering, as a lost machine does) until the Sentinels promote a replica,
+//! flow, the Redis master's server is stopped (SIGSTOP: it stops answering,
+//! as a lost machine does) until the Sentinels promote a replica,
 //! then the standby is promoted (`pg_ctl promote`, standing in for a
 //! failover manager) and the primary scaled to 0. Every acknowledged vote
 //! must be in the promoted standby; the primary scaled to 1 again must
@@ -9,9 +9,10 @@
 
 use super::app::{kustomization, stored_votes, stores_reached, NAMESPACE};
 use super::{cluster_or_skip, Exercise, CLUSTER, READY};
-use crate::harness::compose::docker;
+use crate::harness::compose::{docker, output};
 use crate::harness::load::Load;
 use crate::harness::{eventually, get_json};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -99,7 +100,11 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     ]);
     let container = container.trim().to_owned();
     assert!(!container.is_empty(), "no redis container for {pod}");
-    docker(&["pause", &container]);
+    // SIGSTOP to the container's redis-server (its first process), not
+    // `docker pause`: a probe's `docker exec` caught by the freeze hangs,
+    // and holds the container so that `docker unpause` hung with it (seen
+    // in CI).
+    docker(&["kill", "--signal=STOP", &container]);
     let paused = Instant::now();
     let promoted = eventually(
         Duration::from_secs(60),
@@ -113,7 +118,9 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     let failed_over = paused.elapsed();
     votes.flowing(100, "after the Redis failover", report).await;
     let accepted_again = paused.elapsed();
-    docker(&["unpause", &container]);
+    // The kubelet may have restarted the silent container meanwhile (its
+    // liveness probe): then there is nothing left to continue.
+    let _ = output(Command::new("docker").args(["kill", "--signal=CONT", &container]));
 
     // The primary goes; the standby takes its place.
     cluster.run(&[
@@ -155,7 +162,7 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     let stored = stored_votes(&cluster, "db-standby-0");
     let lost = outcome.lost(|id| stored.get(id).map(String::as_str));
     eprintln!(
-        "cluster: replicated-data: {first_master} paused, {promoted} promoted after {:.1} s, \
+        "cluster: replicated-data: {first_master} stopped, {promoted} promoted after {:.1} s, \
          votes taken again by {:.1} s; then the standby promoted and db scaled to 0: \
          {acknowledged} votes acknowledged, {} lost; requests that failed (not acknowledged): {:?}",
         failed_over.as_secs_f64(),
