@@ -110,28 +110,35 @@ struct RedisFailover {
 /// again and the result page moves; then starts the lost node again (it
 /// comes back as a replica of the new master).
 async fn lose_the_redis_master(stack: &ComposeStack, votes: &Load) -> RedisFailover {
-    let from = sentinel_master(stack, "redis-1");
-    assert!(!from.is_empty(), "no Sentinel names a master");
-    let lost_node = node_service(&from);
-    let watcher = NODES
+    let from = NODES
         .into_iter()
-        .find(|node| *node != lost_node)
-        .expect("another node");
+        .map(|node| sentinel_master(stack, node))
+        .find(|master| !master.is_empty())
+        .expect("no Sentinel names a master");
+    let lost_node = node_service(&from);
+    // Either surviving Sentinel may be the one stalled (TILT, below).
+    let survivors: Vec<&str> = NODES
+        .into_iter()
+        .filter(|node| *node != lost_node)
+        .collect();
     let container = stack.container(lost_node);
     let answered = votes.answered();
     docker(&["kill", &container]);
     let killed = Instant::now();
-    // 150 s: an election the two Sentinels do not settle is tried again
-    // after twice the failover-timeout (20 s); under this load promotions
-    // took 6-80 s here, cause not found yet (the logs below, when slow).
-    let to = within(Duration::from_secs(150), || async {
-        let master = sentinel_master(stack, watcher);
-        (!master.is_empty() && master != from).then_some(master)
+    // 300 s: on this busy machine both surviving Sentinels sometimes stall
+    // together (TILT mode: 30 s idle) and an unsettled election is tried
+    // again after twice the failover-timeout; promotions took 6 s to over
+    // 2 min here (docs/OPERATIONS.md). Slow ones print the nodes' logs.
+    let to = within(Duration::from_secs(300), || async {
+        survivors.iter().find_map(|node| {
+            let master = sentinel_master(stack, node);
+            (!master.is_empty() && master != from).then_some(master)
+        })
     })
     .await
     .unwrap_or_else(|| {
         panic!(
-            "no replica promoted 150 s after {from} was killed; what the Sentinels did:\n{}",
+            "no replica promoted 300 s after {from} was killed; what the Sentinels did:\n{}",
             sentinel_events(stack)
         )
     });
