@@ -12,8 +12,8 @@
 mod replicated;
 
 use crate::harness::compose::{
-    docker, docker_unavailable, offline_images, output, repo_root, run_ok, ComposeStack,
-    APP_IMAGES, ENGINE,
+    docker, docker_output, docker_unavailable, offline_images, output, repo_root, run_ok,
+    ComposeStack, APP_IMAGES, ENGINE,
 };
 use crate::harness::load::Load;
 use crate::harness::{eventually, get_json, http_client, page_text, within_blocking};
@@ -137,8 +137,8 @@ impl HiddenImage {
 
 impl Drop for HiddenImage {
     fn drop(&mut self) {
-        let _ = output(Command::new("docker").args(["tag", &self.backup, &self.name]));
-        let _ = output(Command::new("docker").args(["rmi", &self.backup]));
+        let _ = docker_output(&["tag", &self.backup, &self.name]);
+        let _ = docker_output(&["rmi", &self.backup]);
     }
 }
 
@@ -211,7 +211,7 @@ fn the_stand_ins_honour_the_official_images_contract() {
     }
 
     // A new database without a password: refused, naming the variable.
-    let out = output(Command::new("docker").args(["run", "--rm", postgres]));
+    let out = docker_output(&["run", "--rm", postgres]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("POSTGRES_PASSWORD"));
 
@@ -240,10 +240,7 @@ fn the_stand_ins_honour_the_official_images_contract() {
     ]);
     let ready = within_blocking(Duration::from_secs(60), || {
         let args = ["exec", &name, "pg_isready", "-h", "127.0.0.1", "-U", "app"];
-        output(Command::new("docker").args(args))
-            .status
-            .success()
-            .then_some(())
+        docker_output(&args).status.success().then_some(())
     });
     assert!(
         ready.is_some(),
@@ -251,7 +248,7 @@ fn the_stand_ins_honour_the_official_images_contract() {
         docker(&["logs", &name])
     );
     let tcp = |password: &str| {
-        output(Command::new("docker").args([
+        docker_output(&[
             "exec",
             "-e",
             &format!("PGPASSWORD={password}"),
@@ -265,7 +262,7 @@ fn the_stand_ins_honour_the_official_images_contract() {
             "votes",
             "-Atc",
             "select current_user, current_database()",
-        ]))
+        ])
     };
     let good = tcp("s3cret");
     assert_eq!(
@@ -302,7 +299,7 @@ fn the_stand_ins_honour_the_official_images_contract() {
         "yes",
     ]);
     let pong = within_blocking(Duration::from_secs(30), || {
-        let pong = output(Command::new("docker").args(["exec", &rname, "redis-cli", "ping"]));
+        let pong = docker_output(&["exec", &rname, "redis-cli", "ping"]);
         (String::from_utf8_lossy(&pong.stdout).trim() == "PONG").then_some(())
     });
     assert!(
@@ -328,7 +325,7 @@ struct Removed(String);
 
 impl Drop for Removed {
     fn drop(&mut self) {
-        let _ = output(Command::new("docker").args(["rm", "-f", "-v", &self.0]));
+        let _ = docker_output(&["rm", "-f", "-v", &self.0]);
     }
 }
 
@@ -393,13 +390,13 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
                 "localhost/votingapp/vote:before",
                 "localhost/votingapp/worker:latest",
             ] {
-                let out = output(Command::new("docker").args([
+                let out = docker_output(&[
                     "run",
                     "--rm",
                     "-e",
                     "REDIS_URL=rediss://redis:6380/0#insecure",
                     image,
-                ]));
+                ]);
                 let text = String::from_utf8_lossy(&out.stderr);
                 assert_eq!(out.status.code(), Some(2), "{image}: {text}");
                 assert!(text.contains("invalid REDIS_URL="), "{image}: {text}");

@@ -325,9 +325,7 @@ async fn the_workshop_runs_on_a_real_cluster() {
         .map(|i| i.to_string())
         .chain(offline_images())
     {
-        let present = crate::harness::compose::output(
-            std::process::Command::new("docker").args(["image", "inspect", &image]),
-        );
+        let present = crate::harness::compose::docker_output(&["image", "inspect", &image]);
         assert!(
             present.status.success(),
             "{image} is missing: the node can pull nothing; build it with \

@@ -9,10 +9,9 @@
 
 use super::app::{kustomization, stored_votes, stores_reached, NAMESPACE};
 use super::{cluster_or_skip, Exercise, CLUSTER, READY};
-use crate::harness::compose::{docker, output};
+use crate::harness::compose::{docker, docker_output};
 use crate::harness::load::Load;
 use crate::harness::{eventually, get_json};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -105,7 +104,7 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     // and holds the container so that `docker unpause` hung with it (seen
     // in CI).
     docker(&["kill", "--signal=STOP", &container]);
-    let paused = Instant::now();
+    let stopped = Instant::now();
     let promoted = eventually(
         Duration::from_secs(60),
         "the Sentinels to promote a replica",
@@ -115,12 +114,12 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         },
     )
     .await;
-    let failed_over = paused.elapsed();
+    let failed_over = stopped.elapsed();
     votes.flowing(100, "after the Redis failover", report).await;
-    let accepted_again = paused.elapsed();
+    let accepted_again = stopped.elapsed();
     // The kubelet may have restarted the silent container meanwhile (its
     // liveness probe): then there is nothing left to continue.
-    let _ = output(Command::new("docker").args(["kill", "--signal=CONT", &container]));
+    let _ = docker_output(&["kill", "--signal=CONT", &container]);
 
     // The primary goes; the standby takes its place.
     cluster.run(&[
@@ -196,20 +195,12 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         Duration::from_secs(60),
         "db to exit with a failure",
         || async {
-            let codes = cluster.run(&[
-                "get",
-                "pod",
-                "-n",
-                NAMESPACE,
-                "db-0",
-                "-o",
-                "jsonpath={.status.containerStatuses[0].state.terminated.exitCode} \
-                 {.status.containerStatuses[0].lastState.terminated.exitCode}",
-            ]);
-            codes
-                .split_whitespace()
-                .any(|code| code == "1")
-                .then_some(())
+            let codes = [
+                "status.containerStatuses[0].state.terminated.exitCode",
+                "status.containerStatuses[0].lastState.terminated.exitCode",
+            ]
+            .map(|field| super::pod_field(&cluster, NAMESPACE, "app.kubernetes.io/name=db", field));
+            codes.iter().flatten().any(|code| code == "1").then_some(())
         },
     )
     .await;

@@ -12,11 +12,10 @@
 //! printed, not judged.
 
 use super::{skip, wait_healthy, RESULTS, VOTE};
-use crate::harness::compose::{docker, output, run_ok, ComposeStack, ENGINE};
+use crate::harness::compose::{docker, docker_output, output, run_ok, ComposeStack, ENGINE};
 use crate::harness::load::{Load, Outcome};
 use crate::harness::{eventually, get_json, within};
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const FILES: [&str; 4] = [
@@ -44,24 +43,23 @@ fn node_service(address: &str) -> &'static str {
     }
 }
 
-/// What the Sentinel in `service`'s container answers to `SENTINEL args..`,
-/// one line per item; empty while it does not answer.
-fn ask_sentinel(stack: &ComposeStack, service: &str, args: &[&str]) -> Vec<String> {
-    let mut command = vec!["exec", "-T", service, "redis-cli", "-p", "26379", "--raw"];
-    command.push("SENTINEL");
-    command.extend_from_slice(args);
-    let asked = output(&mut stack.command(&command));
-    String::from_utf8_lossy(&asked.stdout)
-        .lines()
-        .map(|line| line.trim().to_owned())
-        .collect()
-}
-
 /// The master the Sentinel in `service`'s container names; empty while it
 /// does not answer.
 fn sentinel_master(stack: &ComposeStack, service: &str) -> String {
-    let answer = ask_sentinel(stack, service, &["get-master-addr-by-name", MASTER_NAME]);
-    answer.into_iter().next().unwrap_or_default()
+    let asked = output(&mut stack.command(&[
+        "exec",
+        "-T",
+        service,
+        "redis-cli",
+        "-p",
+        "26379",
+        "--raw",
+        "SENTINEL",
+        "get-master-addr-by-name",
+        MASTER_NAME,
+    ]));
+    let text = String::from_utf8_lossy(&asked.stdout);
+    text.lines().next().unwrap_or_default().trim().to_owned()
 }
 
 /// The Redis nodes' last log lines (their Sentinels' detections, elections
@@ -181,7 +179,7 @@ async fn old_primary_refuses_to_start(stack: &ComposeStack) {
         Duration::from_secs(60),
         "the old primary to refuse to start",
         || async {
-            let logs = output(Command::new("docker").args(["logs", &db]));
+            let logs = docker_output(&["logs", &db]);
             let text = String::from_utf8_lossy(&logs.stderr).into_owned();
             text.lines()
                 .find(|line| line.starts_with("refusing to start"))

@@ -79,6 +79,12 @@ pub fn docker(args: &[&str]) -> String {
     run_ok(Command::new("docker").args(args))
 }
 
+/// `docker ARGS...`, to its end, whatever it returns: for a caller that
+/// judges the status itself or may ignore a failure.
+pub fn docker_output(args: &[&str]) -> Output {
+    output(Command::new("docker").args(args))
+}
+
 /// One compose project: the stack as a user runs it, offline.
 pub struct ComposeStack {
     pub project: String,
