@@ -31,6 +31,9 @@ const NODES: [&str; 3] = ["redis", "redis-1", "redis-2"];
 /// Lanes of voters: at most this many votes are in flight at once.
 const LANES: usize = 4;
 
+/// How long the surviving Sentinels may take to promote a replica.
+const PROMOTION_LIMIT: Duration = Duration::from_secs(60);
+
 /// The name the Sentinels know the master by (compose.replicated.yaml).
 const MASTER_NAME: &str = "votingapp";
 
@@ -44,12 +47,14 @@ fn node_service(address: &str) -> &'static str {
 }
 
 /// The master the Sentinel in `service`'s container names; empty while it
-/// does not answer.
+/// does not answer (within 5 s: a stalled Sentinel answers nobody).
 fn sentinel_master(stack: &ComposeStack, service: &str) -> String {
     let asked = output(&mut stack.command(&[
         "exec",
         "-T",
         service,
+        "timeout",
+        "5",
         "redis-cli",
         "-p",
         "26379",
@@ -114,7 +119,7 @@ async fn lose_the_redis_master(stack: &ComposeStack, votes: &Load) -> RedisFailo
         .find(|master| !master.is_empty())
         .expect("no Sentinel names a master");
     let lost_node = node_service(&from);
-    // Either surviving Sentinel may be the one stalled (TILT, below).
+    // Either surviving Sentinel may be the one not yet told.
     let survivors: Vec<&str> = NODES
         .into_iter()
         .filter(|node| *node != lost_node)
@@ -123,11 +128,12 @@ async fn lose_the_redis_master(stack: &ComposeStack, votes: &Load) -> RedisFailo
     let answered = votes.answered();
     docker(&["kill", &container]);
     let killed = Instant::now();
-    // 300 s: on this busy machine both surviving Sentinels sometimes stall
-    // together (TILT mode: 30 s idle) and an unsettled election is tried
-    // again after twice the failover-timeout; promotions took 6 s to over
-    // 2 min here (docs/OPERATIONS.md). Slow ones print the nodes' logs.
-    let to = within(Duration::from_secs(300), || async {
+    // 60 s: the Sentinels see the master down after 5 s and promote within
+    // seconds; an unsettled election is tried again after twice the
+    // failover-timeout (20 s). Sentinels stalled on DNS (TILT mode, before
+    // the nodes had fixed addresses) took minutes: that must fail here.
+    // Slow ones print the nodes' logs.
+    let to = within(PROMOTION_LIMIT, || async {
         survivors.iter().find_map(|node| {
             let master = sentinel_master(stack, node);
             (!master.is_empty() && master != from).then_some(master)
@@ -136,7 +142,7 @@ async fn lose_the_redis_master(stack: &ComposeStack, votes: &Load) -> RedisFailo
     .await
     .unwrap_or_else(|| {
         panic!(
-            "no replica promoted 300 s after {from} was killed; what the Sentinels did:\n{}",
+            "no replica promoted {PROMOTION_LIMIT:?} after {from} was killed; what the Sentinels did:\n{}",
             sentinel_events(stack)
         )
     });
