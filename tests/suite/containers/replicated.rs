@@ -6,7 +6,8 @@
 //! Sentinels promote a replica), then the Postgres primary's (the standby is
 //! promoted with `pg_ctl promote`, standing in for a failover manager): with
 //! vote waiting for a replica (`REDIS_MIN_REPLICAS=1`) no acknowledged vote
-//! may be lost; the old primary, started again, refuses to be a second one.
+//! may be lost, nor when the three Redis nodes restart together after the
+//! failover; the old primary, started again, refuses to be a second one.
 //! Then the converse: vote told not to wait
 //! (`REDIS_MIN_REPLICAS=0`), the new master killed, and what that lost is
 //! printed, not judged.
@@ -176,6 +177,49 @@ async fn lose_the_redis_master(stack: &ComposeStack, votes: &Load) -> RedisFailo
     }
 }
 
+/// Stops the three Redis nodes and starts them together, as after a power
+/// cut: with nothing else to ask, each node goes by what its Sentinel last
+/// knew (kept on its volume), so the promoted `master` stays the master;
+/// falling back to node 0, the lost master's older data would win. Returns
+/// the seconds until votes were acknowledged again.
+async fn restart_all_nodes_together(stack: &ComposeStack, votes: &Load, master: &str) -> f64 {
+    let containers: Vec<String> = NODES.iter().map(|node| stack.container(node)).collect();
+    let ids: Vec<&str> = containers.iter().map(String::as_str).collect();
+    let stopped = Instant::now();
+    docker(&[&["stop"], &ids[..]].concat());
+    docker(&[&["start"], &ids[..]].concat());
+    let agreed = within(PROMOTION_LIMIT, || async {
+        let named: Vec<String> = NODES
+            .into_iter()
+            .map(|node| sentinel_master(stack, node))
+            .collect();
+        (!named[0].is_empty() && named.iter().all(|m| *m == named[0])).then(|| named[0].clone())
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the Sentinels did not agree on a master after a restart together:\n{}",
+            sentinel_events(stack)
+        )
+    });
+    assert_eq!(
+        agreed,
+        master,
+        "restarted together, the nodes followed another master than the promoted one:\n{}",
+        sentinel_events(stack)
+    );
+    votes
+        .flowing(100, "after the Redis nodes restarted together", || {
+            stack.recent_logs()
+        })
+        .await;
+    let accepted = stopped.elapsed().as_secs_f64();
+    for node in NODES {
+        wait_healthy(stack, node);
+    }
+    accepted
+}
+
 /// Starts the killed primary's container again: with the standby promoted
 /// it must not come back as a second primary, and says so.
 async fn old_primary_refuses_to_start(stack: &ComposeStack) {
@@ -287,6 +331,13 @@ async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goe
         "containers: replicated: Redis master {} killed; {} promoted after {:.1} s, votes \
          accepted again by {:.1} s, the result page moved again by {:.1} s",
         redis.from, redis.to, redis.promoted, redis.accepted, redis.result_moved
+    );
+
+    let accepted = restart_all_nodes_together(&stack, &votes, &redis.to).await;
+    eprintln!(
+        "containers: replicated: the three Redis nodes stopped and started together: {} still \
+         the master, votes accepted again by {accepted:.1} s",
+        redis.to
     );
 
     let answered = votes.answered();

@@ -1,8 +1,10 @@
 #!/bin/sh
-# This pod's Redis: a replica of the master the Sentinels name or, when no
-# Sentinel knows one yet (the first start), of redis-0; redis-0 itself then
-# starts as the master. Every address is the pod's DNS name (redis-nodes is
-# headless), so the Sentinels follow pods that restart with a new IP.
+# This pod's Redis: a replica of the master the Sentinels name. When none
+# answers (all nodes starting together), of the master this pod's Sentinel
+# last knew (its config, on the node's volume: start-sentinel.sh); on the
+# very first start, of redis-0, which then starts as the master. Every
+# address is the pod's DNS name (redis-nodes is headless), so the Sentinels
+# follow pods that restart with a new IP.
 set -eu
 self="$(hostname).redis-nodes"
 master=""
@@ -11,6 +13,10 @@ for n in 0 1 2; do
     SENTINEL get-master-addr-by-name votingapp 2>/dev/null | head -n 1) || true
   [ -n "$master" ] && break
 done
+if [ -z "$master" ] && [ -s /data/sentinel/sentinel.conf ]; then
+  master=$(sed -n 's/^sentinel monitor votingapp \([^ ]*\) .*/\1/p' /data/sentinel/sentinel.conf)
+  [ -z "$master" ] || echo "no Sentinel answers: following the master this node's Sentinel last knew"
+fi
 [ -n "$master" ] || master=redis-0.redis-nodes
 # --protected-mode no: what the official image's entrypoint adds when it
 # starts redis-server without a config file (this script bypasses it);

@@ -1,7 +1,11 @@
 #!/bin/sh
 # This pod's Sentinel, watching the master the other Sentinels name (or
 # redis-0 on the first start) as `votingapp`, with hostnames throughout.
-# Sentinel rewrites its config file: it lives in an emptyDir.
+# Sentinel rewrites its config file with what it learns (its id, the epochs,
+# the current master): the file lives on the node's volume, beside Redis's
+# data, and a later start goes on from it, so that all three nodes restarted
+# together still agree on the promoted master (start-redis.sh reads it too).
+# Delete /data/sentinel to start this Sentinel afresh.
 # parallel-syncs 2: after a failover both other pods are pointed at the new
 # master at once. With 1, the Sentinel may try the lost master first and
 # wait out failover-timeout before the live replica follows: until then no
@@ -10,6 +14,11 @@
 # so the live replica sometimes follows only at failover-timeout (20 s with
 # 20000): 10000 keeps that wait short.
 set -eu
+dir=/data/sentinel
+mkdir -p "$dir"
+if [ -s "$dir/sentinel.conf" ]; then
+  exec redis-server "$dir/sentinel.conf" --sentinel
+fi
 self="$(hostname).redis-nodes"
 master=""
 for n in 0 1 2; do
@@ -19,7 +28,7 @@ for n in 0 1 2; do
   [ -n "$master" ] && break
 done
 [ -n "$master" ] || master=redis-0.redis-nodes
-cat > /sentinel/sentinel.conf <<CONF
+cat > "$dir/sentinel.conf.new" <<CONF
 port 26379
 protected-mode no
 sentinel resolve-hostnames yes
@@ -30,4 +39,5 @@ sentinel down-after-milliseconds votingapp 5000
 sentinel failover-timeout votingapp 10000
 sentinel parallel-syncs votingapp 2
 CONF
-exec redis-server /sentinel/sentinel.conf --sentinel
+mv "$dir/sentinel.conf.new" "$dir/sentinel.conf"
+exec redis-server "$dir/sentinel.conf" --sentinel
