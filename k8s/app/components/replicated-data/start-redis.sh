@@ -1,14 +1,16 @@
 #!/bin/sh
-# This pod's Redis: a replica of the master the Sentinels name. When none
-# answers (all nodes starting together), of the master this pod's Sentinel
-# last knew (its config, on the node's volume: start-sentinel.sh); on the
-# very first start, of redis-0, which then starts as the master. Every
-# address is the pod's DNS name (redis-nodes is headless), so the Sentinels
-# follow pods that restart with a new IP.
+# This pod's Redis: a replica of the master the other pods' Sentinels name
+# (not its own: restarted after a failover, it may still name this pod).
+# When none answers (all nodes starting together), of the master this pod's
+# Sentinel last knew (its config, on the node's volume: start-sentinel.sh);
+# on the very first start, of redis-0, which then starts as the master.
+# Every address is the pod's DNS name (redis-nodes is headless), so the
+# Sentinels follow pods that restart with a new IP.
 set -eu
 self="$(hostname).redis-nodes"
 master=""
 for n in 0 1 2; do
+  [ "redis-$n.redis-nodes" = "$self" ] && continue
   master=$(redis-cli -h "redis-$n.redis-nodes" -p 26379 --raw \
     SENTINEL get-master-addr-by-name votingapp 2>/dev/null | head -n 1) || true
   [ -n "$master" ] && break

@@ -1,10 +1,11 @@
 #!/bin/sh
-# This pod's Sentinel, watching the master the other Sentinels name (or
-# redis-0 on the first start) as `votingapp`, with hostnames throughout.
-# Sentinel rewrites its config file with what it learns (its id, the epochs,
-# the current master): the file lives on the node's volume, beside Redis's
-# data, and a later start goes on from it, so that all three nodes restarted
-# together still agree on the promoted master (start-redis.sh reads it too).
+# This pod's Sentinel, watching as `votingapp` the master the other
+# Sentinels name, with hostnames throughout. Sentinel rewrites its config
+# file with what it learns (its id, the epochs, the current master); the
+# file lives on the node's volume, beside Redis's data. When no other
+# Sentinel answers (all nodes starting together, as after a power cut), it
+# starts again from that file, so the nodes still follow the master they
+# last knew (start-redis.sh reads it too); on the very first start, redis-0.
 # Delete /data/sentinel to start this Sentinel afresh.
 # parallel-syncs 2: after a failover both other pods are pointed at the new
 # master at once. With 1, the Sentinel may try the lost master first and
@@ -16,9 +17,6 @@
 set -eu
 dir=/data/sentinel
 mkdir -p "$dir"
-if [ -s "$dir/sentinel.conf" ]; then
-  exec redis-server "$dir/sentinel.conf" --sentinel
-fi
 self="$(hostname).redis-nodes"
 master=""
 for n in 0 1 2; do
@@ -27,6 +25,10 @@ for n in 0 1 2; do
     SENTINEL get-master-addr-by-name votingapp 2>/dev/null | head -n 1) || true
   [ -n "$master" ] && break
 done
+if [ -z "$master" ] && [ -s "$dir/sentinel.conf" ]; then
+  echo "no other Sentinel answers: starting from this Sentinel's last config"
+  exec redis-server "$dir/sentinel.conf" --sentinel
+fi
 [ -n "$master" ] || master=redis-0.redis-nodes
 cat > "$dir/sentinel.conf.new" <<CONF
 port 26379
