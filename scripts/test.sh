@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 
 ensure_packages redis-server:redis-server postgres:postgresql chromium:chromium chromedriver:chromium-driver \
-  prometheus:prometheus
+  prometheus:prometheus faketime:faketime
 
 echo "==> building the services"
 cargo build --workspace --bins

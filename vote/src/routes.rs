@@ -5,8 +5,9 @@ use crate::ballot_box::BallotBox;
 use crate::error::VoteError;
 use crate::page::{Pages, VotePage, SCRIPT, STYLE};
 use crate::stamp::Stamper;
-use crate::voter::{clearing_cookie, voter_cookie, Visitor};
+use crate::voter::{clearing_cookie, last_stamp, stamp_cookie, voter_cookie, Visitor};
 use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use askama::Template;
 use bytes::Bytes;
@@ -94,17 +95,19 @@ async fn cast(
     ballot_box: web::Data<BallotBox>,
 ) -> HttpResponse {
     let visitor = Visitor::from_request(&req);
-    let outcome = record_vote(&req, payload, &visitor, &state, &ballot_box).await;
+    let mut stamped = None;
+    let outcome = record_vote(&req, payload, &visitor, &state, &ballot_box, &mut stamped).await;
     let wants_json = accepts_json(&req);
+    let respond = |status| with_stamp(HttpResponse::build(status), stamped);
     match outcome {
         Ok(choice) => {
             state.accepted.count(choice);
             if wants_json {
-                return with_cookie(HttpResponse::Ok(), &visitor)
+                return with_cookie(respond(StatusCode::OK), &visitor)
                     .json(serde_json::json!({ "vote": choice.as_str() }));
             }
             respond_html(
-                HttpResponse::Ok(),
+                respond(StatusCode::OK),
                 &visitor,
                 state.pages.after(Some(choice)),
             )
@@ -122,7 +125,7 @@ async fn cast(
                     "vote rejected: {other}"
                 ),
             }
-            let builder = HttpResponse::build(error.status());
+            let builder = respond(error.status());
             if wants_json {
                 return with_cookie(builder, &visitor)
                     .json(serde_json::json!({ "error": error.to_string() }));
@@ -141,12 +144,16 @@ async fn cast(
     }
 }
 
+/// Reads, checks and queues one vote. `stamped` gets the stamp of a ballot
+/// sent to Redis, acknowledged or not (an unacknowledged one may still be
+/// counted, so the voter's next vote must be ordered after it too).
 async fn record_vote(
     req: &HttpRequest,
     payload: web::Payload,
     visitor: &Visitor,
     state: &VoteState,
     ballot_box: &BallotBox,
+    stamped: &mut Option<i64>,
 ) -> Result<Choice, VoteError> {
     let body = read_form(req, payload).await?;
     let choice = parse_choice(&body)?;
@@ -154,10 +161,12 @@ async fn record_vote(
         Visitor::New(id) | Visitor::Returning(id) => id.clone(),
         Visitor::Malformed => return Err(VoteError::MalformedCookie),
     };
+    let stamp = state.stamper.next(last_stamp(req));
+    *stamped = Some(stamp);
     let ballot = Ballot {
         voter_id,
         choice,
-        cast_at: Some(state.stamper.next()),
+        cast_at: Some(stamp),
     };
     ballot_box
         .cast(&ballot)
@@ -224,6 +233,14 @@ fn with_cookie(mut builder: HttpResponseBuilder, visitor: &Visitor) -> HttpRespo
             builder.cookie(clearing_cookie());
         }
         Visitor::Returning(_) => {}
+    }
+    builder
+}
+
+/// Carries the stamp of the ballot just sent to the voter's next vote.
+fn with_stamp(mut builder: HttpResponseBuilder, stamp: Option<i64>) -> HttpResponseBuilder {
+    if let Some(stamp) = stamp {
+        builder.append_header((header::SET_COOKIE, stamp_cookie(stamp)));
     }
     builder
 }

@@ -1,5 +1,8 @@
-//! The `voter_id` cookie: who is voting, kept for a year so a returning visitor
-//! changes their vote instead of adding one.
+//! The voter's cookies, kept for a year: `voter_id`, who is voting (as the
+//! original app names it), so a returning visitor changes their vote instead
+//! of adding one; and `voter_stamp`, the stamp of the voter's last vote, so
+//! the next one is ordered after it whatever this replica's clock says
+//! (stamp.rs).
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header::{self, HeaderValue};
@@ -7,6 +10,7 @@ use actix_web::HttpRequest;
 use wire::ballot::VoterId;
 
 pub const VOTER_COOKIE: &str = "voter_id";
+pub const STAMP_COOKIE: &str = "voter_stamp";
 const MAX_COOKIE_CHARS: usize = 64;
 
 /// What the request says about its voter.
@@ -32,17 +36,41 @@ impl Visitor {
     }
 }
 
-/// The first `voter_id` in the request's `Cookie` headers, read in place
-/// (actix's cookie jar parses and copies every cookie of the request).
+/// The first `voter_id` in the request's `Cookie` headers.
 fn voter_cookie_value(req: &HttpRequest) -> Option<&str> {
+    cookie_value(req, VOTER_COOKIE)
+}
+
+/// The first cookie called `name` in the request's `Cookie` headers, read
+/// in place (actix's cookie jar parses and copies every cookie of the request).
+fn cookie_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
     req.headers()
         .get_all(header::COOKIE)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .find_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            (name.trim() == VOTER_COOKIE).then(|| value.trim())
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == name).then(|| value.trim())
         })
+}
+
+/// The stamp of the voter's previous vote, from its `voter_stamp` cookie.
+/// One that is not a number we could have written (at most 19 digits, no
+/// sign) is ignored: the stamp only orders this voter's own votes, the
+/// clock then decides as for a first vote, and the answer replaces the cookie.
+pub fn last_stamp(req: &HttpRequest) -> Option<i64> {
+    let value = cookie_value(req, STAMP_COOKIE)?;
+    if value.is_empty() || value.len() > 19 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
+/// The `Set-Cookie` value that carries the stamp of the vote just cast to
+/// the voter's next one (whichever replica takes it).
+pub fn stamp_cookie(stamp: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("{STAMP_COOKIE}={stamp}{VOTER_COOKIE_ATTRIBUTES}"))
+        .expect("digits are a valid header value")
 }
 
 /// 16 random hex digits, as the issue of a new voter.
@@ -122,6 +150,32 @@ mod tests {
         assert_eq!(visitor(&["voter_id="]), Visitor::Malformed);
         assert!(matches!(visitor(&["other=1"]), Visitor::New(_)));
         assert!(matches!(visitor(&[]), Visitor::New(_)));
+    }
+
+    #[test]
+    fn the_last_stamp_is_read_when_it_is_a_plain_number() {
+        use actix_web::test::TestRequest;
+        let stamp = |cookie: &str| {
+            last_stamp(
+                &TestRequest::default()
+                    .append_header((header::COOKIE, cookie))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(
+            stamp("voter_id=ab; voter_stamp=1700000000000001"),
+            Some(1_700_000_000_000_001)
+        );
+        assert_eq!(stamp("voter_stamp=-5"), None);
+        assert_eq!(stamp("voter_stamp=12x"), None);
+        assert_eq!(stamp("voter_stamp="), None);
+        assert_eq!(stamp("voter_stamp=99999999999999999999"), None);
+        assert_eq!(stamp("voter_id=ab"), None);
+        let text = stamp_cookie(42).to_str().unwrap().to_owned();
+        let cookie = Cookie::parse(text.clone()).unwrap();
+        assert_eq!((cookie.name(), cookie.value()), (STAMP_COOKIE, "42"));
+        assert_eq!(cookie.http_only(), Some(true), "{text}");
+        assert_eq!(cookie.path(), Some("/"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The vote message: what `vote` pushes onto the Redis list and `worker` reads.
 //!
 //! The original app's JSON is `{"voter_id":"…","vote":"a"}`. We add an optional
-//! `ts` (microseconds since the Unix epoch, stamped by `vote`) so that the last vote
+//! `ts` (microseconds, near the Unix time the vote was cast; stamped by `vote`
+//! after the voter's previous vote, see vote/src/stamp.rs) so that the last vote
 //! of a voter wins even when several workers or a replay see votes out of order.
 //! The original worker ignores the extra field; messages without it, from the
 //! original vote image, are still accepted.

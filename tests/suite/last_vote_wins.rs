@@ -1,0 +1,131 @@
+//! "One row per voter, the last vote wins", whatever the clocks of the vote
+//! replicas: two vote processes on one Redis, one with its clock seconds
+//! ahead and one behind (Debian's libfaketime, preloaded into the real
+//! binary), and voters who alternate between them, each vote answered
+//! before the next is cast, as a browser behind a load balancer does.
+
+use crate::harness::service::Service;
+use crate::harness::{cast, http_client, Stack};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How far each replica's clock is off; more than a vote takes.
+const SKEW_SECONDS: i64 = 3;
+
+/// Debian's libfaketime for threaded programs (package `faketime`).
+fn libfaketime() -> Option<PathBuf> {
+    let found = std::fs::read_dir("/usr/lib")
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|arch| arch.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|path| path.exists());
+    found.or_else(|| {
+        let path = PathBuf::from("/usr/lib/faketime/libfaketimeMT.so.1");
+        path.exists().then_some(path)
+    })
+}
+
+/// A vote replica whose wall clock reads `offset` (`+3s`, `-3s`).
+async fn vote_with_clock(stack: &Stack, library: &std::path::Path, offset: &str) -> Service {
+    let library = library.to_string_lossy();
+    let env = stack.env(&[
+        ("LD_PRELOAD", &library),
+        ("FAKETIME", offset),
+        // Only the wall clock: tokio's timers keep the real monotonic one.
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+    ]);
+    Service::spawn("vote", &stack.dir, &env).healthy().await
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// The stamp a new visitor's vote through `vote` carries: its clock.
+async fn stamp_of_a_new_voter(stack: &Stack, vote: &Service) -> i64 {
+    let before = stack.queued().await;
+    let res = cast(&http_client(false), &vote.url("/"), "a").await;
+    assert_eq!(res.status(), 200);
+    let queued = stack.list("votes").await;
+    assert_eq!(queued.len() as i64, before + 1);
+    let ballot: serde_json::Value = serde_json::from_str(queued.last().unwrap()).unwrap();
+    ballot["ts"].as_i64().expect("our vote stamps every ballot")
+}
+
+#[tokio::test]
+async fn a_voters_last_vote_wins_across_replicas_whose_clocks_disagree() {
+    let Some(library) = libfaketime() else {
+        crate::harness::skip::skip(
+            "a_voters_last_vote_wins_across_replicas_whose_clocks_disagree",
+            "libfaketime is missing (Debian's package faketime; scripts/test.sh installs it)",
+        );
+        return;
+    };
+    let stack = Stack::start("last-vote-wins");
+    let ahead = vote_with_clock(&stack, &library, &format!("+{SKEW_SECONDS}s")).await;
+    let behind = vote_with_clock(&stack, &library, &format!("-{SKEW_SECONDS}s")).await;
+
+    // The clocks really disagree, as the replicas' stamps show.
+    let skew = SKEW_SECONDS * 1_000_000;
+    let (a, now, b) = (
+        stamp_of_a_new_voter(&stack, &ahead).await,
+        now_micros(),
+        stamp_of_a_new_voter(&stack, &behind).await,
+    );
+    assert!(
+        a > now + skew / 2 && b < now - skew / 2,
+        "libfaketime did not skew the replicas' clocks: ahead {a}, now {now}, behind {b}"
+    );
+
+    // Twenty voters, four votes each, alternating replicas; half start on
+    // the replica ahead, half behind, so the last vote lands on either.
+    let mut last = std::collections::BTreeMap::new();
+    for voter in 0..20 {
+        let id = format!("clocks{voter:02}");
+        let browser = browser_of(&id, &ahead.url("/"));
+        let replicas = if voter % 2 == 0 {
+            [&ahead, &behind]
+        } else {
+            [&behind, &ahead]
+        };
+        let choices = ["a", "b", "b", "a", "a", "b"];
+        for (round, choice) in choices.into_iter().enumerate() {
+            let res = cast(&browser, &replicas[round % 2].url("/"), choice).await;
+            assert_eq!(res.status(), 200, "voter {id}, vote {round}");
+        }
+        last.insert(id, choices[choices.len() - 1].to_owned());
+    }
+
+    let _worker = stack.worker(&[]).await;
+    crate::worker_service::drained(&stack).await;
+    let stored = stack.stored_votes().await;
+    let reversed: Vec<&String> = last
+        .iter()
+        .filter(|(voter, choice)| stored.get(*voter) != Some(choice))
+        .map(|(voter, _)| voter)
+        .collect();
+    assert!(
+        reversed.is_empty(),
+        "{} of {} voters' rows hold an earlier choice than their last: {reversed:?}",
+        reversed.len(),
+        last.len()
+    );
+}
+
+/// A browser that already holds the cookie `voter_id=<id>` for the host of
+/// `url` (every port of it, as browsers share cookies across ports) and
+/// keeps what the replicas set, as a browser's cookie jar does.
+fn browser_of(id: &str, url: &str) -> reqwest::Client {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let url: reqwest::Url = url.parse().unwrap();
+    jar.add_cookie_str(&format!("voter_id={id}; Path=/"), &url);
+    reqwest::Client::builder()
+        .no_proxy()
+        .cookie_provider(jar)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
