@@ -244,6 +244,9 @@ impl fmt::Display for RedisUrl {
 #[derive(Clone)]
 pub struct DatabaseUrl {
     pub config: tokio_postgres::Config,
+    /// One config per host of a URL that lists several, tried in order by
+    /// [`DatabaseUrl::connect`] (see `postgres_link`); just `config` otherwise.
+    pub(crate) per_host: Vec<tokio_postgres::Config>,
     pub tls: PostgresTls,
     connector: crate::tls::MakeRustlsConnect,
     shown: String,
@@ -258,8 +261,9 @@ impl DatabaseUrl {
     /// (libpq's `target_session_attrs=read-write`), whatever the URL says; a
     /// standby is passed over, and after a promotion the new primary found.
     pub fn primary_only(mut self) -> Self {
-        self.config
-            .target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+        for config in std::iter::once(&mut self.config).chain(&mut self.per_host) {
+            config.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+        }
         self
     }
 
@@ -283,7 +287,9 @@ impl DatabaseUrl {
             ca_pem: None,
         };
         let mut kept = url::form_urlencoded::Serializer::new(String::new());
+        let mut given = Vec::new();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            given.push(key.to_string());
             match key.as_ref() {
                 "sslmode" => {
                     tls.mode = SslMode::parse(&value).ok_or_else(|| {
@@ -313,10 +319,18 @@ impl DatabaseUrl {
         if ca_pem.is_some() {
             tls.ca_pem = ca_pem;
         }
-        let mut config: tokio_postgres::Config = parsed
-            .parse()
-            .map_err(|e| ConfigError::new(DATABASE_URL, shown.clone(), e))?;
-        config.ssl_mode(tls.mode.negotiation());
+        let finish = |url: &str| -> Result<tokio_postgres::Config, ConfigError> {
+            let mut config: tokio_postgres::Config = url
+                .parse()
+                .map_err(|e| ConfigError::new(DATABASE_URL, shown.clone(), e))?;
+            config.ssl_mode(tls.mode.negotiation());
+            crate::postgres_link::time_limits(&mut config, &given);
+            if config.get_application_name().is_none() {
+                config.application_name("votingapp");
+            }
+            Ok(config)
+        };
+        let config = finish(&parsed)?;
         if config.get_hosts().is_empty() {
             return Err(ConfigError::new(
                 DATABASE_URL,
@@ -324,17 +338,19 @@ impl DatabaseUrl {
                 "the URL names no host",
             ));
         }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(5));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("votingapp");
-        }
+        let per_host = match crate::postgres_link::one_url_per_host(&parsed, &given) {
+            Some(urls) => urls
+                .iter()
+                .map(|url| finish(url))
+                .collect::<Result<_, _>>()?,
+            None => vec![config.clone()],
+        };
         let connector = tls
             .connector()
             .map_err(|reason| ConfigError::new(DATABASE_URL, shown.clone(), reason))?;
         Ok(Self {
             config,
+            per_host,
             tls,
             connector,
             shown,

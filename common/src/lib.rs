@@ -8,7 +8,8 @@
 //! - serving: `http` (the actix-web server, drain, probes, request metrics),
 //!   `metrics` (the Prometheus recorder);
 //! - the stores: `redis_link` (a Redis connection that survives a silent
-//!   server), `tls` (rustls for Redis and Postgres), `backoff` (retries).
+//!   server), `postgres_link` (Postgres connections with time limits),
+//!   `tls` (rustls for Redis and Postgres), `backoff` (retries).
 //!
 //! What the services say to each other (the vote message, the Redis keys,
 //! the Postgres names) is the `wire` crate.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod poll;
+pub mod postgres_link;
 pub mod redis_link;
 pub mod service;
 pub mod shutdown;

@@ -38,6 +38,16 @@ pub const QUIET_TICK: Duration = Duration::from_secs(15);
 /// `vote_counts` does not exist yet, or on a standby.
 const POLL: Duration = Duration::from_secs(1);
 
+/// While no notification comes, a round trip this often shows that the
+/// session still answers: a server stopped without closing (or cut off)
+/// would otherwise leave viewers on stale totals, as a `LISTEN` that hears
+/// nothing looks like a quiet poll.
+const LIVENESS_PERIOD: Duration = Duration::from_secs(5);
+
+/// Longest any query of the session may take before the session is
+/// dropped and made again (the next host of `DATABASE_URL` gets its turn).
+const QUERY_LIMIT: Duration = Duration::from_secs(3);
+
 /// What viewers are shown now, with its Server-Sent Event pre-rendered once.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -134,8 +144,39 @@ pub fn follow(database: DatabaseUrl, options: PollOptions, stop: CancellationTok
 
 /// Whether the server is a standby (in recovery).
 async fn in_recovery(client: &tokio_postgres::Client) -> anyhow::Result<bool> {
-    let row = client.query_one("SELECT pg_is_in_recovery()", &[]).await?;
+    let row = bounded(client.query_one("SELECT pg_is_in_recovery()", &[])).await?;
     Ok(row.try_get(0)?)
+}
+
+/// `query` within [`QUERY_LIMIT`]: past it the session is given up.
+async fn bounded<T>(
+    query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(QUERY_LIMIT, query).await {
+        Ok(answer) => Ok(answer?),
+        Err(_) => Err(anyhow::anyhow!(
+            "Postgres did not answer within {QUERY_LIMIT:?}"
+        )),
+    }
+}
+
+/// The task that drives the session's connection; it ends with the
+/// session, however the session ends.
+struct Driver(tokio::task::JoinHandle<anyhow::Error>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Driver {
+    /// Why the connection ended, once it has.
+    async fn ended(&mut self) -> anyhow::Error {
+        (&mut self.0)
+            .await
+            .unwrap_or_else(|e| anyhow::anyhow!("the Postgres connection task failed: {e}"))
+    }
 }
 
 /// One connected session; returns the error that ended it.
@@ -145,12 +186,26 @@ async fn session(
     publish: &watch::Sender<Arc<Snapshot>>,
     backoff: &mut Backoff,
 ) -> anyhow::Error {
-    let (client, mut connection) = match database.config.connect(database.connector()).await {
-        Ok(pair) => pair,
-        Err(e) => return anyhow::Error::new(e).context("connecting to Postgres"),
-    };
+    match follow_session(database, options, publish, backoff).await {
+        Ok(never) => match never {},
+        Err(error) => error,
+    }
+}
+
+async fn follow_session(
+    database: &DatabaseUrl,
+    options: &PollOptions,
+    publish: &watch::Sender<Arc<Snapshot>>,
+    backoff: &mut Backoff,
+) -> anyhow::Result<std::convert::Infallible> {
+    use anyhow::Context;
+    let limit = database.create_timeout();
+    let (client, mut connection) = tokio::time::timeout(limit, database.connect())
+        .await
+        .map_err(|_| anyhow::anyhow!("no Postgres host answered within {limit:?}"))?
+        .context("connecting to Postgres")?;
     let (notified, mut notifications) = mpsc::unbounded_channel::<()>();
-    let driver = tokio::spawn(async move {
+    let mut driver = Driver(tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
@@ -162,24 +217,20 @@ async fn session(
             }
         }
         anyhow::anyhow!("Postgres closed the connection")
-    });
+    }));
     let listen = format!("LISTEN {}", wire::schema::TALLY_CHANNEL);
     // A standby (DATABASE_URL may list several hosts, and result takes any)
     // cannot LISTEN, and no NOTIFY reaches it: there the totals are read
     // every second until it is promoted.
-    let mut standby = match in_recovery(&client).await {
-        Ok(standby) => standby,
-        Err(e) => {
-            driver.abort();
-            return e.context("asking whether Postgres is a standby");
-        }
-    };
+    let mut standby = in_recovery(&client)
+        .await
+        .context("asking whether Postgres is a standby")?;
     if standby {
         tracing::info!("connected to a Postgres standby; reading the totals every {POLL:?}");
-    } else if let Err(e) = client.batch_execute(&listen).await {
-        driver.abort();
-        return anyhow::Error::new(e).context("listening for new votes");
     } else {
+        bounded(client.batch_execute(&listen))
+            .await
+            .context("listening for new votes")?;
         tracing::info!("connected to Postgres");
     }
     let mut first = true;
@@ -187,7 +238,7 @@ async fn session(
     loop {
         let read = async {
             if !following_counts {
-                following_counts = crate::totals::counts_installed(&client).await?;
+                following_counts = bounded(crate::totals::counts_installed(&client)).await?;
                 if following_counts {
                     tracing::info!("following the totals in vote_counts");
                 } else if first {
@@ -197,18 +248,12 @@ async fn session(
                 }
             }
             if following_counts {
-                crate::totals::read_tally(&client).await
+                bounded(crate::totals::read_tally(&client)).await
             } else {
-                crate::totals::count_votes(&client).await
+                bounded(crate::totals::count_votes(&client)).await
             }
         };
-        let tally = match read.await {
-            Ok(tally) => tally,
-            Err(e) => {
-                driver.abort();
-                return anyhow::Error::new(e).context("reading the totals");
-            }
-        };
+        let tally = read.await.context("reading the totals")?;
         metrics::counter!("result_tally_reads_total").increment(1);
         if first {
             backoff.reset();
@@ -226,18 +271,15 @@ async fn session(
         }
         if standby {
             tokio::time::sleep(POLL).await;
-            match in_recovery(&client).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => {
-                    driver.abort();
-                    return e.context("asking whether Postgres is still a standby");
-                }
+            if in_recovery(&client)
+                .await
+                .context("asking whether Postgres is still a standby")?
+            {
+                continue;
             }
-            if let Err(e) = client.batch_execute(&listen).await {
-                driver.abort();
-                return anyhow::Error::new(e).context("listening for new votes");
-            }
+            bounded(client.batch_execute(&listen))
+                .await
+                .context("listening for new votes")?;
             tracing::info!("the standby was promoted; following its notifications");
             standby = false;
             continue;
@@ -250,10 +292,16 @@ async fn session(
         // Reads are at least COALESCE apart: notifications that arrive in
         // the meantime are answered by one read, the first one at once.
         tokio::time::sleep(COALESCE).await;
-        if notifications.recv().await.is_none() {
-            return driver
-                .await
-                .unwrap_or_else(|e| anyhow::anyhow!("the Postgres connection task failed: {e}"));
+        loop {
+            match tokio::time::timeout(LIVENESS_PERIOD, notifications.recv()).await {
+                Ok(Some(())) => break,
+                Ok(None) => return Err(driver.ended().await),
+                Err(_) => {
+                    bounded(client.simple_query("SELECT 1"))
+                        .await
+                        .context("checking that Postgres still answers")?;
+                }
+            }
         }
         while notifications.try_recv().is_ok() {}
     }

@@ -23,6 +23,7 @@ mod operability;
 mod result_service;
 mod run_script;
 mod schema;
+mod silent_postgres;
 mod tls;
 mod vote_service;
 mod worker_service;

@@ -217,11 +217,7 @@ impl std::fmt::Display for Failure {
 
 async fn migrate_once(database: &common::config::DatabaseUrl) -> Result<Report, Failure> {
     let fail = |error| Failure { error };
-    let (mut client, connection) = database
-        .config
-        .connect(database.connector())
-        .await
-        .map_err(fail)?;
+    let (mut client, connection) = database.connect().await.map_err(fail)?;
     let driver = tokio::spawn(connection);
     let report = run(&mut client).await.map_err(fail);
     drop(client);

@@ -9,7 +9,7 @@
 //! that could not bind exits, and another port is tried.
 
 use super::tls::ServerFiles;
-use super::{on_a_port_of_its_own, ready_or_exited, run_root, stop_child, TestDir};
+use super::{on_a_port_of_its_own, ready_or_exited, run_root, signal, stop_child, TestDir};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -110,6 +110,8 @@ pub struct Postgres {
     log: PathBuf,
     /// When set, the server offers TLS with this certificate (`ssl=on`).
     ssl: Option<ServerFiles>,
+    /// Stopped by [`Postgres::freeze`] and not yet thawed.
+    frozen: bool,
 }
 
 impl Postgres {
@@ -141,6 +143,7 @@ impl Postgres {
             child: None,
             log: dir.join("postgres.log"),
             ssl,
+            frozen: false,
         };
         let what = format!("Postgres (see {})", pg.log.display());
         pg.port = on_a_port_of_its_own(&what, |port| {
@@ -221,6 +224,7 @@ impl Postgres {
             child: None,
             log: dir.join("postgres-standby.log"),
             ssl: None,
+            frozen: false,
         };
         let what = format!("the Postgres standby (see {})", pg.log.display());
         pg.port = on_a_port_of_its_own(&what, |port| {
@@ -275,6 +279,29 @@ impl Postgres {
         stop_child(&mut self.child, "QUIT");
     }
 
+    /// Stops every process of the server (SIGSTOP), the postmaster first so
+    /// that it starts no new one: a server that stops answering without
+    /// closing anything, as a frozen or cut-off host does. The kernel still
+    /// accepts connections and acknowledges what is sent.
+    pub fn freeze(&mut self) {
+        let postmaster = self.child.as_ref().expect("Postgres is running").id();
+        signal(postmaster, "STOP");
+        for pid in children_of(postmaster) {
+            signal(pid, "STOP");
+        }
+        self.frozen = true;
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&mut self) {
+        let postmaster = self.child.as_ref().expect("Postgres is running").id();
+        for pid in children_of(postmaster) {
+            signal(pid, "CONT");
+        }
+        signal(postmaster, "CONT");
+        self.frozen = false;
+    }
+
     /// Starts it again after `stop` or `crash`, on the same port and data.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "Postgres is still running");
@@ -289,8 +316,29 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
+        if self.frozen {
+            self.thaw();
+        }
         self.crash();
     }
+}
+
+/// The processes whose parent is `parent`, from `/proc/<pid>/stat`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: the command may hold spaces, not ')'.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(parent)
+        })
+        .collect()
 }
 
 /// Whether a `postmaster.pid` is that of the server `pid` and says it is
