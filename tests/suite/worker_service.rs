@@ -354,3 +354,54 @@ async fn a_batch_claimed_behind_a_recovered_one_is_refused_and_nothing_is_lost()
     assert!(stack.list(&processing).await.is_empty());
     assert_eq!(stack.list("votes").await, messages[10..].to_vec());
 }
+
+/// `used_memory` of the stack's Redis, from `INFO memory`.
+async fn used_memory(stack: &Stack) -> u64 {
+    let mut redis = stack.redis.connection().await;
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("INFO memory has used_memory")
+}
+
+#[tokio::test]
+async fn a_redis_full_to_its_maxmemory_refuses_votes_and_the_worker_still_drains_it() {
+    let stack = Stack::migrated("worker-redis-full").await;
+    let vote = stack.vote(&[]).await;
+    // Long voter ids: a queue that takes memory to notice.
+    let voters = 2000;
+    let messages: Vec<String> = (0..voters)
+        .map(|i| stamped(&format!("{i:0>200}"), "a", i))
+        .collect();
+    push(&stack, &messages).await;
+    // Over its limit now, with noeviction (what the manifests set).
+    let limit = used_memory(&stack).await - 200_000;
+    let mut redis = stack.redis.connection().await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(limit)
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    let refused =
+        crate::harness::cast(&crate::harness::http_client(false), &vote.url("/"), "b").await;
+    assert_eq!(refused.status(), 503, "a vote into a full Redis");
+    assert_eq!(
+        stack.queued().await,
+        voters,
+        "the refused vote queued nothing"
+    );
+
+    let _worker = stack.worker(&[]).await;
+    drained(&stack).await;
+    assert_eq!(counts(&stack).await, (voters, 0));
+}

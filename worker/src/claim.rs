@@ -7,6 +7,12 @@
 //! finds its batch still there; one that never comes back stops refreshing its
 //! heartbeat, and once that key expires any other worker puts the batch back at
 //! the head of `votes`, in its original order.
+//!
+//! Every write the worker makes is a script flagged `allow-oom`: a Redis at
+//! its `maxmemory` with `noeviction` (what the manifests set) refuses
+//! `LMOVE`, `MULTI` with `RPUSH` and unflagged scripts that write, which is
+//! exactly when the queue must drain; vote's `RPUSH` is still refused there
+//! (503), so the worker only ever frees memory.
 
 use crate::batch::Poison;
 use crate::keys::WorkerKeys;
@@ -28,7 +34,7 @@ use wire::queue::{DEAD_LETTERS, PROCESSING_PREFIX, REJECTED, VOTES};
 /// votes where the held batch's acknowledgement removes them.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"
+        r"#!lua flags=allow-oom
 local held = tonumber(ARGV[1])
 local length = redis.call('LLEN', KEYS[2])
 if held > 0 and length ~= held then
@@ -54,7 +60,7 @@ return redis.call('LRANGE', KEYS[2], held, -1)
 /// its worker's heartbeat is alive (`ARGV[1]` = `force` skips that check).
 static REQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"
+        r"#!lua flags=allow-oom
 if ARGV[1] ~= 'force' and redis.call('EXISTS', KEYS[3]) == 1 then
   return -1
 end
@@ -72,10 +78,30 @@ return #items
 /// tell when another live process uses the same id.
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"
+        r"#!lua flags=allow-oom
 local before = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return before
+",
+    )
+});
+
+/// Lets go of a committed batch, atomically: trims the first `ARGV[1]`
+/// items off the processing list (`KEYS[1]`), appends the `ARGV[2]`
+/// messages after it to the dead letters (`KEYS[2]`) and the rest to the
+/// rejected votes (`KEYS[3]`).
+static ACKNOWLEDGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"#!lua flags=allow-oom
+local poison = tonumber(ARGV[2])
+for i = 3, 2 + poison do
+  redis.call('RPUSH', KEYS[2], ARGV[i])
+end
+for i = 3 + poison, #ARGV do
+  redis.call('RPUSH', KEYS[3], ARGV[i])
+end
+redis.call('LTRIM', KEYS[1], tonumber(ARGV[1]), -1)
+return 1
 ",
     )
 });
@@ -173,19 +199,21 @@ impl Queue {
         poison: &[Poison],
         rejected: &[Rejected],
     ) -> anyhow::Result<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
+        let mut call = ACKNOWLEDGE.prepare_invoke();
+        call.key(&self.keys.processing)
+            .key(DEAD_LETTERS)
+            .key(REJECTED)
+            .arg(messages)
+            .arg(poison.len());
         for item in poison {
-            pipe.rpush(DEAD_LETTERS, &item.message).ignore();
+            call.arg(&item.message);
         }
         for vote in rejected {
-            pipe.rpush(REJECTED, vote.to_json()).ignore();
+            call.arg(vote.to_json());
         }
-        pipe.ltrim(&self.keys.processing, messages as isize, -1)
-            .ignore();
         self.redis
             .call(CALL_TIMEOUT, |mut redis| async move {
-                pipe.query_async::<()>(&mut redis).await
+                call.invoke_async::<i64>(&mut redis).await
             })
             .await?;
         Ok(())

@@ -23,7 +23,10 @@ fi
 # --protected-mode no: what the official image's entrypoint adds when it
 # starts redis-server without a config file (this script bypasses it);
 # without it the replicas and Sentinels are refused.
+# maxmemory as in the base (k8s/app/base/redis.yaml): a full Redis refuses
+# votes, and the worker still drains it.
 set -- redis-server --protected-mode no --appendonly yes --appendfsync everysec \
+  --maxmemory 384mb --maxmemory-policy noeviction \
   --replica-announce-ip "$self"
 if [ "$master" != "$self" ]; then
   set -- "$@" --replicaof "$master" 6379
