@@ -3,6 +3,9 @@
 //! ahead and one behind (Debian's libfaketime, preloaded into the real
 //! binary), and voters who alternate between them, each vote answered
 //! before the next is cast, as a browser behind a load balancer does.
+//! Halfway, the clock ahead steps back to 10 s behind, as a clock that NTP
+//! corrects does, and that replica restarts (within one process stamps
+//! never go back; a new process starts from the stepped clock).
 
 use crate::harness::service::Service;
 use crate::harness::{cast, http_client, Stack};
@@ -25,12 +28,20 @@ fn libfaketime() -> Option<PathBuf> {
     })
 }
 
-/// A vote replica whose wall clock reads `offset` (`+3s`, `-3s`).
-async fn vote_with_clock(stack: &Stack, library: &std::path::Path, offset: &str) -> Service {
-    let library = library.to_string_lossy();
+/// A vote replica whose wall clock reads what the file `clock` says (`+3s`,
+/// `-10s`), read again at every look at the clock, so a test can step it.
+async fn vote_with_clock(
+    stack: &Stack,
+    library: &std::path::Path,
+    clock: &std::path::Path,
+    offset: &str,
+) -> Service {
+    std::fs::write(clock, offset).expect("write the replica's clock offset");
+    let (library, clock) = (library.to_string_lossy(), clock.to_string_lossy());
     let env = stack.env(&[
         ("LD_PRELOAD", &library),
-        ("FAKETIME", offset),
+        ("FAKETIME_TIMESTAMP_FILE", &clock),
+        ("FAKETIME_NO_CACHE", "1"),
         // Only the wall clock: tokio's timers keep the real monotonic one.
         ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
     ]);
@@ -65,8 +76,19 @@ async fn a_voters_last_vote_wins_across_replicas_whose_clocks_disagree() {
         return;
     };
     let stack = Stack::start("last-vote-wins");
-    let ahead = vote_with_clock(&stack, &library, &format!("+{SKEW_SECONDS}s")).await;
-    let behind = vote_with_clock(&stack, &library, &format!("-{SKEW_SECONDS}s")).await;
+    let (ahead_clock, behind_clock) = (
+        stack.dir.join("ahead.clock"),
+        stack.dir.join("behind.clock"),
+    );
+    let mut ahead =
+        vote_with_clock(&stack, &library, &ahead_clock, &format!("+{SKEW_SECONDS}s")).await;
+    let behind = vote_with_clock(
+        &stack,
+        &library,
+        &behind_clock,
+        &format!("-{SKEW_SECONDS}s"),
+    )
+    .await;
 
     // The clocks really disagree, as the replicas' stamps show.
     let skew = SKEW_SECONDS * 1_000_000;
@@ -80,24 +102,40 @@ async fn a_voters_last_vote_wins_across_replicas_whose_clocks_disagree() {
         "libfaketime did not skew the replicas' clocks: ahead {a}, now {now}, behind {b}"
     );
 
-    // Twenty voters, four votes each, alternating replicas; half start on
+    // Twenty voters, six votes each, alternating replicas; half start on
     // the replica ahead, half behind, so the last vote lands on either.
-    let mut last = std::collections::BTreeMap::new();
-    for voter in 0..20 {
-        let id = format!("clocks{voter:02}");
-        let browser = browser_of(&id, &ahead.url("/"));
-        let replicas = if voter % 2 == 0 {
-            [&ahead, &behind]
-        } else {
-            [&behind, &ahead]
-        };
-        let choices = ["a", "b", "b", "a", "a", "b"];
-        for (round, choice) in choices.into_iter().enumerate() {
-            let res = cast(&browser, &replicas[round % 2].url("/"), choice).await;
-            assert_eq!(res.status(), 200, "voter {id}, vote {round}");
+    // After the third vote the clock ahead steps back to 10 s behind and
+    // its replica restarts.
+    let voters: Vec<String> = (0..20).map(|voter| format!("clocks{voter:02}")).collect();
+    let browsers: Vec<reqwest::Client> = voters
+        .iter()
+        .map(|id| browser_of(id, &ahead.url("/")))
+        .collect();
+    let choices = ["a", "b", "b", "a", "a", "b"];
+    for (round, choice) in choices.into_iter().enumerate() {
+        if round == 3 {
+            drop(ahead);
+            ahead = vote_with_clock(&stack, &library, &ahead_clock, "-10s").await;
+            let stepped = stamp_of_a_new_voter(&stack, &ahead).await;
+            assert!(
+                stepped < now_micros() - 5 * 1_000_000,
+                "the clock ahead did not step back: {stepped}"
+            );
         }
-        last.insert(id, choices[choices.len() - 1].to_owned());
+        for (voter, browser) in browsers.iter().enumerate() {
+            let replica = if (voter + round) % 2 == 0 {
+                &ahead
+            } else {
+                &behind
+            };
+            let res = cast(browser, &replica.url("/"), choice).await;
+            assert_eq!(res.status(), 200, "voter {}, vote {round}", voters[voter]);
+        }
     }
+    let last: std::collections::BTreeMap<String, String> = voters
+        .into_iter()
+        .map(|id| (id, choices[choices.len() - 1].to_owned()))
+        .collect();
 
     let _worker = stack.worker(&[]).await;
     crate::worker_service::drained(&stack).await;
