@@ -16,6 +16,7 @@ mod deploy;
 mod end_to_end;
 mod failover;
 mod faults;
+mod group_commit;
 mod load_generator;
 mod observability;
 mod operability;
