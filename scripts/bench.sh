@@ -10,6 +10,8 @@
 #                                     # the same run, for a before/after figure
 #   BENCH_ONLY=live scripts/bench.sh  # only the live phase (viewers on result)
 #   BENCH_ONLY=backlog scripts/bench.sh  # millions queued, worker stopped, then drained
+#   BENCH_ONLY=replicated scripts/bench.sh  # vote with REDIS_MIN_REPLICAS 1 vs 0,
+#                                     # a master and a replica, alternating rounds
 #   RESULT_BASELINE=FILE scripts/bench.sh      # the live phase also runs the
 #   RESULT_BASELINE_REF=c17ef16 scripts/bench.sh  # result binary FILE, or the
 #                                     # one built from a git ref (in
@@ -199,6 +201,90 @@ if command -v valgrind >/dev/null; then
   fi
 fi
 redis-cli -p "$REDIS_PORT" del votes >/dev/null
+fi
+
+# --- vote with a replica confirming each vote: REDIS_MIN_REPLICAS 1 vs 0 ----
+# A master and one replica of its own on loopback, two vote processes on it
+# (REDIS_MIN_REPLICAS 0 and 1; with BEFORE_BIN, its vote with 1 as well), wrk
+# on each in alternating rounds: the shared machine's noise lands on all
+# alike; min and median of the rounds.
+if want replicated; then
+REPL_ROUNDS=${REPL_ROUNDS:-$([ -n "$QUICK" ] && echo 2 || echo 5)}
+REPL_SECONDS=${REPL_SECONDS:-$([ -n "$QUICK" ] && echo 5 || echo 10)}
+MASTER_PORT=$(free_port)
+REPLICA_PORT=$(free_port)
+for node in master replica; do mkdir -p "$OUT/redis-$node"; done
+redis-server --port "$MASTER_PORT" --bind 127.0.0.1 --dir "$OUT/redis-master" --save "" --appendonly no \
+  --logfile "$OUT/redis-master/redis.log" &
+pids+=($!)
+redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$OUT/redis-replica" --save "" --appendonly no \
+  --logfile "$OUT/redis-replica/redis.log" --replicaof 127.0.0.1 "$MASTER_PORT" &
+pids+=($!)
+phase "replicated: master :$MASTER_PORT, replica :$REPLICA_PORT; waiting for the replica to be online"
+for _ in $(seq 1 200); do
+  redis-cli -p "$MASTER_PORT" info replication 2>/dev/null | grep -q '^slave0:.*state=online' && break
+  sleep 0.1
+done
+redis-cli -p "$MASTER_PORT" info replication | grep -q '^slave0:.*state=online' || { echo "the replica did not come online"; exit 1; }
+# Variants: 0 and 1 (this build, REDIS_MIN_REPLICAS 0 and 1), b1 (BEFORE_BIN's vote, 1).
+declare -A repl_port
+variants=(0 1)
+[ -n "${BEFORE_BIN:-}" ] && variants+=(b1)
+for v in "${variants[@]}"; do
+  repl_port[$v]=$(free_port)
+  binary=$BIN/vote
+  [ "$v" = b1 ] && binary=$BEFORE_BIN/vote
+  env PORT="${repl_port[$v]}" REDIS_URL="redis://127.0.0.1:$MASTER_PORT/0" REDIS_MIN_REPLICAS="${v#b}" \
+    "$binary" >"$OUT/vote-replicas-$v.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do PORT=${repl_port[$v]} "$BIN/vote" healthcheck 2>/dev/null && break; sleep 0.1; done
+done
+waits=0
+for round in $(seq 1 "$REPL_ROUNDS"); do
+  for v in "${variants[@]}"; do
+    phase "replicated: round $round/$REPL_ROUNDS, vote $v, wrk 50 connections, ${REPL_SECONDS}s"
+    redis-cli -p "$MASTER_PORT" config resetstat >/dev/null
+    wrk -t2 -c50 -d"${REPL_SECONDS}s" --latency -s bench/post.lua "http://127.0.0.1:${repl_port[$v]}/" \
+      >"$OUT/repl-$v-$round.txt"
+    if [ "$v" = 1 ]; then
+      waits=$((waits + $(redis-cli -p "$MASTER_PORT" info commandstats | awk -F'[=,]' '/^cmdstat_wait:/ { print $2 }')))
+    fi
+    redis-cli -p "$MASTER_PORT" del votes >/dev/null
+    awk -v v="$v" -v r="$round" '/^Requests\/sec/ { rps = $2 } /requests in/ { req = $1 }
+      /Non-2xx/ { bad = $NF } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 }
+      END { printf "    vote %s round %s: %s req/s, p50 %s, p99 %s, %s requests, %s non-2xx\n", v, r, rps, p50, p99, req, bad + 0 }' \
+      "$OUT/repl-$v-$round.txt"
+  done
+done
+# repl_stat VARIANT min|median FIELD: a figure over the rounds of one vote
+# (FIELD: rps, p50 or p99).
+repl_stat() {
+  local n=$1 stat=$2 field=$3 f
+  for f in "$OUT"/repl-"$n"-*.txt; do
+    case "$field" in
+      rps) awk '/^Requests\/sec/ { print $2 }' "$f" ;;
+      p50) wrk_ms 50% "$f" ;;
+      p99) wrk_ms 99% "$f" ;;
+    esac
+  done | sort -g | awk -v s="$stat" '{ v[NR] = $1 } END { print (s == "min") ? v[1] : v[int((NR + 1) / 2)] }'
+}
+repl_requests=$(cat "$OUT"/repl-1-*.txt | awk '/requests in/ { n += $1 } END { print n }')
+repl_errors=$(cat "$OUT"/repl-*-*.txt | awk '/Non-2xx|Socket errors/ { n++ } END { print n + 0 }')
+if [ -n "${BEFORE_BIN:-}" ]; then
+  figure "vote req/s, REDIS_MIN_REPLICAS=1: ours vs before" "$(repl_stat 1 median rps)" "$(repl_stat b1 median rps)" "req/s (ours / $BEFORE_BIN)" "-" \
+    "median of $REPL_ROUNDS alternating rounds; min $(repl_stat 1 min rps) / $(repl_stat b1 min rps)"
+  figure "vote req/s, REDIS_MIN_REPLICAS 1 vs 0, before" "$(repl_stat b1 median rps)" "$(repl_stat 0 median rps)" "req/s ($BEFORE_BIN with 1 / ours with 0)" "-" \
+    "what the safe mode cost before"
+  figure "vote p99, REDIS_MIN_REPLICAS=1: ours vs before" "$(repl_stat 1 median p99)" "$(repl_stat b1 median p99)" "ms (ours / $BEFORE_BIN)" "-" "median of $REPL_ROUNDS rounds"
+fi
+figure "vote req/s, REDIS_MIN_REPLICAS 1 vs 0 (50 conn)" "$(repl_stat 1 median rps)" "$(repl_stat 0 median rps)" "req/s (1 / 0)" ">=0.8" \
+  "median of $REPL_ROUNDS alternating rounds; min $(repl_stat 1 min rps) / $(repl_stat 0 min rps); $repl_errors rounds with errors"
+for q in p50 p99; do
+  figure "vote $q, REDIS_MIN_REPLICAS 1 vs 0" "$(repl_stat 1 median "$q")" "$(repl_stat 0 median "$q")" "ms (1 / 0)" \
+    "$([ "$q" = p99 ] && echo "<=2" || echo -)" "median of $REPL_ROUNDS rounds; min $(repl_stat 1 min "$q") / $(repl_stat 0 min "$q")"
+done
+figure "votes per WAIT, REDIS_MIN_REPLICAS=1 (50 conn)" "$(awk -v r="$repl_requests" -v w="$waits" 'BEGIN { printf "%.1f", r / (w ? w : 1) }')" "" "votes" "-" \
+  "$repl_requests votes, $waits WAIT calls (the master's commandstats)"
 fi
 
 # --- worker: draining queued votes against pgbench 1,000-row upserts --------

@@ -16,6 +16,7 @@ mod deploy;
 mod end_to_end;
 mod failover;
 mod faults;
+mod group_commit;
 mod last_vote_wins;
 mod load_generator;
 mod observability;

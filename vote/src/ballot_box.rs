@@ -5,14 +5,18 @@
 //! and no vote wakes another thread. It reconnects by itself after Redis
 //! comes back, or after Redis stops answering (see `common::redis_link`). A
 //! request never waits more than `SEND_TIMEOUT` for Redis: the visitor gets a
-//! clear "not recorded" instead of a hang.
+//! clear "may not have been recorded; please vote again" instead of a hang
+//! (Redis may have taken a vote whose answer did not come back).
 //!
 //! With `REDIS_MIN_REPLICAS`, a vote is acknowledged only once that many
 //! replicas confirm they have it (`WAIT`): a failover to one of them cannot
-//! lose it. A vote the replicas do not confirm in time is answered "not
-//! recorded" (503), though the master has it: if no failover comes it is
-//! counted; the visitor's next vote replaces it either way.
+//! lose it. The votes waiting at the same time share one `WAIT` (see
+//! `group_commit`). A vote the replicas do not confirm in time is answered
+//! "may not have been recorded; please vote again" (503): the master has it,
+//! and if no failover comes it is counted; the visitor's next vote replaces
+//! it either way (the last vote wins).
 
+use crate::group_commit::GroupCommit;
 use common::config::RedisUrl;
 use common::redis_link::RedisLink;
 use std::time::Duration;
@@ -23,7 +27,9 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct BallotBox {
     redis: RedisLink,
-    replication: Replication,
+    /// With `REDIS_MIN_REPLICAS` above 0: the task that sends votes in
+    /// batches, each confirmed by one `WAIT`.
+    confirmed: Option<GroupCommit>,
 }
 
 impl std::fmt::Debug for BallotBox {
@@ -42,13 +48,14 @@ pub struct Replication {
 }
 
 pub const DEFAULT_REPLICA_TIMEOUT_MS: u64 = 200;
-/// Below SEND_TIMEOUT, so a vote waiting for replicas still gets its answer.
+/// Half of SEND_TIMEOUT: a vote may wait for the batch before its own, then
+/// for its own, and still gets its answer.
 pub const MAX_REPLICA_TIMEOUT_MS: u64 = 1000;
 
-/// The vote was not acknowledged.
-#[derive(Debug, thiserror::Error)]
+/// The vote was not acknowledged (Redis may have it all the same).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Unavailable {
-    /// Redis did not take it; nothing was queued.
+    /// Redis did not take it, or its answer did not come in time.
     #[error("Redis did not accept the vote: {0}")]
     Queue(String),
     /// The master has it, but fewer replicas than asked for confirmed it in
@@ -63,50 +70,37 @@ pub enum Unavailable {
 }
 
 impl BallotBox {
-    /// Connects lazily: the service starts, and serves its page, with Redis down.
+    /// Connects lazily: the service starts, and serves its page, with Redis
+    /// down. With replicas to wait for, starts the batch sender on the
+    /// current runtime (so call it on the thread that serves the votes).
     pub fn connect(url: &RedisUrl, replication: Replication) -> anyhow::Result<Self> {
-        let redis = RedisLink::new(url, "vote", Duration::from_secs(1))?;
-        Ok(Self { redis, replication })
+        let redis = link(url)?;
+        let confirmed = (replication.replicas > 0)
+            .then(|| GroupCommit::start(redis.clone(), replication, SEND_TIMEOUT));
+        Ok(Self { redis, confirmed })
+    }
+
+    /// Checks the URL without connecting or starting anything.
+    pub fn check(url: &RedisUrl) -> anyhow::Result<()> {
+        link(url).map(drop)
     }
 
     /// Queues one ballot; `Ok` means Redis has it (and, when asked for, as
-    /// many replicas: `RPUSH` then `WAIT`, pipelined; without, one `RPUSH`
-    /// as before).
+    /// many replicas, confirmed with the batch it went in; without, one
+    /// `RPUSH` of its own, pipelined with the thread's other votes).
     pub async fn cast(&self, ballot: &Ballot) -> Result<(), Unavailable> {
-        let Replication { replicas, timeout } = self.replication;
+        if let Some(confirmed) = &self.confirmed {
+            return confirmed.cast(ballot.to_json(), SEND_TIMEOUT).await;
+        }
         let mut push = redis::cmd("RPUSH");
         push.arg(wire::queue::VOTES).arg(ballot.to_json());
-        if replicas == 0 {
-            return self
-                .redis
-                .call(SEND_TIMEOUT, |mut redis| async move {
-                    push.query_async::<i64>(&mut redis).await
-                })
-                .await
-                .map(drop)
-                .map_err(|e| Unavailable::Queue(e.to_string()));
-        }
-        let mut pipe = redis::pipe();
-        pipe.add_command(push)
-            .ignore()
-            .cmd("WAIT")
-            .arg(replicas)
-            .arg(timeout.as_millis() as u64);
-        let (confirmed,) = self
-            .redis
+        self.redis
             .call(SEND_TIMEOUT, |mut redis| async move {
-                pipe.query_async::<(i64,)>(&mut redis).await
+                push.query_async::<i64>(&mut redis).await
             })
             .await
-            .map_err(|e| Unavailable::Queue(e.to_string()))?;
-        if confirmed < i64::from(replicas) {
-            return Err(Unavailable::NotReplicated {
-                confirmed,
-                wanted: replicas,
-                timeout,
-            });
-        }
-        Ok(())
+            .map(drop)
+            .map_err(|e| Unavailable::Queue(e.to_string()))
     }
 
     /// Opens the connection now, in the background, so that the first
@@ -128,4 +122,8 @@ impl BallotBox {
     pub async fn ping(&self) -> Result<(), String> {
         self.redis.ping(Duration::from_secs(1)).await
     }
+}
+
+fn link(url: &RedisUrl) -> anyhow::Result<RedisLink> {
+    Ok(RedisLink::new(url, "vote", Duration::from_secs(1))?)
 }

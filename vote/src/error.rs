@@ -30,9 +30,10 @@ pub enum VoteError {
     /// 400: the body broke off or could not be read.
     #[error("The form could not be read: {0}")]
     Payload(String),
-    /// 503: Redis did not take the vote.
+    /// 503: Redis did not confirm the vote (it may have it all the same:
+    /// a vote cast again is harmless, the last vote wins).
     #[error(
-        "Your vote was not recorded: the vote queue is unavailable. Please try again in a moment."
+        "Your vote may not have been recorded; please vote again. The vote queue did not confirm it in time."
     )]
     QueueUnavailable(#[source] crate::ballot_box::Unavailable),
 }

@@ -4,6 +4,7 @@
 pub mod ballot_box;
 pub mod config;
 pub mod error;
+pub mod group_commit;
 pub mod page;
 pub mod routes;
 pub mod stamp;

@@ -24,7 +24,7 @@ impl Application {
         let (listeners, port, metrics_port) =
             common::http::Listeners::bind(config.bind, config.port, config.metrics_port)?;
         // Checked here, so a bad URL stops the start instead of a worker.
-        BallotBox::connect(&config.redis, config.replication)?;
+        BallotBox::check(&config.redis)?;
         let pages = Pages::render(&config.options, &config.hostname)?;
         let state = web::Data::new(VoteState {
             pages,

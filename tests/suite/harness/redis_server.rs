@@ -60,6 +60,20 @@ impl RedisServer {
         )
     }
 
+    /// A replica of `master` that writes each change to its append-only file
+    /// before it acknowledges it (Redis writes the file before it answers,
+    /// the master's `REPLCONF GETACK` included): after a `kill -9`,
+    /// [`Self::start_again_alone`] serves every write it confirmed.
+    pub fn persistent_replica_of(master: &RedisServer, dir: &TestDir, n: usize) -> Self {
+        Self::start_as(
+            dir,
+            &format!("redis-replica-{n}"),
+            true,
+            None,
+            Role::ReplicaOf(master.port),
+        )
+    }
+
     /// A Sentinel watching `master` as [`MASTER_NAME`] (over TLS, with the
     /// master's certificate files, when the master speaks TLS; the
     /// Sentinel's own port stays plain).
@@ -234,6 +248,13 @@ impl RedisServer {
             self.port,
             self.dir.display()
         );
+    }
+
+    /// Starts a stopped replica again from its own files, as a server on its
+    /// own (no `replicaof`): what it holds is what a failover to it keeps.
+    pub fn start_again_alone(&mut self) {
+        self.role = Role::Server;
+        self.start_again();
     }
 }
 
