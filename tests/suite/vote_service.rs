@@ -263,7 +263,7 @@ async fn with_redis_down_a_vote_gets_503_and_the_service_recovers_on_its_own() {
         .text()
         .await
         .unwrap()
-        .contains("Your vote was not recorded"));
+        .contains("Your vote may not have been recorded; please vote again"));
     // Still ready: it answers with the clear 503 page above, which a refused
     // connection would not. Redis is reported apart.
     let ready = client.get(vote.url("/readyz")).send().await.unwrap();

@@ -5,12 +5,12 @@
 //! and no vote wakes another thread. It reconnects by itself after Redis
 //! comes back, or after Redis stops answering (see `common::redis_link`). A
 //! request never waits more than `SEND_TIMEOUT` for Redis: the visitor gets a
-//! clear "not recorded" instead of a hang.
+//! clear "may not have been recorded" instead of a hang.
 //!
 //! With `REDIS_MIN_REPLICAS`, a vote is acknowledged only once that many
 //! replicas confirm they have it (`WAIT`): a failover to one of them cannot
-//! lose it. A vote the replicas do not confirm in time is answered "not
-//! recorded" (503), though the master has it: if no failover comes it is
+//! lose it. A vote the replicas do not confirm in time is answered "may not
+//! have been recorded" (503), though the master has it: if no failover comes it is
 //! counted; the visitor's next vote replaces it either way.
 
 use common::config::RedisUrl;
@@ -48,7 +48,8 @@ pub const MAX_REPLICA_TIMEOUT_MS: u64 = 1000;
 /// The vote was not acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum Unavailable {
-    /// Redis did not take it; nothing was queued.
+    /// Redis did not acknowledge it in time. It may have it all the same
+    /// (the command may already be in its socket buffer).
     #[error("Redis did not accept the vote: {0}")]
     Queue(String),
     /// The master has it, but fewer replicas than asked for confirmed it in

@@ -60,12 +60,13 @@ fn is_well_formed(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The `Set-Cookie` value that gives a new visitor its id. Written out
-/// rather than built with the cookie crate: this is on every first vote's
-/// path, and the attributes never change.
-pub fn voter_cookie(id: &VoterId) -> HeaderValue {
+/// The `Set-Cookie` value that gives a new visitor its id, `Secure` when
+/// the visitor came over TLS. Written out rather than built with the cookie
+/// crate: this is on every first vote's path, and the attributes never change.
+pub fn voter_cookie(id: &VoterId, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{VOTER_COOKIE}={}{VOTER_COOKIE_ATTRIBUTES}",
+        "{VOTER_COOKIE}={}{VOTER_COOKIE_ATTRIBUTES}{secure}",
         id.as_str()
     ))
     .expect("a voter id is a valid header value")
@@ -127,8 +128,14 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_lax_and_long_lived() {
         let id = new_voter_id();
-        let text = voter_cookie(&id).to_str().unwrap().to_owned();
+        let text = voter_cookie(&id, false).to_str().unwrap().to_owned();
         let cookie = Cookie::parse(text.clone()).unwrap();
+        assert_eq!(cookie.secure(), None, "{text}");
+        let over_tls = voter_cookie(&id, true).to_str().unwrap().to_owned();
+        assert_eq!(
+            Cookie::parse(over_tls.clone()).unwrap().secure(),
+            Some(true)
+        );
         assert_eq!(cookie.value(), id.as_str());
         assert_eq!(cookie.http_only(), Some(true), "{text}");
         assert_eq!(cookie.same_site(), Some(SameSite::Lax), "{text}");
