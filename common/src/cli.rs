@@ -54,7 +54,9 @@ where
             clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n"))
         };
         let number: T = config::parse_value(self.name, &raw).map_err(invalid)?;
-        if number < self.min || number > self.max {
+        // Written as "not within", so that NaN (which compares false with
+        // everything) is refused rather than let through.
+        if !(self.min..=self.max).contains(&number) {
             return Err(invalid(ConfigError::new(
                 self.name,
                 raw.into_owned(),

@@ -130,17 +130,7 @@ pub async fn observe(
         req.extensions_mut().insert(RequestId(header.clone()));
     }
     let span = tracing::debug_span!("request", %method, %route, %request_id);
-    let draining = req
-        .app_data::<web::Data<Draining>>()
-        .is_some_and(|d| d.is_draining());
     let mut res = next.call(req).instrument(span.clone()).await?;
-    if draining {
-        // Stopping: this connection is closed after its answer, so no client
-        // holds a kept-alive connection to a server about to go away.
-        res.response_mut()
-            .head_mut()
-            .set_connection_type(actix_web::http::ConnectionType::Close);
-    }
     let status = res.status();
     let elapsed = started.elapsed();
     if let Some(header) = header {
@@ -373,6 +363,12 @@ pub fn servers<F>(
 where
     F: Fn(&mut web::ServiceConfig, Routes) + Clone + Send + 'static,
 {
+    // Each app knows which routes it serves (readiness tells less to the
+    // public than to the operational port).
+    let configure = move |cfg: &mut web::ServiceConfig, routes: Routes| {
+        cfg.app_data(web::Data::new(routes));
+        configure(cfg, routes)
+    };
     let Some(operations) = listeners.operations else {
         let pages = server(listeners.pages, serving, stop, move |cfg| {
             configure(cfg, Routes::All)
@@ -436,8 +432,9 @@ where
 /// How long a stopping server waits for its open connections, in seconds.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
-/// A service's app: `configure` plus the request middleware (`observe`) and
-/// the 404 answer. Handlers can ask `web::Data<Draining>` whether `stop` has
+/// A service's app: `configure` plus the request middleware (`observe`),
+/// what the edge adds to every answer and the answer to requests no route
+/// takes (see [`crate::edge`]). Handlers can ask `web::Data<Draining>` whether `stop` has
 /// been cancelled.
 pub fn app<F>(
     stop: &CancellationToken,
@@ -456,9 +453,11 @@ where
 {
     actix_web::App::new()
         .app_data(web::Data::new(Draining(stop.clone())))
+        .wrap(actix_web::middleware::from_fn(crate::edge::close_when_done))
+        .wrap(crate::edge::security_headers())
         .wrap(actix_web::middleware::from_fn(observe))
         .configure(configure)
-        .default_service(web::to(not_found))
+        .default_service(web::to(crate::edge::unrouted))
 }
 
 /// Routes every service serves: `/healthz` on every server, `/metrics` where
@@ -482,19 +481,15 @@ where
     web::resource(path).get(handler.clone()).head(handler)
 }
 
-/// What an unknown path gets: 404 with a line saying so.
-async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound()
-        .content_type("text/plain; charset=utf-8")
-        .body(format!("Not found: {}\n", req.path()))
-}
-
 /// Readiness: 200 while this process can serve its own routes, 503 once it
 /// is draining. A dependency that is down does not make it unready (every
 /// replica would leave its Service at once, and visitors would get refused
-/// connections instead of the page that says the vote was not recorded):
-/// each dependency's state is reported in the body, `dependencies`, and as
-/// the gauge `dependency_up{dependency}`.
+/// connections instead of the page that says the vote may not have been
+/// recorded): each dependency's state is reported in the body,
+/// `dependencies`, and as the gauge `dependency_up{dependency}`. Where
+/// readiness shares the public port (no `METRICS_PORT`), a dependency down
+/// is only "unavailable" in the body (its error text, which can name hosts
+/// and users, goes to the log); on the operational port the body says why.
 #[derive(Debug, Default)]
 pub struct Readiness {
     checks: Vec<(&'static str, Result<(), String>)>,
@@ -506,21 +501,33 @@ impl Readiness {
         self
     }
 
-    pub fn into_response(self, draining: &Draining) -> HttpResponse {
-        let dependencies: serde_json::Map<String, serde_json::Value> =
-            self.checks
-                .iter()
-                .map(|(name, outcome)| {
-                    metrics::gauge!("dependency_up", "dependency" => *name)
-                        .set(if outcome.is_ok() { 1.0 } else { 0.0 });
-                    let state = match outcome {
-                        Ok(()) => "ok".to_owned(),
-                        Err(e) => format!("unavailable: {e}"),
-                    };
-                    ((*name).to_owned(), state.into())
-                })
-                .collect();
-        let draining = draining.is_draining();
+    pub fn into_response(self, req: &actix_web::HttpRequest) -> HttpResponse {
+        let public = req
+            .app_data::<web::Data<Routes>>()
+            .is_none_or(|routes| *routes.get_ref() != Routes::Operations);
+        let dependencies: serde_json::Map<String, serde_json::Value> = self
+            .checks
+            .iter()
+            .map(|(name, outcome)| {
+                metrics::gauge!("dependency_up", "dependency" => *name).set(if outcome.is_ok() {
+                    1.0
+                } else {
+                    0.0
+                });
+                let state = match outcome {
+                    Ok(()) => "ok".to_owned(),
+                    Err(e) if public => {
+                        tracing::warn!(dependency = *name, error = %e, "dependency unavailable");
+                        "unavailable".to_owned()
+                    }
+                    Err(e) => format!("unavailable: {e}"),
+                };
+                ((*name).to_owned(), state.into())
+            })
+            .collect();
+        let draining = req
+            .app_data::<web::Data<Draining>>()
+            .is_some_and(|d| d.is_draining());
         let body = serde_json::json!({
             "status": if draining { "draining" } else { "ready" },
             "dependencies": dependencies,

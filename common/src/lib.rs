@@ -6,7 +6,8 @@
 //! - the process: `service` (run until stopped, `healthcheck`), `shutdown`
 //!   (signals), `telemetry` (logging);
 //! - serving: `http` (the actix-web server, drain, probes, request metrics),
-//!   `metrics` (the Prometheus recorder);
+//!   `edge` (what every answer carries: security headers, when a connection
+//!   closes, the body deadline), `metrics` (the Prometheus recorder);
 //! - the stores: `redis_link` (a Redis connection that survives a silent
 //!   server), `postgres_link` (Postgres connections with time limits),
 //!   `tls` (rustls for Redis and Postgres), `backoff` (retries).
@@ -17,6 +18,7 @@
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod edge;
 pub mod http;
 pub mod metrics;
 pub mod poll;

@@ -93,17 +93,14 @@ fn event_stream_head() -> actix_web::HttpResponseBuilder {
     head
 }
 
-async fn readyz(
-    state: web::Data<ResultState>,
-    draining: web::Data<common::http::Draining>,
-) -> HttpResponse {
+async fn readyz(req: HttpRequest, state: web::Data<ResultState>) -> HttpResponse {
     let postgres = match &state.feed.borrow().state {
         State::Current(_) => Ok(()),
         State::Unavailable(reason) => Err(reason.clone()),
     };
     common::http::Readiness::default()
         .check("postgres", postgres)
-        .into_response(&draining)
+        .into_response(&req)
 }
 
 async fn style() -> HttpResponse {

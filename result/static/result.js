@@ -12,8 +12,10 @@
     byId("name-b").textContent = t.option_b;
     byId("percent-a").textContent = t.percent_a + "%";
     byId("percent-b").textContent = t.percent_b + "%";
-    byId("bar-a").style.width = t.percent_a + "%";
-    byId("bar-b").style.width = t.percent_b + "%";
+    var bar = byId("bar");
+    bar.value = t.percent_a;
+    bar.setAttribute("aria-label", t.option_a + " " + t.percent_a + " percent, " +
+      t.option_b + " " + t.percent_b + " percent");
     byId("total").textContent = t.label;
     var main = byId("results");
     main.dataset.a = t.a;

@@ -66,7 +66,7 @@ pub struct Plan {
     #[arg(long, env = "SEED_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// Fail (exit 1) when the successes' p99 latency exceeds this many ms.
-    #[arg(long, env = "SEED_MAX_P99_MS")]
+    #[arg(long, env = "SEED_MAX_P99_MS", value_parser = parse_milliseconds)]
     pub max_p99_ms: Option<f64>,
     /// Fail (exit 1) when more than this fraction of the requests fail
     /// (`0.01` is 1%); the default 0 fails on any error.
@@ -125,6 +125,14 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_milliseconds(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(ms) if ms.is_finite() && ms > 0.0 => Ok(ms),
+        Ok(_) => Err("a latency in ms, more than 0".into()),
+        Err(e) => Err(format!("{raw:?}: {e}")),
+    }
+}
+
 fn parse_fraction(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
         Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
@@ -176,6 +184,21 @@ mod tests {
         assert!(Plan::try_parse_from(["seed", "--stages", "10s:100", "--rate", "5"]).is_err());
         assert!(Plan::try_parse_from(["seed", "--rate", "0"]).is_err());
         assert!(Plan::try_parse_from(["seed", "--fresh", "--voters", "3"]).is_err());
+    }
+
+    #[test]
+    fn every_number_refuses_nan_and_infinity() {
+        for flag in ["--rate", "--max-error-rate", "--max-p99-ms"] {
+            for value in ["NaN", "inf", "-inf"] {
+                assert!(
+                    Plan::try_parse_from(["seed", flag, value]).is_err(),
+                    "{flag} {value}"
+                );
+            }
+        }
+        assert!(Plan::try_parse_from(["seed", "--stages", "10s:NaN"]).is_err());
+        let plan = Plan::parse_from(["seed", "--max-p99-ms", "250"]);
+        assert_eq!(plan.max_p99_ms, Some(250.0));
     }
 
     #[test]

@@ -84,6 +84,10 @@ async fn a_vote_marks_the_choice_and_the_results_page_follows_live() {
         eval(&alice, "document.getElementById('percent-a').innerText").await,
         "100%"
     );
+    assert_eq!(
+        eval(&alice, "document.getElementById('bar').value").await,
+        100
+    );
     eval(&alice, "window.notReloaded = true").await;
 
     // Another visitor votes for the other option: 50/50, without a reload.
@@ -93,7 +97,8 @@ async fn a_vote_marks_the_choice_and_the_results_page_follows_live() {
         &alice,
         "document.getElementById('percent-a').innerText === '50%' \
          && document.getElementById('percent-b').innerText === '50%' \
-         && document.getElementById('total').innerText === '2 votes'",
+         && document.getElementById('total').innerText === '2 votes' \
+         && document.getElementById('bar').value === 50",
     )
     .await;
     assert_eq!(

@@ -25,6 +25,18 @@ fn a_bad_setting_stops_the_binary_with_a_message_naming_the_variable() {
             "invalid BIND_ADDRESS=everywhere",
         ),
         ("DRAIN_SECONDS", "-1", "invalid DRAIN_SECONDS=-1"),
+        ("DRAIN_SECONDS", "NaN", "invalid DRAIN_SECONDS=NaN"),
+        ("DRAIN_SECONDS", "inf", "invalid DRAIN_SECONDS=inf"),
+        (
+            "TRUSTED_PROXIES",
+            "10.0.0.0/33",
+            "invalid TRUSTED_PROXIES=10.0.0.0/33",
+        ),
+        (
+            "TRUSTED_PROXIES",
+            "proxy.local",
+            "invalid TRUSTED_PROXIES=proxy.local",
+        ),
         ("METRICS_PORT", "ninety", "invalid METRICS_PORT=ninety"),
         // The default PORT is 80: the same port twice is refused.
         ("METRICS_PORT", "80", "invalid METRICS_PORT=80"),

@@ -157,7 +157,7 @@ impl Voting {
                                     Ok(res) => assert_eq!(
                                         res.status(),
                                         503,
-                                        "only 'may not have been recorded' is allowed"
+                                        "only 503 (may not have been recorded) is allowed"
                                     ),
                                     Err(_) => {}
                                 }

@@ -13,6 +13,7 @@ mod cluster;
 mod config;
 mod containers;
 mod deploy;
+mod edge;
 mod end_to_end;
 mod failover;
 mod faults;

@@ -55,7 +55,8 @@ pub const MAX_REPLICA_TIMEOUT_MS: u64 = 1000;
 /// The vote was not acknowledged (Redis may have it all the same).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Unavailable {
-    /// Redis did not take it, or its answer did not come in time.
+    /// Redis did not acknowledge it in time. It may have it all the same
+    /// (the command may already be in its socket buffer).
     #[error("Redis did not accept the vote: {0}")]
     Queue(String),
     /// The master has it, but fewer replicas than asked for confirmed it in

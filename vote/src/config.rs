@@ -3,6 +3,7 @@
 //! at start-up.
 
 use crate::ballot_box::{Replication, DEFAULT_REPLICA_TIMEOUT_MS, MAX_REPLICA_TIMEOUT_MS};
+use crate::transport::TrustedProxies;
 use common::cli::{Number, PageArgs, PageCommand, RedisArgs};
 use common::config::{ConfigError, RedisUrl};
 use common::poll::PollOptions;
@@ -23,6 +24,9 @@ pub struct Cli {
     #[arg(long, env = "REDIS_REPLICA_TIMEOUT_MS", default_value_t = DEFAULT_REPLICA_TIMEOUT_MS, value_name = "MS",
           value_parser = Number::new("REDIS_REPLICA_TIMEOUT_MS", DEFAULT_REPLICA_TIMEOUT_MS, 1, MAX_REPLICA_TIMEOUT_MS))]
     pub redis_replica_timeout_ms: u64,
+    /// Proxies (addresses, CIDR ranges: 10.0.0.0/8,...) whose X-Forwarded-Proto: https makes the voter cookie Secure [default: none]
+    #[arg(long, env = crate::transport::TRUSTED_PROXIES, value_name = "ADDRESS/CIDR,...")]
+    pub trusted_proxies: Option<String>,
     #[command(flatten)]
     pub page: PageArgs,
 }
@@ -41,6 +45,8 @@ pub struct Config {
     pub drain: std::time::Duration,
     /// Shown as "Processed by container ID …" (the pod or container name).
     pub hostname: String,
+    /// Whose `X-Forwarded-Proto` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -58,6 +64,9 @@ impl Config {
             bind: cli.page.bind.address()?,
             drain: cli.page.drain.drain(),
             hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+            trusted_proxies: TrustedProxies::parse(
+                cli.trusted_proxies.as_deref().unwrap_or_default(),
+            )?,
         })
     }
 }

@@ -30,10 +30,16 @@ pub enum VoteError {
     /// 400: the body broke off or could not be read.
     #[error("The form could not be read: {0}")]
     Payload(String),
-    /// 503: Redis did not confirm the vote (it may have it all the same:
-    /// a vote cast again is harmless, the last vote wins).
+    /// 408: the body did not arrive within the deadline.
+    #[error("The form did not arrive within {} seconds.", .0.as_secs())]
+    BodyTimeout(std::time::Duration),
+    /// 503: Redis did not acknowledge the vote. It may have it all the same
+    /// (the command can be in its socket, or on the master but not yet on
+    /// the replicas asked for), so the visitor is told it may not have been
+    /// recorded, never that it was not: voting again is harmless, the last
+    /// vote counts.
     #[error(
-        "Your vote may not have been recorded; please vote again. The vote queue did not confirm it in time."
+        "Your vote may not have been recorded; please vote again in a moment (voting twice is harmless: your last vote counts)."
     )]
     QueueUnavailable(#[source] crate::ballot_box::Unavailable),
 }
@@ -47,6 +53,7 @@ impl VoteError {
             | VoteError::MalformedBody
             | VoteError::MalformedCookie
             | VoteError::Payload(_) => StatusCode::BAD_REQUEST,
+            VoteError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             VoteError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             VoteError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             VoteError::QueueUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +71,7 @@ impl VoteError {
             VoteError::TooLarge(_) => "too_large",
             VoteError::UnsupportedMediaType(_) => "unsupported_media_type",
             VoteError::Payload(_) => "payload",
+            VoteError::BodyTimeout(_) => "body_timeout",
             VoteError::QueueUnavailable(crate::ballot_box::Unavailable::NotReplicated {
                 ..
             }) => "not_replicated",

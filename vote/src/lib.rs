@@ -9,4 +9,5 @@ pub mod page;
 pub mod routes;
 pub mod stamp;
 pub mod startup;
+pub mod transport;
 pub mod voter;

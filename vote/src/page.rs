@@ -18,7 +18,7 @@ pub struct VotePage<'a> {
     pub hostname: &'a str,
     pub chosen_a: bool,
     pub chosen_b: bool,
-    /// Why the last vote was not recorded, if it was not.
+    /// Why the last vote was refused, or may not have been recorded.
     pub problem: Option<String>,
 }
 

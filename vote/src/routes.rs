@@ -5,12 +5,14 @@ use crate::ballot_box::BallotBox;
 use crate::error::VoteError;
 use crate::page::{Pages, VotePage, SCRIPT, STYLE};
 use crate::stamp::Stamper;
+use crate::transport::TrustedProxies;
 use crate::voter::{clearing_cookie, last_stamp, stamp_cookie, voter_cookie, Visitor};
 use actix_web::http::header::{self, ContentType};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use askama::Template;
 use bytes::Bytes;
+use common::edge::{ServerMethods, BODY_DEADLINE};
 use common::http::Routes;
 use common::poll::PollOptions;
 use futures_util::StreamExt;
@@ -29,6 +31,8 @@ pub struct VoteState {
     /// The page's everyday forms, rendered at start.
     pub pages: Pages,
     pub accepted: AcceptedVotes,
+    /// Whose `X-Forwarded-Proto` makes the voter cookie `Secure`.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// `votes_accepted_total{choice}`, looked up once instead of per vote.
@@ -66,14 +70,15 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         "votes_rejected_total",
         metrics::Unit::Count,
-        "Votes refused and not recorded, by reason (queue_unavailable: Redis did not take it; the others: bad requests)."
+        "Votes refused, by reason (queue_unavailable: Redis did not acknowledge it; not_replicated: its replicas did not confirm it in time; both may still be counted; the others: bad requests, nothing queued)."
     );
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig, routes: Routes) {
     use common::http::readable;
     if routes.pages() {
-        cfg.service(readable("/", show).post(cast))
+        cfg.app_data(web::Data::new(ServerMethods("GET, HEAD, POST")))
+            .service(readable("/", show).post(cast))
             .service(readable("/static/vote.css", style))
             .service(readable("/static/vote.js", script));
     }
@@ -85,7 +90,35 @@ pub fn routes(cfg: &mut web::ServiceConfig, routes: Routes) {
 
 async fn show(req: HttpRequest, state: web::Data<VoteState>) -> HttpResponse {
     let visitor = Visitor::from_request(&req);
-    respond_html(HttpResponse::Ok(), &visitor, state.pages.after(None))
+    // A HEAD is no visit: it gets the headers of a page, not an id.
+    let new_id = if req.method() == Method::HEAD {
+        NewId::Withhold
+    } else {
+        NewId::issue(&req, &state)
+    };
+    respond_html(
+        HttpResponse::Ok(),
+        &visitor,
+        new_id,
+        state.pages.after(None),
+    )
+}
+
+/// Whether an answer gives a new visitor (no cookie yet) its voter id: a
+/// page or a vote taken does; a refused vote does not (nothing was cast
+/// under the id, and a stream of bad requests would each mint one).
+#[derive(Debug, Clone, Copy)]
+enum NewId {
+    Issue { secure: bool },
+    Withhold,
+}
+
+impl NewId {
+    fn issue(req: &HttpRequest, state: &VoteState) -> Self {
+        Self::Issue {
+            secure: state.trusted_proxies.over_tls(req),
+        }
+    }
 }
 
 async fn cast(
@@ -98,43 +131,57 @@ async fn cast(
     let mut stamped = None;
     let outcome = record_vote(&req, payload, &visitor, &state, &ballot_box, &mut stamped).await;
     let wants_json = accepts_json(&req);
-    let respond = |status| with_stamp(HttpResponse::build(status), stamped);
+    let secure = state.trusted_proxies.over_tls(&req);
+    let respond = |status| with_stamp(HttpResponse::build(status), stamped, secure);
     match outcome {
         Ok(choice) => {
             state.accepted.count(choice);
+            let new_id = NewId::issue(&req, &state);
             if wants_json {
-                return with_cookie(respond(StatusCode::OK), &visitor)
+                return with_cookie(respond(StatusCode::OK), &visitor, new_id)
                     .json(serde_json::json!({ "vote": choice.as_str() }));
             }
             respond_html(
                 respond(StatusCode::OK),
                 &visitor,
+                new_id,
                 state.pages.after(Some(choice)),
             )
         }
         Err(error) => {
             metrics::counter!("votes_rejected_total", "reason" => error.reason()).increment(1);
             let request_id = common::http::RequestId::of(&req);
-            match &error {
+            // A vote Redis may have taken was cast under the visitor's id:
+            // the id goes with the answer, so that voting again replaces it.
+            let new_id = match &error {
                 VoteError::QueueUnavailable(cause) => {
-                    tracing::warn!(error = %cause, %request_id, "vote not recorded")
+                    tracing::warn!(
+                        reason = error.reason(),
+                        error = %cause,
+                        %request_id,
+                        "vote not acknowledged"
+                    );
+                    NewId::issue(&req, &state)
                 }
-                other => tracing::info!(
-                    reason = other.reason(),
-                    %request_id,
-                    "vote rejected: {other}"
-                ),
-            }
+                other => {
+                    tracing::info!(
+                        reason = other.reason(),
+                        %request_id,
+                        "vote rejected: {other}"
+                    );
+                    NewId::Withhold
+                }
+            };
             let builder = respond(error.status());
             if wants_json {
-                return with_cookie(builder, &visitor)
+                return with_cookie(builder, &visitor, new_id)
                     .json(serde_json::json!({ "error": error.to_string() }));
             }
             match VotePage::new(&state.options, &state.hostname, None)
                 .with_problem(error.to_string())
                 .render()
             {
-                Ok(page) => respond_html(builder, &visitor, Bytes::from(page)),
+                Ok(page) => respond_html(builder, &visitor, new_id, Bytes::from(page)),
                 Err(e) => {
                     tracing::error!(error = %e, "rendering the vote page failed");
                     HttpResponse::InternalServerError().body("the page could not be rendered")
@@ -190,18 +237,24 @@ async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u
         };
         return Err(VoteError::UnsupportedMediaType(shown));
     }
-    let mut body = Vec::with_capacity(16);
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| match e {
-            actix_web::error::PayloadError::Overflow => VoteError::TooLarge(MAX_FORM_BYTES),
-            other => VoteError::Payload(other.to_string()),
-        })?;
-        if body.len() + chunk.len() > MAX_FORM_BYTES {
-            return Err(VoteError::TooLarge(MAX_FORM_BYTES));
+    let read = async {
+        let mut body = Vec::with_capacity(16);
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| match e {
+                actix_web::error::PayloadError::Overflow => VoteError::TooLarge(MAX_FORM_BYTES),
+                other => VoteError::Payload(other.to_string()),
+            })?;
+            if body.len() + chunk.len() > MAX_FORM_BYTES {
+                return Err(VoteError::TooLarge(MAX_FORM_BYTES));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    // A body that stalls gets 408, and the edge closes its connection.
+    tokio::time::timeout(BODY_DEADLINE, read)
+        .await
+        .map_err(|_| VoteError::BodyTimeout(BODY_DEADLINE))?
 }
 
 /// Exactly one `vote` field, `a` or `b`; other fields are ignored.
@@ -224,10 +277,16 @@ fn accepts_json(req: &HttpRequest) -> bool {
         .is_some_and(|accept| accept.contains("application/json"))
 }
 
-fn with_cookie(mut builder: HttpResponseBuilder, visitor: &Visitor) -> HttpResponseBuilder {
+fn with_cookie(
+    mut builder: HttpResponseBuilder,
+    visitor: &Visitor,
+    new_id: NewId,
+) -> HttpResponseBuilder {
     match visitor {
         Visitor::New(id) => {
-            builder.append_header((header::SET_COOKIE, voter_cookie(id)));
+            if let NewId::Issue { secure } = new_id {
+                builder.append_header((header::SET_COOKIE, voter_cookie(id, secure)));
+            }
         }
         Visitor::Malformed => {
             builder.cookie(clearing_cookie());
@@ -238,27 +297,33 @@ fn with_cookie(mut builder: HttpResponseBuilder, visitor: &Visitor) -> HttpRespo
 }
 
 /// Carries the stamp of the ballot just sent to the voter's next vote.
-fn with_stamp(mut builder: HttpResponseBuilder, stamp: Option<i64>) -> HttpResponseBuilder {
+fn with_stamp(
+    mut builder: HttpResponseBuilder,
+    stamp: Option<i64>,
+    secure: bool,
+) -> HttpResponseBuilder {
     if let Some(stamp) = stamp {
-        builder.append_header((header::SET_COOKIE, stamp_cookie(stamp)));
+        builder.append_header((header::SET_COOKIE, stamp_cookie(stamp, secure)));
     }
     builder
 }
 
-fn respond_html(builder: HttpResponseBuilder, visitor: &Visitor, page: Bytes) -> HttpResponse {
-    with_cookie(builder, visitor)
+fn respond_html(
+    builder: HttpResponseBuilder,
+    visitor: &Visitor,
+    new_id: NewId,
+    page: Bytes,
+) -> HttpResponse {
+    with_cookie(builder, visitor, new_id)
         .content_type(ContentType::html())
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(page)
 }
 
-async fn readyz(
-    ballot_box: web::Data<BallotBox>,
-    draining: web::Data<common::http::Draining>,
-) -> HttpResponse {
+async fn readyz(req: HttpRequest, ballot_box: web::Data<BallotBox>) -> HttpResponse {
     common::http::Readiness::default()
         .check("redis", ballot_box.ping().await)
-        .into_response(&draining)
+        .into_response(&req)
 }
 
 async fn style() -> HttpResponse {

@@ -32,6 +32,7 @@ impl Application {
             hostname: config.hostname.clone(),
             stamper: Stamper::default(),
             accepted: AcceptedVotes::default(),
+            trusted_proxies: config.trusted_proxies.clone(),
         });
         let redis = config.redis.clone();
         let replication = config.replication;

@@ -68,9 +68,12 @@ pub fn last_stamp(req: &HttpRequest) -> Option<i64> {
 
 /// The `Set-Cookie` value that carries the stamp of the vote just cast to
 /// the voter's next one (whichever replica takes it).
-pub fn stamp_cookie(stamp: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("{STAMP_COOKIE}={stamp}{VOTER_COOKIE_ATTRIBUTES}"))
-        .expect("digits are a valid header value")
+pub fn stamp_cookie(stamp: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{STAMP_COOKIE}={stamp}{VOTER_COOKIE_ATTRIBUTES}{secure}"
+    ))
+    .expect("digits are a valid header value")
 }
 
 /// 16 random hex digits, as the issue of a new voter.
@@ -88,12 +91,13 @@ fn is_well_formed(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The `Set-Cookie` value that gives a new visitor its id. Written out
-/// rather than built with the cookie crate: this is on every first vote's
-/// path, and the attributes never change.
-pub fn voter_cookie(id: &VoterId) -> HeaderValue {
+/// The `Set-Cookie` value that gives a new visitor its id, `Secure` when
+/// the visitor came over TLS. Written out rather than built with the cookie
+/// crate: this is on every first vote's path, and the attributes never change.
+pub fn voter_cookie(id: &VoterId, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{VOTER_COOKIE}={}{VOTER_COOKIE_ATTRIBUTES}",
+        "{VOTER_COOKIE}={}{VOTER_COOKIE_ATTRIBUTES}{secure}",
         id.as_str()
     ))
     .expect("a voter id is a valid header value")
@@ -171,7 +175,7 @@ mod tests {
         assert_eq!(stamp("voter_stamp="), None);
         assert_eq!(stamp("voter_stamp=99999999999999999999"), None);
         assert_eq!(stamp("voter_id=ab"), None);
-        let text = stamp_cookie(42).to_str().unwrap().to_owned();
+        let text = stamp_cookie(42, false).to_str().unwrap().to_owned();
         let cookie = Cookie::parse(text.clone()).unwrap();
         assert_eq!((cookie.name(), cookie.value()), (STAMP_COOKIE, "42"));
         assert_eq!(cookie.http_only(), Some(true), "{text}");
@@ -181,8 +185,14 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_lax_and_long_lived() {
         let id = new_voter_id();
-        let text = voter_cookie(&id).to_str().unwrap().to_owned();
+        let text = voter_cookie(&id, false).to_str().unwrap().to_owned();
         let cookie = Cookie::parse(text.clone()).unwrap();
+        assert_eq!(cookie.secure(), None, "{text}");
+        let over_tls = voter_cookie(&id, true).to_str().unwrap().to_owned();
+        assert_eq!(
+            Cookie::parse(over_tls.clone()).unwrap().secure(),
+            Some(true)
+        );
         assert_eq!(cookie.value(), id.as_str());
         assert_eq!(cookie.http_only(), Some(true), "{text}");
         assert_eq!(cookie.same_site(), Some(SameSite::Lax), "{text}");

@@ -20,7 +20,7 @@
     }).then(function (result) {
       var old = document.getElementById("problem");
       if (old) { old.remove(); }
-      if (!result.ok) { throw new Error(result.body.error || "Your vote was not recorded."); }
+      if (!result.ok) { throw new Error(result.body.error || "Your vote may not have been recorded; please vote again."); }
       buttons.forEach(function (b) {
         var chosen = b.value === result.body.vote;
         b.classList.toggle("chosen", chosen);
@@ -32,7 +32,7 @@
       var problem = document.createElement("p");
       problem.id = "problem";
       problem.setAttribute("role", "alert");
-      problem.textContent = error.message || "Your vote was not recorded.";
+      problem.textContent = error.message || "Your vote may not have been recorded; please vote again.";
       status.after(problem);
     }).finally(function () {
       buttons.forEach(function (b) { b.disabled = false; });

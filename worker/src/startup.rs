@@ -7,7 +7,7 @@
 use crate::claim::Queue;
 use crate::config::Config;
 use crate::pipeline::Worker;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use common::backoff::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +46,10 @@ impl Application {
             },
             &stop,
             move |cfg, routes| {
+                // Nothing of the worker's is public: its readiness says why a
+                // dependency is down.
                 cfg.app_data(state.clone())
+                    .app_data(web::Data::new(common::http::Routes::Operations))
                     .service(common::http::readable("/readyz", readyz));
                 common::http::operational_routes(cfg, routes);
             },
@@ -185,12 +188,9 @@ fn describe_metrics() {
     );
 }
 
-async fn readyz(
-    worker: web::Data<Worker>,
-    draining: web::Data<common::http::Draining>,
-) -> HttpResponse {
+async fn readyz(req: HttpRequest, worker: web::Data<Worker>) -> HttpResponse {
     common::http::Readiness::default()
         .check("redis", worker.queue().ping().await)
         .check("postgres", crate::store::ping(worker.pool()).await)
-        .into_response(&draining)
+        .into_response(&req)
 }
