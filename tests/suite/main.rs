@@ -19,6 +19,7 @@ mod faults;
 mod load_generator;
 mod observability;
 mod operability;
+mod pipelining;
 mod result_service;
 mod run_script;
 mod schema;

@@ -1,4 +1,4 @@
-use std::{fmt, io};
+use std::{collections::VecDeque, fmt, io};
 
 use bitflags::bitflags;
 use bytes::BytesMut;
@@ -17,7 +17,20 @@ bitflags! {
         const HEAD               = 0b0000_0001;
         const KEEP_ALIVE_ENABLED = 0b0000_0010;
         const STREAM             = 0b0000_0100;
+        const CLOSING            = 0b0000_1000;
     }
+}
+
+/// What the response to one request needs to know of it.
+///
+/// Pipelined requests can be decoded before the responses to earlier ones are encoded, so this
+/// is kept per request, oldest first, rather than as connection-wide state.
+#[derive(Debug, Clone, Copy)]
+struct RequestFraming {
+    head: bool,
+    stream: bool,
+    version: Version,
+    conn_type: ConnectionType,
 }
 
 /// HTTP/1 Codec
@@ -27,6 +40,8 @@ pub struct Codec {
     payload: Option<PayloadDecoder>,
     version: Version,
     conn_type: ConnectionType,
+    // requests decoded and not yet answered, oldest first
+    unanswered: VecDeque<RequestFraming>,
 
     // encoder part
     flags: Flags,
@@ -65,6 +80,7 @@ impl Codec {
             payload: None,
             version: Version::HTTP_11,
             conn_type: ConnectionType::Close,
+            unanswered: VecDeque::new(),
             encoder: encoder::MessageEncoder::default(),
         }
     }
@@ -79,6 +95,12 @@ impl Codec {
     #[inline]
     pub fn keep_alive(&self) -> bool {
         self.conn_type == ConnectionType::KeepAlive
+    }
+
+    /// Check if last response closes the connection.
+    #[inline]
+    pub(crate) fn closes(&self) -> bool {
+        self.conn_type == ConnectionType::Close
     }
 
     /// Check if keep-alive enabled on server level.
@@ -110,6 +132,13 @@ impl Decoder for Codec {
     type Error = ParseError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        if self.payload.is_none() && self.flags.contains(Flags::CLOSING) {
+            // RFC 9112 §9.6: no request after a "close" is processed. What follows is read and
+            // discarded, so the peer is not left blocked on a full window until the close.
+            src.clear();
+            return Ok(None);
+        }
+
         if let Some(ref mut payload) = self.payload {
             Ok(match payload.decode(src)? {
                 Some(PayloadItem::Chunk(chunk)) => Some(Message::Chunk(Some(chunk))),
@@ -139,6 +168,18 @@ impl Decoder for Codec {
                     self.flags.insert(Flags::STREAM);
                 }
             }
+
+            self.unanswered.push_back(RequestFraming {
+                head: self.flags.contains(Flags::HEAD),
+                stream: self.flags.contains(Flags::STREAM),
+                version: self.version,
+                conn_type: self.conn_type,
+            });
+
+            if self.conn_type == ConnectionType::Close {
+                self.flags.insert(Flags::CLOSING);
+            }
+
             Ok(Some(Message::Item(req)))
         } else {
             Ok(None)
@@ -156,27 +197,41 @@ impl Encoder<Message<(Response<()>, BodySize)>> for Codec {
     ) -> Result<(), Self::Error> {
         match item {
             Message::Item((mut res, length)) => {
+                // frame the response for the request it answers; a response to no decoded
+                // request (e.g. a timeout before the first one) uses the latest state
+                let request = self.unanswered.pop_front().unwrap_or(RequestFraming {
+                    head: self.flags.contains(Flags::HEAD),
+                    stream: self.flags.contains(Flags::STREAM),
+                    version: self.version,
+                    conn_type: self.conn_type,
+                });
+
                 // set response version
-                res.head_mut().version = self.version;
+                res.head_mut().version = request.version;
 
                 // connection status
                 self.conn_type = if let Some(ct) = res.head().conn_type() {
                     if ct == ConnectionType::KeepAlive {
-                        self.conn_type
+                        request.conn_type
                     } else {
                         ct
                     }
                 } else {
-                    self.conn_type
+                    request.conn_type
                 };
+
+                if self.conn_type == ConnectionType::Close {
+                    // RFC 9112 §9.6: after a response that closes, no further request is read
+                    self.flags.insert(Flags::CLOSING);
+                }
 
                 // encode message
                 self.encoder.encode(
                     dst,
                     &mut res,
-                    self.flags.contains(Flags::HEAD),
-                    self.flags.contains(Flags::STREAM),
-                    self.version,
+                    request.head,
+                    request.stream,
+                    request.version,
                     length,
                     self.conn_type,
                     &self.config,
@@ -237,6 +292,99 @@ mod tests {
             );
             assert!(codec.keep_alive());
         }
+    }
+
+    fn encode_ok(codec: &mut Codec, body: &'static [u8]) -> String {
+        let mut output = BytesMut::new();
+        let response = Response::with_body(StatusCode::OK, ());
+        let length = BodySize::Sized(body.len() as u64);
+        codec
+            .encode(Message::Item((response, length)), &mut output)
+            .unwrap();
+        codec
+            .encode(Message::Chunk(Some(body.into())), &mut output)
+            .unwrap();
+        codec.encode(Message::Chunk(None), &mut output).unwrap();
+        String::from_utf8(output.to_vec()).unwrap()
+    }
+
+    #[actix_rt::test]
+    async fn pipelined_responses_are_framed_for_their_own_requests() {
+        let mut codec = Codec::default();
+        let mut buf = BytesMut::from(
+            "GET /a HTTP/1.1\r\nHost: localhost\r\n\r\n\
+             HEAD /b HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n\
+             GET /c HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        );
+        // all three are decoded before the first response is encoded
+        for _ in 0..3 {
+            codec.decode(&mut buf).unwrap().unwrap();
+        }
+
+        let get = encode_ok(&mut codec, b"ok");
+        assert!(get.starts_with("HTTP/1.1 200 OK\r\n"), "{get}");
+        assert!(get.ends_with("\r\n\r\nok"), "{get}");
+        assert!(!get.contains("connection:"), "{get}");
+
+        let head = encode_ok(&mut codec, b"ok");
+        assert!(head.starts_with("HTTP/1.0 200 OK\r\n"), "{head}");
+        assert!(head.contains("content-length: 2\r\n"), "{head}");
+        assert!(head.contains("connection: keep-alive\r\n"), "{head}");
+        assert!(head.ends_with("\r\n\r\n"), "{head}");
+
+        let get = encode_ok(&mut codec, b"ok");
+        assert!(get.starts_with("HTTP/1.1 200 OK\r\n"), "{get}");
+        assert!(get.ends_with("\r\n\r\nok"), "{get}");
+        assert!(codec.keep_alive());
+    }
+
+    #[actix_rt::test]
+    async fn no_request_is_decoded_after_one_that_closes() {
+        let mut codec = Codec::default();
+        let mut buf = BytesMut::from(
+            "POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Content-Length: 2\r\n\r\nab\
+             GET /b HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        );
+        let item = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(item.message().path(), "/a");
+        // its own body is still read
+        assert_eq!(
+            codec.decode(&mut buf).unwrap().unwrap().chunk().as_ref(),
+            b"ab"
+        );
+        assert!(codec.decode(&mut buf).unwrap().unwrap().eof());
+
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(buf.is_empty(), "what follows is discarded");
+
+        buf.extend_from_slice(b"GET /c HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+
+        let response = encode_ok(&mut codec, b"");
+        assert!(response.contains("connection: close\r\n"), "{response}");
+        assert!(!codec.keep_alive());
+    }
+
+    #[actix_rt::test]
+    async fn no_request_is_decoded_after_a_response_that_closes() {
+        let mut codec = Codec::default();
+        let mut buf = BytesMut::from("GET /a HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        codec.decode(&mut buf).unwrap().unwrap();
+
+        let mut response = Response::with_body(StatusCode::OK, ());
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        let mut output = BytesMut::new();
+        codec
+            .encode(Message::Item((response, BodySize::Sized(0))), &mut output)
+            .unwrap();
+        assert!(codec.closes());
+
+        buf.extend_from_slice(b"GET /b HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(buf.is_empty());
     }
 
     #[actix_rt::test]

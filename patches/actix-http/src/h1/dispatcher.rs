@@ -486,6 +486,11 @@ where
                 DispatchError::Io(err)
             })?;
 
+        if this.codec.closes() {
+            // RFC 9112 §9.6: requests pipelined after a response that closes are not processed
+            this.messages.clear();
+        }
+
         Ok(size)
     }
 
@@ -613,10 +618,26 @@ where
                     return Ok(PollResponse::DoNothing);
                 }
 
+                // a client that pipelines without reading would otherwise grow the write buffer
+                // by one response per request; start the next one once the buffer is flushed
+                StateProj::None
+                    if !this.messages.is_empty()
+                        && this.write_buf.len() >= *this.h1_write_buffer_size =>
+                {
+                    return Ok(PollResponse::DrainWriteBuf);
+                }
+
                 // no future is in InnerDispatcher state; pop next message
                 StateProj::None => match this.messages.pop_front() {
                     // handle request message
                     Some(DispatcherMessage::Item(req)) => {
+                        // requests waiting in a full read buffer can be decoded again
+                        if this.messages.len() + 1 == MAX_PIPELINED_MESSAGES
+                            && !this.read_buf.is_empty()
+                        {
+                            cx.waker().wake_by_ref();
+                        }
+
                         // Handle `EXPECT: 100-Continue` header
                         if req.head().expect() {
                             // set InnerDispatcher state and continue loop to poll it
@@ -927,6 +948,11 @@ where
 
         // decode from read buf as many full requests as possible
         loop {
+            // the rest waits in the read buffer until the pipeline has room
+            if this.messages.len() >= MAX_PIPELINED_MESSAGES {
+                break;
+            }
+
             match this.codec.decode(this.read_buf) {
                 Ok(Some(msg)) => {
                     updated = true;
@@ -967,8 +993,11 @@ where
                                 }
                             }
 
-                            // handle request early when no future in InnerDispatcher state.
-                            if this.state.is_none() {
+                            // handle request early when no future in InnerDispatcher state
+                            // and the write buffer has room for its response.
+                            if this.state.is_none()
+                                && this.write_buf.len() < *this.h1_write_buffer_size
+                            {
                                 self.as_mut().handle_request(req, cx)?;
                                 this = self.as_mut().project();
                             } else {
@@ -1224,6 +1253,9 @@ where
                 match this.payload.as_ref().map(|p| p.need_read(cx)) {
                     // Payload consumer is alive but applying backpressure. Wait for its waker.
                     Some(PayloadStatus::Pause) => {}
+
+                    // Pipeline is full: taking the next request from it wakes the dispatcher.
+                    None if this.messages.len() >= MAX_PIPELINED_MESSAGES => {}
 
                     // Consumer dropped means drain/discard mode; keep polling to make progress.
                     Some(PayloadStatus::Dropped) | Some(PayloadStatus::Read) | None => {

@@ -479,12 +479,15 @@ async fn pipelining_ok_then_ok() {
                 GET /abcd HTTP/1.1\r\n\
                 Host: localhost\r\n\r\n\
                 GET /def HTTP/1.1\r\n\
-                Host: localhost\r\n\r\n\
+                Host: localhost\r\n\
+                Connection: close\r\n\r\n\
                 ",
         );
 
+        // keep-alive on: with it off, the first response closes and the second request
+        // is not processed (RFC 9112 9.6)
         let cfg = ServiceConfig::new(
-            KeepAlive::Disabled,
+            KeepAlive::Os,
             Duration::from_millis(1),
             Duration::from_millis(1),
             false,
@@ -520,7 +523,6 @@ async fn pipelining_ok_then_ok() {
         let exp = b"\
                 HTTP/1.1 200 OK\r\n\
                 content-length: 5\r\n\
-                connection: close\r\n\
                 date: Thu, 01 Jan 1970 12:34:56 UTC\r\n\r\n\
                 /abcd\
                 HTTP/1.1 200 OK\r\n\
@@ -756,8 +758,10 @@ async fn pipelining_ok_then_bad() {
                 ",
         );
 
+        // keep-alive on: with it off, the first response closes and the second request
+        // is not read (RFC 9112 9.6)
         let cfg = ServiceConfig::new(
-            KeepAlive::Disabled,
+            KeepAlive::Os,
             Duration::from_millis(1),
             Duration::from_millis(1),
             false,
@@ -793,12 +797,10 @@ async fn pipelining_ok_then_bad() {
         let exp = b"\
                 HTTP/1.1 200 OK\r\n\
                 content-length: 5\r\n\
-                connection: close\r\n\
                 date: Thu, 01 Jan 1970 12:34:56 UTC\r\n\r\n\
                 /abcd\
                 HTTP/1.1 400 Bad Request\r\n\
                 content-length: 0\r\n\
-                connection: close\r\n\
                 date: Thu, 01 Jan 1970 12:34:56 UTC\r\n\r\n\
                 ";
 
@@ -1549,6 +1551,195 @@ async fn h1_write_buffer_size_limits_buffering() {
 #[should_panic(expected = "HTTP/1 write buffer size must be greater than zero")]
 async fn h1_write_buffer_size_rejects_zero() {
     let _ = crate::config::ServiceConfigBuilder::new().h1_write_buffer_size(0);
+}
+
+/// Counts the requests it answers, each with `body_len` bytes.
+fn counting_service(
+    calls: Rc<Cell<usize>>,
+    body_len: usize,
+) -> impl Service<Request, Response = Response<bytes::Bytes>, Error = Error> {
+    fn_service(move |req: Request| {
+        calls.set(calls.get() + 1);
+        let mut res = Response::ok().set_body(bytes::Bytes::from(vec![b'x'; body_len]));
+        if req.path() == "/close" {
+            res.head_mut().set_connection_type(ConnectionType::Close);
+        }
+        ready(Ok::<_, Error>(res))
+    })
+}
+
+/// A peer that sends its requests and never reads: every write stays pending.
+struct NeverReads(TestBuffer);
+
+impl tokio::io::AsyncRead for NeverReads {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for NeverReads {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Pending
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+#[derive(Default)]
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl futures_util::task::ArcWake for WakeCount {
+    fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
+        arc_self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl WakeCount {
+    fn take(&self) -> usize {
+        self.0.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn pipeline(requests: usize, last: &str) -> BytesMut {
+    let mut all = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(requests - 1);
+    all.push_str(last);
+    BytesMut::from(all.as_bytes())
+}
+
+#[actix_rt::test]
+async fn pipelined_requests_after_a_close_are_not_processed() {
+    for first in [
+        "GET /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "GET /a HTTP/1.0\r\n\r\n",
+        "GET /close HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    ] {
+        let buf = TestBuffer::new(
+            format!("{first}GET /b HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+        );
+        let calls = Rc::new(Cell::new(0));
+        let services = HttpFlow::new(
+            counting_service(calls.clone(), 2),
+            ExpectHandler,
+            None::<UpgradeHandler>,
+        );
+        let h1 = Dispatcher::new(
+            buf.clone(),
+            services,
+            ServiceConfig::default(),
+            None,
+            OnConnectData::default(),
+        );
+        let mut h1 = pin!(h1);
+
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        assert!(matches!(h1.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+        assert_eq!(calls.get(), 1, "after {first:?}");
+        let written = buf.take_write_buf();
+        let written = String::from_utf8_lossy(&written);
+        assert_eq!(written.matches("HTTP/1.").count(), 1, "{written}");
+    }
+}
+
+#[actix_rt::test]
+async fn a_peer_that_never_reads_holds_one_write_buffer_of_responses() {
+    let calls = Rc::new(Cell::new(0));
+    // empty bodies: each response is its head alone
+    let services = HttpFlow::new(
+        counting_service(calls.clone(), 0),
+        ExpectHandler,
+        None::<UpgradeHandler>,
+    );
+    let requests = super::MAX_BUFFER_SIZE / 40;
+    let io = NeverReads(TestBuffer::new(pipeline(
+        requests,
+        "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )));
+    let config = crate::config::ServiceConfigBuilder::new()
+        .h1_write_buffer_size(1024)
+        .build();
+    let h1 = Dispatcher::new(io, services, config, None, OnConnectData::default());
+    let mut h1 = pin!(h1);
+
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+    for _ in 0..3 {
+        assert!(h1.as_mut().poll(&mut cx).is_pending());
+    }
+    // answers stop once the write buffer is full, not once the requests run out
+    assert!(calls.get() < 20, "{} of {requests} answered", calls.get());
+    // and no more requests are decoded than the pipeline holds
+    let DispatcherState::Normal { inner } = &h1.inner else {
+        panic!("not upgraded");
+    };
+    assert!(inner.messages.len() <= super::MAX_PIPELINED_MESSAGES);
+}
+
+#[actix_rt::test]
+async fn a_stalled_pipeline_is_not_polled_in_a_loop() {
+    let services = HttpFlow::new(ok_service(), ExpectHandler, None::<UpgradeHandler>);
+    // more requests than the read buffer holds
+    let requests = super::MAX_BUFFER_SIZE / 20;
+    let io = NeverReads(TestBuffer::new(pipeline(
+        requests,
+        "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )));
+    let config = crate::config::ServiceConfigBuilder::new()
+        .h1_write_buffer_size(1024)
+        .build();
+    let h1 = Dispatcher::new(io, services, config, None, OnConnectData::default());
+    let mut h1 = pin!(h1);
+
+    let wakes = std::sync::Arc::new(WakeCount::default());
+    let waker = futures_util::task::waker(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(h1.as_mut().poll(&mut cx).is_pending());
+    wakes.take();
+    assert!(h1.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(wakes.take(), 0, "nothing can progress until the peer reads");
+}
+
+#[actix_rt::test]
+async fn a_pipeline_longer_than_the_read_buffer_is_answered_in_full() {
+    let calls = Rc::new(Cell::new(0));
+    let services = HttpFlow::new(
+        counting_service(calls.clone(), 0),
+        ExpectHandler,
+        None::<UpgradeHandler>,
+    );
+    let requests = super::MAX_BUFFER_SIZE / 20;
+    let buf = TestBuffer::new(pipeline(
+        requests,
+        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    ));
+    let h1 = Dispatcher::new(
+        buf.clone(),
+        services,
+        ServiceConfig::default(),
+        None,
+        OnConnectData::default(),
+    );
+    let mut h1 = pin!(h1);
+
+    // polled only when it asks to be: the test buffer itself never wakes it
+    let wakes = std::sync::Arc::new(WakeCount::default());
+    let waker = futures_util::task::waker(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if h1.as_mut().poll(&mut cx).is_ready() {
+            break;
+        }
+        assert!(wakes.take() > 0, "stalled after {} answers", calls.get());
+    }
+    assert_eq!(calls.get(), requests);
 }
 
 fn http_msg(msg: impl AsRef<str>) -> BytesMut {
