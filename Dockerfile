@@ -28,6 +28,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
+# Crates carried with a fix ([patch.crates-io] in Cargo.toml) are dependencies,
+# not workspace members: the recipe has no copy of them, cook needs their source.
+COPY patches patches
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bins -p vote -p result -p worker -p seed \

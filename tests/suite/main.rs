@@ -22,6 +22,7 @@ mod last_vote_wins;
 mod load_generator;
 mod observability;
 mod operability;
+mod pipelining;
 mod result_service;
 mod run_script;
 mod schema;
