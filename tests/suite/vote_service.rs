@@ -83,12 +83,19 @@ async fn a_vote_is_queued_as_the_original_json_and_the_page_marks_the_choice() {
     assert!(html.contains(r#"class="option b chosen""#), "{html}");
     assert!(html.contains("You voted for Dogs."), "{html}");
 
-    // The same browser votes again: same voter id, new choice.
+    // The same browser votes again: same voter id, new choice; the answer
+    // sets no new id, only the stamp of this vote for the next one.
     let again = cast(&client, &vote.url("/"), "a").await;
     assert_eq!(again.status(), 200);
+    let set: Vec<String> = again
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
     assert!(
-        again.headers().get(SET_COOKIE).is_none(),
-        "a returning voter keeps their cookie"
+        set.iter().all(|c| !c.starts_with("voter_id=")),
+        "a returning voter keeps their cookie: {set:?}"
     );
 
     let queued = queued_messages(&stack).await;
@@ -98,6 +105,11 @@ async fn a_vote_is_queued_as_the_original_json_and_the_page_marks_the_choice() {
     assert_eq!(queued[1]["voter_id"], id.as_str());
     assert_eq!(queued[1]["vote"], "a");
     assert!(queued[0]["ts"].as_i64().unwrap() < queued[1]["ts"].as_i64().unwrap());
+    let stamp = format!("voter_stamp={};", queued[1]["ts"]);
+    assert!(
+        set.iter().any(|c| c.starts_with(&stamp)),
+        "the answer carries the vote's stamp ({stamp}): {set:?}"
+    );
 }
 
 #[tokio::test]
