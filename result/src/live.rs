@@ -125,7 +125,7 @@ pub fn follow(database: DatabaseUrl, options: PollOptions, stop: CancellationTok
         loop {
             let outcome = tokio::select! {
                 _ = stop.cancelled() => return,
-                outcome = session(&database, &options, &publish, &mut backoff) => outcome,
+                Err(outcome) = session(&database, &options, &publish, &mut backoff) => outcome,
             };
             let reason = format!("{outcome:#}");
             tracing::warn!(error = %reason, attempt = backoff.attempts() + 1, "lost Postgres; results unavailable until it is back");
@@ -179,20 +179,8 @@ impl Driver {
     }
 }
 
-/// One connected session; returns the error that ended it.
+/// One connected session; it ends only with the error that ended it.
 async fn session(
-    database: &DatabaseUrl,
-    options: &PollOptions,
-    publish: &watch::Sender<Arc<Snapshot>>,
-    backoff: &mut Backoff,
-) -> anyhow::Error {
-    match follow_session(database, options, publish, backoff).await {
-        Ok(never) => match never {},
-        Err(error) => error,
-    }
-}
-
-async fn follow_session(
     database: &DatabaseUrl,
     options: &PollOptions,
     publish: &watch::Sender<Arc<Snapshot>>,

@@ -91,7 +91,7 @@ impl BallotBox {
     /// `RPUSH` of its own, pipelined with the thread's other votes).
     pub async fn cast(&self, ballot: &Ballot) -> Result<(), Unavailable> {
         if let Some(confirmed) = &self.confirmed {
-            return confirmed.cast(ballot.to_json(), SEND_TIMEOUT).await;
+            return confirmed.cast(ballot.to_json()).await;
         }
         let mut push = redis::cmd("RPUSH");
         push.arg(wire::queue::VOTES).arg(ballot.to_json());

@@ -38,6 +38,7 @@ struct Waiting {
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Waiting>,
+    limit: Duration,
 }
 
 impl GroupCommit {
@@ -46,12 +47,14 @@ impl GroupCommit {
     pub fn start(redis: RedisLink, replication: Replication, limit: Duration) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
         tokio::spawn(send_batches(redis, replication, limit, waiting));
-        Self { queue }
+        Self { queue, limit }
     }
 
     /// Queues a ballot (its JSON) and waits for its batch's answer, all
-    /// within `limit`: `Ok` once the replicas asked for have confirmed it.
-    pub async fn cast(&self, ballot: String, limit: Duration) -> Result<(), Unavailable> {
+    /// within the limit it was started with: `Ok` once the replicas asked
+    /// for have confirmed it.
+    pub async fn cast(&self, ballot: String) -> Result<(), Unavailable> {
+        let limit = self.limit;
         let deadline = Instant::now() + limit;
         let (answer, answered) = oneshot::channel();
         let stopped = || Unavailable::Queue("the vote sender stopped".to_owned());

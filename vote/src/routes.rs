@@ -132,11 +132,12 @@ async fn cast(
     let outcome = record_vote(&req, payload, &visitor, &state, &ballot_box, &mut stamped).await;
     let wants_json = accepts_json(&req);
     let secure = state.trusted_proxies.over_tls(&req);
+    let issue = NewId::Issue { secure };
     let respond = |status| with_stamp(HttpResponse::build(status), stamped, secure);
     match outcome {
         Ok(choice) => {
             state.accepted.count(choice);
-            let new_id = NewId::issue(&req, &state);
+            let new_id = issue;
             if wants_json {
                 return with_cookie(respond(StatusCode::OK), &visitor, new_id)
                     .json(serde_json::json!({ "vote": choice.as_str() }));
@@ -161,7 +162,7 @@ async fn cast(
                         %request_id,
                         "vote not acknowledged"
                     );
-                    NewId::issue(&req, &state)
+                    issue
                 }
                 other => {
                     tracing::info!(

@@ -25,7 +25,7 @@ pub enum Visitor {
 
 impl Visitor {
     pub fn from_request(req: &HttpRequest) -> Self {
-        match voter_cookie_value(req) {
+        match cookie_value(req, VOTER_COOKIE) {
             None => Visitor::New(new_voter_id()),
             Some(value) if is_well_formed(value) => match VoterId::parse(value) {
                 Ok(id) => Visitor::Returning(id),
@@ -34,11 +34,6 @@ impl Visitor {
             Some(_) => Visitor::Malformed,
         }
     }
-}
-
-/// The first `voter_id` in the request's `Cookie` headers.
-fn voter_cookie_value(req: &HttpRequest) -> Option<&str> {
-    cookie_value(req, VOTER_COOKIE)
 }
 
 /// The first cookie called `name` in the request's `Cookie` headers, read
@@ -69,11 +64,7 @@ pub fn last_stamp(req: &HttpRequest) -> Option<i64> {
 /// The `Set-Cookie` value that carries the stamp of the vote just cast to
 /// the voter's next one (whichever replica takes it).
 pub fn stamp_cookie(stamp: i64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{STAMP_COOKIE}={stamp}{VOTER_COOKIE_ATTRIBUTES}{secure}"
-    ))
-    .expect("digits are a valid header value")
+    long_lived_cookie(STAMP_COOKIE, &stamp.to_string(), secure)
 }
 
 /// 16 random hex digits, as the issue of a new voter.
@@ -95,15 +86,19 @@ fn is_well_formed(value: &str) -> bool {
 /// the visitor came over TLS. Written out rather than built with the cookie
 /// crate: this is on every first vote's path, and the attributes never change.
 pub fn voter_cookie(id: &VoterId, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{VOTER_COOKIE}={}{VOTER_COOKIE_ATTRIBUTES}{secure}",
-        id.as_str()
-    ))
-    .expect("a voter id is a valid header value")
+    long_lived_cookie(VOTER_COOKIE, id.as_str(), secure)
 }
 
-const VOTER_COOKIE_ATTRIBUTES: &str = "; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000";
+/// `name=value` for a year, HttpOnly, SameSite=Lax, on every path, and
+/// `Secure` when served over TLS. `value` is a voter id or a number, both
+/// valid in a header.
+fn long_lived_cookie(name: &str, value: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000{secure}"
+    ))
+    .expect("a voter id or a number is a valid header value")
+}
 
 /// Expires a malformed cookie so the next visit gets a fresh id.
 pub fn clearing_cookie() -> Cookie<'static> {
