@@ -7,12 +7,14 @@
 #   votingapp-offline/rust:slim-bookworm       builder base: the above + gcc + this machine's Rust toolchain
 #   votingapp-offline/redis-standin:7          TEST STAND-IN for redis:7-alpine (Debian's redis-server)
 #   votingapp-offline/postgres-standin:15      TEST STAND-IN for postgres:18-alpine (Debian's postgresql-15)
+#   votingapp-offline/patroni-standin:15       TEST STAND-IN for docker/patroni (the above + Debian's patroni, etcd)
 #
 # The stand-ins honour the part of the official images' contract that our
 # compose file and manifests use (docker/standins/*-entrypoint.sh) and carry
-# the label io.votingapp.stand-in=true. Skips images that exist; --force
-# rebuilds them. Needs root (debootstrap), a Docker engine and a Debian mirror
-# (DEBIAN_MIRROR, default: the first one in this machine's apt sources).
+# the label io.votingapp.stand-in=true. Skips images that exist (but the
+# Patroni stand-in, built every run: see below); --force rebuilds them. Needs
+# root (debootstrap), a Docker engine and a Debian mirror (DEBIAN_MIRROR,
+# default: the first one in this machine's apt sources).
 # Work files are kept in VOTINGAPP_CACHE (default /var/cache/votingapp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,8 @@ RUNTIME_IMAGE=votingapp-offline/debian:bookworm-slim
 BUILDER_IMAGE=votingapp-offline/rust:slim-bookworm
 REDIS_IMAGE=votingapp-offline/redis-standin:7
 POSTGRES_IMAGE=votingapp-offline/postgres-standin:15
-ALL_IMAGES=("$RUNTIME_IMAGE" "$BUILDER_IMAGE" "$REDIS_IMAGE" "$POSTGRES_IMAGE")
+PATRONI_IMAGE=votingapp-offline/patroni-standin:15
+ALL_IMAGES=("$RUNTIME_IMAGE" "$BUILDER_IMAGE" "$REDIS_IMAGE" "$POSTGRES_IMAGE" "$PATRONI_IMAGE")
 
 usage() {
   sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -128,3 +131,9 @@ fi
 if wanted "$POSTGRES_IMAGE"; then
   build_standin "$POSTGRES_IMAGE" docker/standins/postgres.Dockerfile docker/standins
 fi
+
+# Built every run: it carries docker/patroni's entrypoint and settings, which
+# change with the repo; Docker's layer cache makes an unchanged one instant.
+step=$((step + 1))
+progress "$PATRONI_IMAGE" "building (cached layers reused)"
+build_standin "$PATRONI_IMAGE" docker/standins/patroni.Dockerfile docker --build-arg "BASE=$POSTGRES_IMAGE"
