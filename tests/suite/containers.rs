@@ -9,6 +9,8 @@
 //! after the rest of the suite (scripts/test.sh), so image builds do not slow
 //! the timing-sensitive fault tests.
 
+mod fault_schedule;
+mod patroni;
 mod replicated;
 
 use crate::harness::compose::{

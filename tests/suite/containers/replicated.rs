@@ -1,25 +1,26 @@
 //! The replicated data tier under compose (compose.replicated.yaml with the
-//! offline stand-ins): three Redis nodes, each with its Sentinel, and a
-//! Postgres primary committing synchronously to a streaming standby.
+//! offline stand-ins): three Redis nodes, each with its Sentinel, and three
+//! Postgres nodes run by Patroni (synchronous commit to a standby, always).
 //!
 //! While new voters vote, the Redis master's container is killed (the
-//! Sentinels promote a replica), then the Postgres primary's (the standby is
-//! promoted with `pg_ctl promote`, standing in for a failover manager): with
-//! vote waiting for a replica (`REDIS_MIN_REPLICAS=1`) no acknowledged vote
-//! may be lost, nor when the three Redis nodes restart together after the
-//! failover; the old primary, started again, refuses to be a second one.
+//! Sentinels promote a replica), then the Postgres leader's (Patroni
+//! promotes the synchronous standby by itself): with vote waiting for a
+//! replica (`REDIS_MIN_REPLICAS=1`) no acknowledged vote may be lost, nor
+//! when the three Redis nodes restart together after the failover; the old
+//! leader, started again, rejoins as a standby on the new timeline.
 //! Then the converse: vote told not to wait
 //! (`REDIS_MIN_REPLICAS=0`), the new master killed, and what that lost is
 //! printed, not judged.
 
+use super::patroni;
 use super::{skip, wait_healthy, RESULTS, VOTE};
-use crate::harness::compose::{docker, docker_output, output, run_ok, ComposeStack, ENGINE};
+use crate::harness::compose::{docker, output, run_ok, ComposeStack, ENGINE};
 use crate::harness::load::{Load, Outcome};
 use crate::harness::{eventually, get_json, within};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-const FILES: [&str; 4] = [
+pub(super) const FILES: [&str; 4] = [
     "docker-compose.yml",
     "compose.replicated.yaml",
     "compose.offline.yaml",
@@ -27,7 +28,7 @@ const FILES: [&str; 4] = [
 ];
 
 /// The Redis nodes' services; `redis` is node 0.
-const NODES: [&str; 3] = ["redis", "redis-1", "redis-2"];
+pub(super) const NODES: [&str; 3] = ["redis", "redis-1", "redis-2"];
 
 /// Lanes of voters: at most this many votes are in flight at once.
 const LANES: usize = 4;
@@ -36,10 +37,10 @@ const LANES: usize = 4;
 const PROMOTION_LIMIT: Duration = Duration::from_secs(60);
 
 /// The name the Sentinels know the master by (compose.replicated.yaml).
-const MASTER_NAME: &str = "votingapp";
+pub(super) const MASTER_NAME: &str = "votingapp";
 
 /// The service of the node a Sentinel names (`redis-N.redis-nodes`).
-fn node_service(address: &str) -> &'static str {
+pub(super) fn node_service(address: &str) -> &'static str {
     match address.split('.').next() {
         Some("redis-1") => "redis-1",
         Some("redis-2") => "redis-2",
@@ -49,7 +50,7 @@ fn node_service(address: &str) -> &'static str {
 
 /// The master the Sentinel in `service`'s container names; empty while it
 /// does not answer (within 5 s: a stalled Sentinel answers nobody).
-fn sentinel_master(stack: &ComposeStack, service: &str) -> String {
+pub(super) fn sentinel_master(stack: &ComposeStack, service: &str) -> String {
     let asked = output(&mut stack.command(&[
         "exec",
         "-T",
@@ -70,7 +71,7 @@ fn sentinel_master(stack: &ComposeStack, service: &str) -> String {
 
 /// The Redis nodes' last log lines (their Sentinels' detections, elections
 /// and promotions among them), for a failure message.
-fn sentinel_events(stack: &ComposeStack) -> String {
+pub(super) fn sentinel_events(stack: &ComposeStack) -> String {
     let logs = output(&mut stack.command(&[
         "logs",
         "--no-color",
@@ -220,52 +221,64 @@ async fn restart_all_nodes_together(stack: &ComposeStack, votes: &Load, master: 
     accepted
 }
 
-/// Starts the killed primary's container again: with the standby promoted
-/// it must not come back as a second primary, and says so.
-async fn old_primary_refuses_to_start(stack: &ComposeStack) {
-    let db = stack.container("db");
-    docker(&["start", &db]);
-    let said = eventually(
-        Duration::from_secs(60),
-        "the old primary to refuse to start",
-        || async {
-            let logs = docker_output(&["logs", &db]);
-            let text = String::from_utf8_lossy(&logs.stderr).into_owned();
-            text.lines()
-                .find(|line| line.starts_with("refusing to start"))
-                .map(str::to_owned)
-        },
+/// What one Postgres failover took, in seconds from the kill.
+struct PostgresFailover {
+    from: String,
+    to: String,
+    promoted: f64,
+    result_moved: f64,
+    rejoined: f64,
+}
+
+/// Kills the Patroni leader's container, waits until Patroni promotes
+/// another node and the result page moves (the worker stores votes again),
+/// then starts the lost node again: it must come back as a standby of the
+/// new leader, on its timeline, never as a second primary.
+async fn lose_the_postgres_leader(stack: &ComposeStack, votes: &Load) -> PostgresFailover {
+    let from = patroni::leader(stack).expect("no Postgres node leads");
+    let container = stack.container(from.service());
+    let answered = votes.answered();
+    docker(&["kill", &container]);
+    let killed = Instant::now();
+    let to = patroni::new_leader(stack, &from.name, PROMOTION_LIMIT)
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no node promoted {PROMOTION_LIMIT:?} after {} was killed; Patroni's logs:\n{}",
+                from.name,
+                patroni::events(stack)
+            )
+        });
+    let promoted = killed.elapsed().as_secs_f64();
+    let result_moved = result_moves_past(
+        answered,
+        killed,
+        "the result page to move after the Postgres failover",
     )
     .await;
-    // It exits with a failure (compose restarts it, to refuse again), and
-    // no Postgres answers on db meanwhile.
-    eventually(
-        Duration::from_secs(30),
-        "the old primary's refusal to be a failure",
-        || async { (stack.inspect("db")["State"]["ExitCode"] == 1).then_some(()) },
-    )
-    .await;
-    let asked = output(&mut stack.command(&[
-        "exec",
-        "-T",
-        "db-standby",
-        "pg_isready",
-        "-h",
-        "db",
-        "-t",
-        "2",
-    ]));
-    assert!(
-        !asked.status.success(),
-        "a Postgres answers on db: {}",
-        String::from_utf8_lossy(&asked.stdout)
-    );
-    eprintln!("containers: replicated: the old primary, started again: {said}");
-    docker(&["stop", &db]);
+    docker(&["start", &container]);
+    let started = Instant::now();
+    patroni::rejoined(stack, &from.name, PROMOTION_LIMIT)
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "{} did not rejoin as a standby of {}; Patroni's logs:\n{}",
+                from.name,
+                to.name,
+                patroni::events(stack)
+            )
+        });
+    PostgresFailover {
+        from: from.name,
+        to: to.name,
+        promoted,
+        result_moved,
+        rejoined: started.elapsed().as_secs_f64(),
+    }
 }
 
 /// Each voter's choice in the votes table of `service`'s Postgres.
-fn stored_votes(stack: &ComposeStack, service: &str) -> HashMap<String, String> {
+pub(super) fn stored_votes(stack: &ComposeStack, service: &str) -> HashMap<String, String> {
     stack
         .exec(
             service,
@@ -285,7 +298,7 @@ fn stored_votes(stack: &ComposeStack, service: &str) -> HashMap<String, String> 
 
 /// Waits until the master `service` holds no queued or claimed vote: the
 /// worker has stored everything it will ever store.
-async fn queue_drained(stack: &ComposeStack, service: &str) {
+pub(super) async fn queue_drained(stack: &ComposeStack, service: &str) {
     eventually(Duration::from_secs(120), "the queue to drain", || async {
         let queued = stack.redis_cli_in(service, &["llen", "votes"]);
         let claimed = stack.redis_cli_in(service, &["--scan", "--pattern", "votes:processing:*"]);
@@ -297,7 +310,8 @@ async fn queue_drained(stack: &ComposeStack, service: &str) {
 /// The acknowledged votes `stored` lacks, once the queue on `master` drained.
 async fn lost_after_drain(stack: &ComposeStack, master: &str, outcome: &Outcome) -> Vec<String> {
     queue_drained(stack, node_service(master)).await;
-    let stored = stored_votes(stack, "db-standby");
+    let leader = patroni::leader(stack).expect("no Postgres node leads");
+    let stored = stored_votes(stack, leader.service());
     outcome
         .lost(|id| stored.get(id).map(String::as_str))
         .into_iter()
@@ -340,26 +354,18 @@ async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goe
         redis.to
     );
 
-    let answered = votes.answered();
-    docker(&["kill", &stack.container("db")]);
-    let killed = Instant::now();
-    stack.exec("db-standby", &["pg_ctl", "promote", "-w"]);
-    let promoted = killed.elapsed().as_secs_f64();
-    votes
-        .flowing(100, "after the primary was killed", || stack.recent_logs())
-        .await;
-    let result_moved = result_moves_past(
-        answered,
-        killed,
-        "the result page to move after the standby's promotion",
-    )
-    .await;
+    let postgres = lose_the_postgres_leader(&stack, &votes).await;
     eprintln!(
-        "containers: replicated: Postgres primary killed; standby promoted by {promoted:.1} s, \
-         the result page moved again by {result_moved:.1} s (vote kept taking votes: they wait \
-         in Redis)"
+        "containers: replicated: Postgres leader {} killed; {} promoted by Patroni after {:.1} s, \
+         the result page moved again by {:.1} s (vote kept taking votes: they wait in Redis); \
+         {} rejoined as a standby {:.1} s after its start",
+        postgres.from,
+        postgres.to,
+        postgres.promoted,
+        postgres.result_moved,
+        postgres.from,
+        postgres.rejoined
     );
-    old_primary_refuses_to_start(&stack).await;
     let outcome = votes.finish().await;
     let lost = lost_after_drain(&stack, &redis.to, &outcome).await;
     eprintln!(
@@ -371,7 +377,7 @@ async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goe
     );
     assert!(
         lost.is_empty(),
-        "acknowledged but not in the promoted standby: {lost:?}"
+        "acknowledged but not in the Postgres leader: {lost:?}"
     );
 
     // The converse: vote acknowledges what the master alone has.

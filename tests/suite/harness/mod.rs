@@ -24,6 +24,7 @@ pub mod stalling_proxy;
 pub mod steps;
 pub mod tls;
 pub mod tls_proxy;
+pub mod voters;
 
 pub use stack::Stack;
 
