@@ -2,7 +2,7 @@
 //! Jepsen tests a store: while returning voters change their votes, one fault
 //! after another hits the data tier (a node cut off from the network, a node
 //! paused, a node killed and restarted within Sentinel's down-after, the
-//! Patroni leader killed, a switchover and a switch back, the standbys down,
+//! Patroni leader killed, two switchovers in a row, the standbys down,
 //! the three Redis nodes restarted together), each healed before the next.
 //! The checker: every voter's stored choice is its last acknowledged one, or
 //! one it sent later that was not acknowledged (harness::voters).
@@ -51,8 +51,9 @@ enum Fault {
     KillRestart { node: Target },
     /// The Postgres leader killed; started again once another leads.
     KillPostgresLeader,
-    /// Patroni moves the primary to a standby, then back.
-    SwitchoverAndBack,
+    /// Patroni moves the primary to its synchronous standby, twice (a
+    /// second failover on the heels of the first).
+    TwoSwitchovers,
     /// Both Postgres standbys stopped for a while: commits wait.
     StandbysDown { seconds: u64 },
     /// The three Redis nodes stopped and started together.
@@ -98,7 +99,7 @@ fn schedule(rng: &mut StdRng) -> Vec<Fault> {
         },
         Fault::KillRestart { node: target(rng) },
         Fault::KillPostgresLeader,
-        Fault::SwitchoverAndBack,
+        Fault::TwoSwitchovers,
         Fault::StandbysDown {
             seconds: rng.random_range(5..=20),
         },
@@ -186,11 +187,10 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> String {
             docker(&["start", &container]);
             format!("Postgres leader {} killed, {} promoted", from.name, to.name)
         }
-        Fault::SwitchoverAndBack => {
-            let from = patroni::leader(stack).expect("no Postgres node leads");
-            let to = switchover(stack, &from.name, None).await;
-            switchover(stack, &to, Some(&from.name)).await;
-            format!("switchover {} -> {to} and back", from.name)
+        Fault::TwoSwitchovers => {
+            let first = switchover(stack).await;
+            let second = switchover(stack).await;
+            format!("switchovers {first}, then {second}")
         }
         Fault::StandbysDown { seconds } => {
             let leader = patroni::leader(stack).expect("no Postgres node leads");
@@ -215,46 +215,51 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> String {
     }
 }
 
-/// Asks Patroni to move the primary from `from` (to `to`, or any standby);
-/// returns the new leader once it leads.
-async fn switchover(stack: &ComposeStack, from: &str, to: Option<&str>) -> String {
-    let member = patroni::members(stack);
-    let candidate = to
-        .map(str::to_owned)
-        .or_else(|| {
-            member
-                .iter()
-                .find(|m| m.role == "Sync Standby" && m.follows())
-                .map(|m| m.name.clone())
-        })
-        .unwrap_or_else(|| panic!("no synchronous standby to switch over to: {member:?}"));
-    let service = patroni::leader(stack)
-        .expect("no Postgres node leads")
-        .service();
-    let mut args = vec![
-        "exec",
-        "-T",
-        service,
-        "patronictl",
-        "-c",
-        "/etc/patroni/patroni.yml",
-        "switchover",
-        "--force",
-        "--candidate",
-        &candidate,
-    ];
+/// Asks Patroni to move the primary to its synchronous standby (in
+/// synchronous mode the only node it promotes), once there is one; returns
+/// `from -> to` once the standby leads.
+async fn switchover(stack: &ComposeStack) -> String {
+    let (from, to) = crate::harness::within(RECOVERY_LIMIT, || async {
+        let all = patroni::members(stack);
+        let leader = all.iter().find(|m| m.leads())?.clone();
+        let standby = all
+            .iter()
+            .find(|m| m.role == "Sync Standby" && m.follows() && m.timeline == leader.timeline)?
+            .clone();
+        Some((leader, standby))
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "no synchronous standby to switch over to:\n{}",
+            patroni::events(stack)
+        )
+    });
     // --leader: both Patroni 3.0 (the stand-in) and 4.x know it.
-    args.extend(["--leader", from]);
-    run_ok(&mut stack.command(&args));
-    patroni::within_leader(stack, &candidate, RECOVERY_LIMIT)
+    stack.exec(
+        from.service(),
+        &[
+            "patronictl",
+            "-c",
+            "/etc/patroni/patroni.yml",
+            "switchover",
+            "--force",
+            "--leader",
+            &from.name,
+            "--candidate",
+            &to.name,
+        ],
+    );
+    patroni::within_leader(stack, &to.name, RECOVERY_LIMIT)
         .await
         .unwrap_or_else(|| {
             panic!(
-                "{candidate} does not lead after a switchover:\n{}",
+                "{} does not lead after a switchover:\n{}",
+                to.name,
                 patroni::events(stack)
             )
         });
-    candidate
+    format!("{} -> {}", from.name, to.name)
 }
 
 /// Waits until every data node is back: healthy containers, a Postgres
@@ -274,9 +279,21 @@ async fn healed(stack: &ComposeStack) {
     .unwrap_or_else(|| panic!("the Sentinels disagree:\n{}", sentinel_events(stack)));
 }
 
-/// The tally's total, while result answers.
-async fn total() -> Option<i64> {
-    get_json(RESULTS).await?["total"].as_i64()
+/// `db-N/TL` of the Postgres leader, for the record of a fault.
+fn leader_and_timeline(stack: &ComposeStack) -> String {
+    patroni::leader(stack).map_or("none".to_owned(), |m| {
+        format!("{}/TL{}", m.name, m.timeline)
+    })
+}
+
+/// Seconds from `since` until the result page's total exceeds `threshold`;
+/// `None` if it did not within the longest fault plus [`RECOVERY_LIMIT`].
+async fn result_moves_past(threshold: i64, since: Instant) -> Option<f64> {
+    crate::harness::within(Duration::from_secs(30) + RECOVERY_LIMIT, || async {
+        let total = get_json(RESULTS).await?["total"].as_i64()?;
+        (total > threshold).then(|| since.elapsed().as_secs_f64())
+    })
+    .await
 }
 
 /// Runs one schedule on a fresh stack; panics (naming the seed) on a lost
@@ -297,7 +314,14 @@ async fn run_schedule(seed: u64) {
     for fault in &faults {
         let at = began.elapsed().as_secs_f64();
         let cast_before = voters.voters();
+        let leader_before = leader_and_timeline(&stack);
         let started = Instant::now();
+        // Watched from the start, beside the fault: a voter first seen after
+        // the fault began is in the tally.
+        let result_moved = tokio::spawn(result_moves_past(
+            (cast_before as u64 + LANES) as i64,
+            started,
+        ));
         let what = inflict(&stack, fault).await;
         let healed_after = started.elapsed().as_secs_f64();
         let flowing = voters.flowing(50, RECOVERY_LIMIT).await;
@@ -307,23 +331,19 @@ async fn run_schedule(seed: u64) {
             stack.recent_logs()
         );
         let accepted = voters.accepted_again(started);
-        // A voter first seen after the fault began is in the tally.
-        let threshold = (cast_before as u64 + LANES) as i64;
-        let moved = crate::harness::within(RECOVERY_LIMIT, || async {
-            (total().await? > threshold).then_some(())
-        })
-        .await;
-        assert!(
-            moved.is_some(),
-            "seed {seed}: the result page did not move {RECOVERY_LIMIT:?} after: {what}\n{}",
-            stack.recent_logs()
-        );
-        let result_moved = started.elapsed().as_secs_f64();
+        let result_moved = result_moved.await.unwrap().unwrap_or_else(|| {
+            panic!(
+                "seed {seed}: the result page did not move {RECOVERY_LIMIT:?} after: {what}\n{}",
+                stack.recent_logs()
+            )
+        });
+        healed(&stack).await;
         eprintln!(
             "containers: faults: +{at:.0} s {what} (healed after {healed_after:.1} s): votes \
-             accepted again by {accepted:.1} s, the result page moved by {result_moved:.1} s"
+             accepted again by {accepted:.1} s, the result page moved by {result_moved:.1} s; \
+             Postgres leader {leader_before} before, {} after",
+            leader_and_timeline(&stack)
         );
-        healed(&stack).await;
     }
     let histories = voters.finish().await;
     queue_drained(&stack, node_service(&redis_master(&stack))).await;
