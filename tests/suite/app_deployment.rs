@@ -247,7 +247,7 @@ fn visitors_reach_the_pages_only_and_each_pod_is_scraped_one_way() {
             assert_eq!(path["backend"]["service"]["port"]["name"], "http", "{rule}");
         }
     }
-    assert_eq!(of_kind(&production, "PodMonitor").len(), 1);
+    assert_eq!(of_kind(&production, "PodMonitor").len(), 2);
     assert!(of_kind(&base, "PodMonitor").is_empty());
     for (objects, annotated) in [(&base, true), (&production, false)] {
         for deployment in of_kind(objects, "Deployment") {
