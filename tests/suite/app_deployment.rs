@@ -63,7 +63,7 @@ enum Peer {
 }
 
 const PODS: [&str; 6] = ["vote", "result", "worker", "redis", "db", "db-standby"];
-const PORTS: [i64; 7] = [8080, 9090, 8082, 6379, 26379, 5432, 443];
+const PORTS: [i64; 9] = [8080, 9090, 8082, 6379, 26379, 5432, 443, 9121, 9187];
 
 fn selects(selector: &Value, labels: &serde_json::Map<String, Value>) -> bool {
     let by_label = selector["matchLabels"]
@@ -193,6 +193,10 @@ fn app_paths() -> BTreeSet<(Peer, Peer, i64)> {
         (Monitoring, Pod("vote"), 9090),
         (Monitoring, Pod("result"), 9090),
         (Monitoring, Pod("worker"), 8082),
+        // The exporters that components/observability runs beside Redis and
+        // Postgres (the standby's pod has none).
+        (Monitoring, Pod("redis"), 9121),
+        (Monitoring, Pod("db"), 9187),
         (Pod("vote"), Pod("redis"), 6379),
         (Pod("worker"), Pod("redis"), 6379),
         (Pod("worker"), Pod("db"), 5432),
@@ -207,6 +211,50 @@ fn app_paths() -> BTreeSet<(Peer, Peer, i64)> {
     ]
     .into_iter()
     .collect()
+}
+
+/// Every object of the base, of each component with it, and of the
+/// production overlay carries `app.kubernetes.io/part-of: votingapp`.
+#[test]
+fn every_object_of_every_component_is_labelled_part_of_the_app() {
+    let mut renders = vec![
+        ("base".to_owned(), render_dir(&repo_root().join("k8s/app"))),
+        (
+            "production".to_owned(),
+            render_dir(&repo_root().join("k8s/app/overlays/production")),
+        ),
+    ];
+    let components = std::fs::read_dir(repo_root().join("k8s/app/components")).unwrap();
+    for component in components {
+        let name = component
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        // Not yet: replicated-data's own objects (its scripts' ConfigMaps,
+        // the standby, redis-nodes) lack the label; that component is being
+        // reworked on another branch, which should label them (issue #37,
+        // item 6).
+        if name == "replicated-data" {
+            continue;
+        }
+        renders.push((name.clone(), render(&format!("part-of-{name}"), &[&name])));
+    }
+    assert!(
+        renders.len() >= 8,
+        "the base, production and 6 components or more"
+    );
+    for (render, objects) in &renders {
+        let unlabelled: Vec<String> = objects
+            .iter()
+            .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/part-of"] != "votingapp")
+            .map(|o| format!("{} {}", o["kind"], name_of(o)))
+            .collect();
+        assert!(
+            unlabelled.is_empty(),
+            "{render}: objects without app.kubernetes.io/part-of=votingapp: {unlabelled:?}"
+        );
+    }
 }
 
 #[test]
