@@ -329,6 +329,56 @@ impl Drop for Removed {
     }
 }
 
+/// The compose file's `exporters` profile, offline (the exporters' stand-ins,
+/// Debian's packages): each exporter reports its server up on its published
+/// loopback port, and postgres_exporter runs the extra queries k8s/app ships.
+#[tokio::test]
+async fn the_exporters_profile_reports_redis_and_postgres() {
+    if skip("the_exporters_profile_reports_redis_and_postgres") {
+        return;
+    }
+    let _engine = ENGINE.lock().await;
+    let stack = ComposeStack::new("votingapp-exporters");
+    // Host ports the engine picks (0), read back with `docker compose port`.
+    let mut up = stack.command(&["--profile", "exporters", "up", "-d", "--wait"]);
+    up.args(["redis", "db", "redis-exporter", "postgres-exporter"])
+        .env("REDIS_EXPORTER_PORT", "0")
+        .env("POSTGRES_EXPORTER_PORT", "0");
+    run_ok(&mut up);
+    for (service, port, lines) in [
+        ("redis-exporter", "9121", &["redis_up 1"][..]),
+        (
+            "postgres-exporter",
+            "9187",
+            &["pg_up 1", "pg_synchronous_standbys_required 0"][..],
+        ),
+    ] {
+        let address = stack.run(&["--profile", "exporters", "port", service, port]);
+        let url = format!("http://{}/metrics", address.trim());
+        let what = format!("{service} to report {lines:?} at {url}");
+        eventually(Duration::from_secs(30), &what, || async {
+            let body = crate::harness::get_text(&url).await?;
+            // `name value`, whatever labels the sample carries.
+            let samples: Vec<(&str, &str)> = body
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let (series, value) = l.rsplit_once(' ')?;
+                    Some((series.split('{').next()?, value))
+                })
+                .collect();
+            lines
+                .iter()
+                .all(|line| {
+                    let (name, value) = line.split_once(' ').expect("`name value`");
+                    samples.contains(&(name, value))
+                })
+                .then_some(())
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
     if skip("the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes") {
