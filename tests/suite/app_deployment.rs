@@ -257,6 +257,73 @@ fn every_object_of_every_component_is_labelled_part_of_the_app() {
     }
 }
 
+/// The workspace's version, which every crate inherits (Cargo.toml).
+fn crate_version() -> String {
+    let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    manifest
+        .split("[workspace.package]")
+        .nth(1)
+        .and_then(|table| table.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .expect("a version in Cargo.toml's [workspace.package]")
+}
+
+/// The production overlay runs images tagged with the crate version, tags
+/// that scripts/build-images.sh builds, and the bake file's VERSION is the
+/// crate version; the base keeps the workshop's names.
+#[test]
+fn the_production_overlay_pins_images_built_with_the_crate_version() {
+    let version = crate_version();
+    let listed = Command::new(repo_root().join("scripts/build-images.sh"))
+        .arg("--list")
+        .output()
+        .expect("run build-images.sh --list");
+    assert!(listed.status.success(), "{listed:?}");
+    let built: BTreeSet<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let images = |objects: &[Value]| -> BTreeSet<String> {
+        objects
+            .iter()
+            .filter(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet")
+            .flat_map(|o| {
+                o["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|c| c["image"].as_str().map(String::from))
+            .filter(|i| i.starts_with("localhost/votingapp/"))
+            .collect()
+    };
+    let production = images(&render_dir(
+        &repo_root().join("k8s/app/overlays/production"),
+    ));
+    assert_eq!(production.len(), 3, "{production:?}");
+    for image in &production {
+        let tag = image.rsplit(':').next().unwrap_or_default();
+        assert!(
+            tag == version || tag.starts_with(&format!("{version}-")),
+            "{image} is not pinned to the crate version {version}"
+        );
+        assert!(
+            built.contains(image),
+            "{image} is not among the tags build-images.sh makes: {built:?}"
+        );
+    }
+    let base = images(&render_dir(&repo_root().join("k8s/app")));
+    assert!(base.contains("localhost/votingapp/vote:after"), "{base:?}");
+
+    let bake = std::fs::read_to_string(repo_root().join("docker-bake.hcl")).unwrap();
+    let default = bake
+        .split("variable \"VERSION\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').nth(1))
+        .expect("docker-bake.hcl's VERSION default");
+    assert_eq!(default, version, "docker-bake.hcl's VERSION default");
+}
+
 #[test]
 fn the_network_policies_allow_exactly_the_apps_own_paths() {
     let plain = render("network-policies", &["network-policies"]);
