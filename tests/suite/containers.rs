@@ -329,6 +329,64 @@ impl Drop for Removed {
     }
 }
 
+/// scripts/sbom.sh writes a CycloneDX SBOM for each of our images, with the
+/// crates of its binary (at least every workspace crate and every crate of
+/// Cargo.lock that `cargo tree` lists for it, which the script checks) and
+/// every Debian package of the image.
+#[tokio::test]
+async fn every_image_gets_a_complete_sbom() {
+    if skip("every_image_gets_a_complete_sbom") {
+        return;
+    }
+    let _engine = ENGINE.lock().await;
+    run_ok(script("build-images.sh").arg("--offline"));
+    let dir = crate::harness::TestDir::new("sbom");
+    let out = dir.join("sbom");
+    run_ok(script("sbom.sh").env("SBOM_DIR", &out));
+    for image in APP_IMAGES {
+        let name = image.trim_start_matches("localhost/votingapp/");
+        let file = out.join(format!("{}.cdx.json", name.replace(':', "_")));
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("no SBOM for {image} at {}: {e}", file.display()));
+        let bom: serde_json::Value = serde_json::from_str(&text).expect("the SBOM is JSON");
+        assert_eq!(bom["bomFormat"], "CycloneDX", "{image}");
+        assert_eq!(bom["metadata"]["component"]["name"], image);
+        let purls: Vec<&str> = bom["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["purl"].as_str())
+            .collect();
+        let crate_name = name.split(':').next().unwrap();
+        let crates = purls.iter().filter(|p| p.starts_with("pkg:cargo/")).count();
+        let debs = purls
+            .iter()
+            .filter(|p| p.starts_with("pkg:deb/debian/"))
+            .count();
+        let installed = docker(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "dpkg-query",
+            image,
+            "-W",
+            "-f",
+            "${Package}\\n",
+        ]);
+        assert_eq!(
+            debs,
+            installed.lines().count(),
+            "{image}: every Debian package"
+        );
+        assert!(
+            purls.iter().any(|p| p.starts_with("pkg:cargo/common@")) || crate_name == "seed",
+            "{image}: the workspace's own crates"
+        );
+        assert!(crates > 50, "{image}: {crates} crates");
+        eprintln!("{image}: {crates} crates, {debs} Debian packages");
+    }
+}
+
 /// The compose file's `exporters` profile, offline (the exporters' stand-ins,
 /// Debian's packages): each exporter reports its server up on its published
 /// loopback port, and postgres_exporter runs the extra queries k8s/app ships.
