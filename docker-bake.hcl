@@ -8,8 +8,20 @@ variable "REGISTRY" {
   default = "localhost/votingapp"
 }
 
+# The crate version (Cargo.toml's [workspace.package], which the suite checks
+# this default against): each image is also tagged <version>[-variant] and,
+# with REVISION, <version>[-variant]-<first 12 digits of REVISION>, the tags a
+# production overlay pins (scripts/build-images.sh makes the same).
 variable "VERSION" {
   default = "0.1.0"
+}
+
+function "versioned" {
+  params = [image, variant]
+  result = compact([
+    "${REGISTRY}/${image}:${VERSION}${variant}",
+    REVISION == "" ? "" : "${REGISTRY}/${image}:${VERSION}${variant}-${substr(REVISION, 0, 12)}",
+  ])
 }
 
 # The OCI labels org.opencontainers.image.source, .revision and .created:
@@ -47,38 +59,38 @@ target "vote-before" {
   inherits = ["_common"]
   target   = "vote"
   args     = { OPTION_A = "Cats", OPTION_B = "Dogs" }
-  tags     = ["${REGISTRY}/vote:before"]
+  tags     = concat(["${REGISTRY}/vote:before"], versioned("vote", "-before"))
 }
 
 target "vote-after" {
   inherits = ["_common"]
   target   = "vote"
   args     = { OPTION_A = "Java", OPTION_B = ".NET" }
-  tags     = ["${REGISTRY}/vote:after"]
+  tags     = concat(["${REGISTRY}/vote:after"], versioned("vote", "-after"))
 }
 
 target "result-before" {
   inherits = ["_common"]
   target   = "result"
   args     = { OPTION_A = "Cats", OPTION_B = "Dogs" }
-  tags     = ["${REGISTRY}/result:before"]
+  tags     = concat(["${REGISTRY}/result:before"], versioned("result", "-before"))
 }
 
 target "result-after" {
   inherits = ["_common"]
   target   = "result"
   args     = { OPTION_A = "Java", OPTION_B = ".NET" }
-  tags     = ["${REGISTRY}/result:after"]
+  tags     = concat(["${REGISTRY}/result:after"], versioned("result", "-after"))
 }
 
 target "worker" {
   inherits = ["_common"]
   target   = "worker"
-  tags     = ["${REGISTRY}/worker:latest"]
+  tags     = concat(["${REGISTRY}/worker:latest"], versioned("worker", ""))
 }
 
 target "seed" {
   inherits = ["_common"]
   target   = "seed"
-  tags     = ["${REGISTRY}/seed:latest"]
+  tags     = concat(["${REGISTRY}/seed:latest"], versioned("seed", ""))
 }

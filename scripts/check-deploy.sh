@@ -3,7 +3,9 @@
 # the manifests are what scripts/gen-k8s.py writes, the compose file is valid, the
 # Dockerfile passes hadolint and checkov, every manifest passes strict schema
 # validation against Kubernetes 1.37 and a checkov scan (.checkov.yaml lists the
-# skipped checks with their reasons). Installs its Python tools, pinned, into a
+# skipped checks with their reasons), and every pod of k8s/app meets the Pod
+# Security Standards' restricted profile that its namespace enforces
+# (scripts/check-pod-security.py; the test cluster's 1.20 ignores that label). Installs its Python tools, pinned, into a
 # virtual environment under target/ if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,4 +65,7 @@ echo "==> checkov k8s/app (production overlay; managed, and replicated, data wit
 for dir in production managed replicated; do
   checkov -d "$render/$dir" --framework kubernetes --config-file k8s/app/.checkov.yaml
 done
+echo "==> k8s/app's pods against the restricted Pod Security profile (its namespace enforces it)"
+python scripts/check-pod-security.py --self-test
+python scripts/check-pod-security.py "$render"/{base,production,managed,replicated}/app.yaml
 echo "deploy checks passed"

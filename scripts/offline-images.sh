@@ -7,7 +7,10 @@
 #   votingapp-offline/rust:slim-bookworm       builder base: the above + gcc + this machine's Rust toolchain
 #   votingapp-offline/redis-standin:7          TEST STAND-IN for redis:7-alpine (Debian's redis-server)
 #   votingapp-offline/postgres-standin:15      TEST STAND-IN for postgres:18-alpine (Debian's postgresql-15)
-#   votingapp-offline/patroni-standin:15       TEST STAND-IN for docker/patroni (the above + Debian's patroni, etcd)
+#   votingapp-offline/redis-exporter-standin:1.45     TEST STAND-IN for oliver006/redis_exporter:v1.45.0
+#   votingapp-offline/postgres-exporter-standin:0.11  TEST STAND-IN for prometheuscommunity/postgres-exporter:v0.11.1
+#                                              (Debian's prometheus-*-exporter; compose's `exporters` profile)
+#   votingapp-offline/patroni-standin:15       TEST STAND-IN for docker/patroni (the Postgres stand-in + Debian's patroni, etcd)
 #
 # The stand-ins honour the part of the official images' contract that our
 # compose file and manifests use (docker/standins/*-entrypoint.sh) and carry
@@ -24,8 +27,11 @@ RUNTIME_IMAGE=votingapp-offline/debian:bookworm-slim
 BUILDER_IMAGE=votingapp-offline/rust:slim-bookworm
 REDIS_IMAGE=votingapp-offline/redis-standin:7
 POSTGRES_IMAGE=votingapp-offline/postgres-standin:15
+REDIS_EXPORTER_IMAGE=votingapp-offline/redis-exporter-standin:1.45
+POSTGRES_EXPORTER_IMAGE=votingapp-offline/postgres-exporter-standin:0.11
 PATRONI_IMAGE=votingapp-offline/patroni-standin:15
-ALL_IMAGES=("$RUNTIME_IMAGE" "$BUILDER_IMAGE" "$REDIS_IMAGE" "$POSTGRES_IMAGE" "$PATRONI_IMAGE")
+ALL_IMAGES=("$RUNTIME_IMAGE" "$BUILDER_IMAGE" "$REDIS_IMAGE" "$POSTGRES_IMAGE"
+  "$REDIS_EXPORTER_IMAGE" "$POSTGRES_EXPORTER_IMAGE" "$PATRONI_IMAGE")
 
 usage() {
   sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -51,7 +57,7 @@ as_root chown "$(id -u):$(id -g)" "$CACHE" "$LOGS"
 step=0
 # progress NAME TEXT: one line per image.
 progress() {
-  printf '==> [%d/%d] %-42s %s\n' "$step" "${#ALL_IMAGES[@]}" "$1" "$2"
+  printf '==> [%d/%d] %-50s %s\n' "$step" "${#ALL_IMAGES[@]}" "$1" "$2"
 }
 
 # wanted NAME: true when NAME must be built (missing, or --force).
@@ -130,6 +136,14 @@ fi
 
 if wanted "$POSTGRES_IMAGE"; then
   build_standin "$POSTGRES_IMAGE" docker/standins/postgres.Dockerfile docker/standins
+fi
+
+if wanted "$REDIS_EXPORTER_IMAGE"; then
+  build_standin "$REDIS_EXPORTER_IMAGE" docker/standins/redis-exporter.Dockerfile docker/standins
+fi
+
+if wanted "$POSTGRES_EXPORTER_IMAGE"; then
+  build_standin "$POSTGRES_EXPORTER_IMAGE" docker/standins/postgres-exporter.Dockerfile docker/standins
 fi
 
 # Built every run: it carries docker/patroni's entrypoint and settings, which

@@ -9,8 +9,9 @@
 # Also: RUN_DIR (.run) for the data and logs; BIN_DIR to run binaries built
 # elsewhere instead of building them (target/release by default).
 #
-# Exits 0 after Ctrl-C, 1 when something could not start or stopped by itself
-# (its log's last lines are printed). A second run on the same RUN_DIR refuses
+# Exits 0 after Ctrl-C (or SIGTERM, or the terminal closing), saying it stopped
+# on request; 1 when something could not start or stopped by itself (its log's
+# last lines are printed). A second run on the same RUN_DIR refuses
 # to start and leaves the first one alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,10 +86,10 @@ names=()
 redis_started=""
 pg_started=""
 stop_all() {
-  local code=${1:-0}
-  trap - INT TERM EXIT
+  local code=${1:-0} why=${2:-}
+  trap - INT TERM HUP EXIT
   echo
-  echo "==> stopping"
+  echo "==> stopping${why:+ on request ($why)}"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   if [ -n "$pg_started" ]; then
@@ -100,7 +101,9 @@ stop_all() {
   rm -f "$RUN_DIR/pid"
   exit "$code"
 }
-trap 'stop_all 0' INT TERM
+trap 'stop_all 0 Ctrl-C' INT
+trap 'stop_all 0 SIGTERM' TERM
+trap 'stop_all 0 "the terminal closed"' HUP
 trap 'stop_all $?' EXIT
 
 # Says which part did not come up, with the end of its log, and stops.
@@ -122,13 +125,19 @@ pg_started=yes
 
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres"
+# Each service runs in a session of its own (setsid), so a Ctrl-C in the
+# terminal reaches this script only: the services would otherwise get the same
+# SIGINT, start their drain and could end before this script's trap ran,
+# which would then read as a service that stopped by itself. This script stops
+# them itself, with SIGTERM, on its way out.
 for service in vote worker result; do
   case $service in
     vote) port=$VOTE_PORT metrics=$VOTE_METRICS_PORT ;;
     result) port=$RESULT_PORT metrics=$RESULT_METRICS_PORT ;;
     worker) port=$WORKER_PORT metrics= ;;
   esac
-  env PORT="$port" ${metrics:+METRICS_PORT="$metrics"} "$BIN_DIR/$service" >"$LOGS/$service.log" 2>&1 9>&- &
+  setsid env PORT="$port" ${metrics:+METRICS_PORT="$metrics"} "$BIN_DIR/$service" \
+    >"$LOGS/$service.log" 2>&1 9>&- &
   pids+=($!)
   names+=("$service:$port")
 done

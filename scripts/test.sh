@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 
 ensure_packages redis-server:redis-server postgres:postgresql chromium:chromium chromedriver:chromium-driver \
-  prometheus:prometheus faketime:faketime
+  prometheus:prometheus faketime:faketime \
+  prometheus-redis-exporter:prometheus-redis-exporter \
+  prometheus-postgres-exporter:prometheus-postgres-exporter
 
 echo "==> building the services"
 cargo build --workspace --bins

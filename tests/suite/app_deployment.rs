@@ -63,7 +63,7 @@ enum Peer {
 }
 
 const PODS: [&str; 6] = ["vote", "result", "worker", "redis", "db", "db-standby"];
-const PORTS: [i64; 7] = [8080, 9090, 8082, 6379, 26379, 5432, 443];
+const PORTS: [i64; 9] = [8080, 9090, 8082, 6379, 26379, 5432, 443, 9121, 9187];
 
 fn selects(selector: &Value, labels: &serde_json::Map<String, Value>) -> bool {
     let by_label = selector["matchLabels"]
@@ -193,6 +193,10 @@ fn app_paths() -> BTreeSet<(Peer, Peer, i64)> {
         (Monitoring, Pod("vote"), 9090),
         (Monitoring, Pod("result"), 9090),
         (Monitoring, Pod("worker"), 8082),
+        // The exporters that components/observability runs beside Redis and
+        // Postgres (the standby's pod has none).
+        (Monitoring, Pod("redis"), 9121),
+        (Monitoring, Pod("db"), 9187),
         (Pod("vote"), Pod("redis"), 6379),
         (Pod("worker"), Pod("redis"), 6379),
         (Pod("worker"), Pod("db"), 5432),
@@ -207,6 +211,117 @@ fn app_paths() -> BTreeSet<(Peer, Peer, i64)> {
     ]
     .into_iter()
     .collect()
+}
+
+/// Every object of the base, of each component with it, and of the
+/// production overlay carries `app.kubernetes.io/part-of: votingapp`.
+#[test]
+fn every_object_of_every_component_is_labelled_part_of_the_app() {
+    let mut renders = vec![
+        ("base".to_owned(), render_dir(&repo_root().join("k8s/app"))),
+        (
+            "production".to_owned(),
+            render_dir(&repo_root().join("k8s/app/overlays/production")),
+        ),
+    ];
+    let components = std::fs::read_dir(repo_root().join("k8s/app/components")).unwrap();
+    for component in components {
+        let name = component
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        // Not yet: replicated-data's own objects (its scripts' ConfigMaps,
+        // the standby, redis-nodes) lack the label; that component is being
+        // reworked on another branch, which should label them (issue #37,
+        // item 6).
+        if name == "replicated-data" {
+            continue;
+        }
+        renders.push((name.clone(), render(&format!("part-of-{name}"), &[&name])));
+    }
+    assert!(
+        renders.len() >= 8,
+        "the base, production and 6 components or more"
+    );
+    for (render, objects) in &renders {
+        let unlabelled: Vec<String> = objects
+            .iter()
+            .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/part-of"] != "votingapp")
+            .map(|o| format!("{} {}", o["kind"], name_of(o)))
+            .collect();
+        assert!(
+            unlabelled.is_empty(),
+            "{render}: objects without app.kubernetes.io/part-of=votingapp: {unlabelled:?}"
+        );
+    }
+}
+
+/// The workspace's version, which every crate inherits (Cargo.toml).
+fn crate_version() -> String {
+    let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    manifest
+        .split("[workspace.package]")
+        .nth(1)
+        .and_then(|table| table.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .expect("a version in Cargo.toml's [workspace.package]")
+}
+
+/// The production overlay runs images tagged with the crate version, tags
+/// that scripts/build-images.sh builds, and the bake file's VERSION is the
+/// crate version; the base keeps the workshop's names.
+#[test]
+fn the_production_overlay_pins_images_built_with_the_crate_version() {
+    let version = crate_version();
+    let listed = Command::new(repo_root().join("scripts/build-images.sh"))
+        .arg("--list")
+        .output()
+        .expect("run build-images.sh --list");
+    assert!(listed.status.success(), "{listed:?}");
+    let built: BTreeSet<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let images = |objects: &[Value]| -> BTreeSet<String> {
+        objects
+            .iter()
+            .filter(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet")
+            .flat_map(|o| {
+                o["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|c| c["image"].as_str().map(String::from))
+            .filter(|i| i.starts_with("localhost/votingapp/"))
+            .collect()
+    };
+    let production = images(&render_dir(
+        &repo_root().join("k8s/app/overlays/production"),
+    ));
+    assert_eq!(production.len(), 3, "{production:?}");
+    for image in &production {
+        let tag = image.rsplit(':').next().unwrap_or_default();
+        assert!(
+            tag == version || tag.starts_with(&format!("{version}-")),
+            "{image} is not pinned to the crate version {version}"
+        );
+        assert!(
+            built.contains(image),
+            "{image} is not among the tags build-images.sh makes: {built:?}"
+        );
+    }
+    let base = images(&render_dir(&repo_root().join("k8s/app")));
+    assert!(base.contains("localhost/votingapp/vote:after"), "{base:?}");
+
+    let bake = std::fs::read_to_string(repo_root().join("docker-bake.hcl")).unwrap();
+    let default = bake
+        .split("variable \"VERSION\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').nth(1))
+        .expect("docker-bake.hcl's VERSION default");
+    assert_eq!(default, version, "docker-bake.hcl's VERSION default");
 }
 
 #[test]
@@ -247,7 +362,7 @@ fn visitors_reach_the_pages_only_and_each_pod_is_scraped_one_way() {
             assert_eq!(path["backend"]["service"]["port"]["name"], "http", "{rule}");
         }
     }
-    assert_eq!(of_kind(&production, "PodMonitor").len(), 1);
+    assert_eq!(of_kind(&production, "PodMonitor").len(), 2);
     assert!(of_kind(&base, "PodMonitor").is_empty());
     for (objects, annotated) in [(&base, true), (&production, false)] {
         for deployment in of_kind(objects, "Deployment") {

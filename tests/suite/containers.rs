@@ -331,6 +331,114 @@ impl Drop for Removed {
     }
 }
 
+/// scripts/sbom.sh writes a CycloneDX SBOM for each of our images, with the
+/// crates of its binary (at least every workspace crate and every crate of
+/// Cargo.lock that `cargo tree` lists for it, which the script checks) and
+/// every Debian package of the image.
+#[tokio::test]
+async fn every_image_gets_a_complete_sbom() {
+    if skip("every_image_gets_a_complete_sbom") {
+        return;
+    }
+    let _engine = ENGINE.lock().await;
+    run_ok(script("build-images.sh").arg("--offline"));
+    let dir = crate::harness::TestDir::new("sbom");
+    let out = dir.join("sbom");
+    run_ok(script("sbom.sh").env("SBOM_DIR", &out));
+    for image in APP_IMAGES {
+        let name = image.trim_start_matches("localhost/votingapp/");
+        let file = out.join(format!("{}.cdx.json", name.replace(':', "_")));
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("no SBOM for {image} at {}: {e}", file.display()));
+        let bom: serde_json::Value = serde_json::from_str(&text).expect("the SBOM is JSON");
+        assert_eq!(bom["bomFormat"], "CycloneDX", "{image}");
+        assert_eq!(bom["metadata"]["component"]["name"], image);
+        let purls: Vec<&str> = bom["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["purl"].as_str())
+            .collect();
+        let crate_name = name.split(':').next().unwrap();
+        let crates = purls.iter().filter(|p| p.starts_with("pkg:cargo/")).count();
+        let debs = purls
+            .iter()
+            .filter(|p| p.starts_with("pkg:deb/debian/"))
+            .count();
+        let installed = docker(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "dpkg-query",
+            image,
+            "-W",
+            "-f",
+            "${Package}\\n",
+        ]);
+        assert_eq!(
+            debs,
+            installed.lines().count(),
+            "{image}: every Debian package"
+        );
+        assert!(
+            purls.iter().any(|p| p.starts_with("pkg:cargo/common@")) || crate_name == "seed",
+            "{image}: the workspace's own crates"
+        );
+        assert!(crates > 50, "{image}: {crates} crates");
+        eprintln!("{image}: {crates} crates, {debs} Debian packages");
+    }
+}
+
+/// The compose file's `exporters` profile, offline (the exporters' stand-ins,
+/// Debian's packages): each exporter reports its server up on its published
+/// loopback port, and postgres_exporter runs the extra queries k8s/app ships.
+#[tokio::test]
+async fn the_exporters_profile_reports_redis_and_postgres() {
+    if skip("the_exporters_profile_reports_redis_and_postgres") {
+        return;
+    }
+    let _engine = ENGINE.lock().await;
+    let stack = ComposeStack::new("votingapp-exporters");
+    // Host ports the engine picks (0), read back with `docker compose port`.
+    let mut up = stack.command(&["--profile", "exporters", "up", "-d", "--wait"]);
+    up.args(["redis", "db", "redis-exporter", "postgres-exporter"])
+        .env("REDIS_EXPORTER_PORT", "0")
+        .env("POSTGRES_EXPORTER_PORT", "0");
+    run_ok(&mut up);
+    for (service, port, lines) in [
+        ("redis-exporter", "9121", &["redis_up 1"][..]),
+        (
+            "postgres-exporter",
+            "9187",
+            &["pg_up 1", "pg_synchronous_standbys_required 0"][..],
+        ),
+    ] {
+        let address = stack.run(&["--profile", "exporters", "port", service, port]);
+        let url = format!("http://{}/metrics", address.trim());
+        let what = format!("{service} to report {lines:?} at {url}");
+        eventually(Duration::from_secs(30), &what, || async {
+            let body = crate::harness::get_text(&url).await?;
+            // `name value`, whatever labels the sample carries.
+            let samples: Vec<(&str, &str)> = body
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let (series, value) = l.rsplit_once(' ')?;
+                    Some((series.split('{').next()?, value))
+                })
+                .collect();
+            lines
+                .iter()
+                .all(|line| {
+                    let (name, value) = line.split_once(' ').expect("`name value`");
+                    samples.contains(&(name, value))
+                })
+                .then_some(())
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
     if skip("the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes") {

@@ -617,12 +617,41 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
         "vote, result, worker and seed in compose: {ours:?}"
     );
 
+    // The `exporters` profile runs what k8s/app's observability component
+    // runs as sidecars, the same images.
+    let is_exporter = |service: &serde_norway::Value| {
+        service["profiles"]
+            .as_sequence()
+            .is_some_and(|p| p.iter().any(|p| p.as_str() == Some("exporters")))
+    };
     let theirs: BTreeSet<String> = services
         .values()
+        .filter(|service| !is_exporter(service))
         .filter_map(|service| service["image"].as_str())
         .filter(|image| !image.starts_with(OURS))
         .map(String::from)
         .collect();
+    let exporters: BTreeSet<String> = services
+        .values()
+        .filter(|service| is_exporter(service))
+        .filter_map(|service| service["image"].as_str())
+        .map(String::from)
+        .collect();
+    let mut sidecars = BTreeSet::new();
+    for file in ["redis-exporter.yaml", "postgres-exporter.yaml"] {
+        let path = repo().join("k8s/app/components/observability").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        sidecars.extend(
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix("image: "))
+                .map(String::from),
+        );
+    }
+    assert_eq!(
+        exporters, sidecars,
+        "compose's exporters profile and k8s/app's sidecars run the same exporter images"
+    );
+    assert_eq!(exporters.len(), 2, "{exporters:?}");
 
     let mut in_k8s = BTreeSet::new();
     let mut databases_in_k8s = BTreeSet::new();

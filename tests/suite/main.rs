@@ -21,6 +21,7 @@ mod group_commit;
 mod last_vote_wins;
 mod load_generator;
 mod observability;
+mod observability_data;
 mod operability;
 mod pipelining;
 mod result_service;

@@ -1,11 +1,14 @@
-//! k8s/app/components/observability against the real thing: every PromQL
-//! expression of the Grafana dashboard returns data from a real Prometheus
-//! scraping the three services while votes flow, and the alert rules pass
-//! `promtool check rules` and the unit tests of
-//! tests/fixtures/votingapp-alerts.test.yaml (`promtool test rules`).
+//! k8s/app/components/observability against the real thing: a real
+//! Prometheus scrapes the three services with the job that the Operator makes
+//! of components/pod-monitor (harness/pod_monitor.rs), so each service is a
+//! job of its own; every PromQL expression of the Grafana dashboard, with its
+//! variables set, returns data while votes flow and none for another
+//! namespace; and the alert rules pass `promtool check rules` and the unit
+//! tests of tests/fixtures/votingapp-alerts.test.yaml (`promtool test rules`).
 
 use crate::harness::compose::repo_root;
 use crate::harness::load::Load;
+use crate::harness::pod_monitor::{namespace_of, scrape_config, shipped, PodTarget};
 use crate::harness::prometheus::{program, Prometheus};
 use crate::harness::{cast, eventually, http_client, Stack, TestDir};
 use serde_json::Value;
@@ -24,6 +27,14 @@ fn yaml(path: &PathBuf) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_norway::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// The dashboard's expression with its variables set (`$job` to all jobs,
+/// as the variable's "All").
+fn with_variables(expr: &str, namespace: &str) -> String {
+    expr.replace("$namespace", namespace)
+        .replace("$job", "vote|worker|result")
+        .replace("$__rate_interval", "1m")
 }
 
 /// Every `expr` of the dashboard's panels, with the panel's title.
@@ -61,15 +72,39 @@ async fn every_dashboard_query_returns_data_from_prometheus_scraping_the_service
     // Heartbeats (and so queue samples) every 250 ms.
     let worker = stack.worker(&[("HEARTBEAT_TTL_MS", "1000")]).await;
     let result = stack.result(&split).await;
+    let pod = |service: &str, port| {
+        let file = format!("k8s/app/base/{service}.yaml");
+        PodTarget::of(&file, None, &format!("{service}-0"), "metrics", port)
+    };
+    let pods = [
+        pod("vote", vote.operations_port()),
+        pod("worker", worker.operations_port()),
+        pod("result", result.operations_port()),
+    ];
     let prometheus = Prometheus::start(
         &stack.dir,
-        &[
-            ("vote", vote.operations_port()),
-            ("worker", worker.operations_port()),
-            ("result", result.operations_port()),
-        ],
+        vec![scrape_config(
+            &shipped("k8s/app/components/pod-monitor", "pod-monitor.yaml"),
+            0,
+            &pods,
+        )],
+        pods.len(),
     )
     .await;
+
+    // Each service is a job of its own, in the app's namespace.
+    let namespace = namespace_of("k8s/app/base");
+    let jobs: BTreeSet<String> = prometheus
+        .query(&format!("up{{namespace={namespace:?}}}"))
+        .await
+        .iter()
+        .map(|s| s["metric"]["job"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        jobs,
+        BTreeSet::from(["vote".into(), "worker".into(), "result".into()]),
+        "the jobs the PodMonitor's relabelling gives"
+    );
 
     // A viewer watching live, a vote refused as a bad request, then votes flowing.
     let viewer = http_client(false)
@@ -91,9 +126,10 @@ async fn every_dashboard_query_returns_data_from_prometheus_scraping_the_service
     );
 
     for (panel, expr) in dashboard_queries() {
-        let what = format!("data for the panel {panel:?}: {expr}");
+        let scoped = with_variables(&expr, &namespace);
+        let what = format!("data for the panel {panel:?}: {scoped}");
         let series = eventually(Duration::from_secs(30), &what, || async {
-            let series = prometheus.query(&expr).await;
+            let series = prometheus.query(&scoped).await;
             // A route without requests in the window is NaN (a gap in
             // Grafana); the panel shows data when some series is a number.
             let shown = series.iter().any(|s| {
@@ -105,7 +141,14 @@ async fn every_dashboard_query_returns_data_from_prometheus_scraping_the_service
             shown.then_some(series)
         })
         .await;
-        eprintln!("{panel}: {expr} -> {} series", series.len());
+        eprintln!("{panel}: {scoped} -> {} series", series.len());
+        // Scoped: another namespace's dashboard shows nothing of this one.
+        let elsewhere = with_variables(&expr, "elsewhere");
+        let foreign = prometheus.query(&elsewhere).await;
+        assert!(
+            foreign.is_empty(),
+            "the panel {panel:?} shows series of namespace {namespace} when the dashboard is set to another: {elsewhere} -> {foreign:?}"
+        );
     }
     // What the panels show is what the services count.
     let stored = prometheus.query("sum(votes_stored_total)").await;
@@ -122,17 +165,16 @@ async fn every_dashboard_query_returns_data_from_prometheus_scraping_the_service
 }
 
 /// The PrometheusRule's `spec` (a plain rule file) written to `dir`, with or
-/// without the `description` annotations.
-fn write_rules(dir: &TestDir, descriptions: bool) -> PathBuf {
+/// without the `description` and `runbook_url` annotations.
+fn write_rules(dir: &TestDir, prose: bool) -> PathBuf {
     let mut rule = yaml(&component("prometheus-rule.yaml"));
     assert_eq!(rule["kind"], "PrometheusRule");
-    if !descriptions {
+    if !prose {
         for group in rule["spec"]["groups"].as_array_mut().expect("groups") {
             for alert in group["rules"].as_array_mut().expect("rules") {
-                alert["annotations"]
-                    .as_object_mut()
-                    .expect("annotations")
-                    .remove("description");
+                let annotations = alert["annotations"].as_object_mut().expect("annotations");
+                annotations.remove("description");
+                annotations.remove("runbook_url");
             }
         }
     }
@@ -157,6 +199,29 @@ fn promtool(dir: &TestDir, args: &[&str]) -> String {
     text
 }
 
+/// The anchors of docs/OPERATIONS.md's headings, as a Markdown renderer
+/// makes them (lower case, spaces to hyphens, punctuation dropped).
+fn operations_anchors() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(repo_root().join("docs/OPERATIONS.md"))
+        .expect("read docs/OPERATIONS.md");
+    text.lines()
+        .filter_map(|line| line.strip_prefix('#'))
+        .map(|heading| {
+            heading
+                .trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn the_alert_rules_pass_promtool_check_and_every_alert_has_a_firing_and_a_silent_test() {
     let dir = TestDir::new("alert-rules");
@@ -165,6 +230,7 @@ fn the_alert_rules_pass_promtool_check_and_every_alert_has_a_firing_and_a_silent
     assert!(checked.contains("SUCCESS"), "{checked}");
 
     let spec = yaml(&rules);
+    let anchors = operations_anchors();
     let alerts: BTreeSet<String> = spec["groups"]
         .as_array()
         .into_iter()
@@ -172,6 +238,14 @@ fn the_alert_rules_pass_promtool_check_and_every_alert_has_a_firing_and_a_silent
         .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
         .map(|r| {
             let annotations = &r["annotations"];
+            let runbook = annotations["runbook_url"].as_str().unwrap_or_default();
+            let anchor = runbook
+                .strip_prefix("docs/OPERATIONS.md#")
+                .unwrap_or_else(|| panic!("a runbook_url into docs/OPERATIONS.md: {r:?}"));
+            assert!(
+                anchors.contains(anchor),
+                "{runbook}: no such section in docs/OPERATIONS.md"
+            );
             assert!(
                 annotations["description"]
                     .as_str()
@@ -182,7 +256,7 @@ fn the_alert_rules_pass_promtool_check_and_every_alert_has_a_firing_and_a_silent
             r["alert"].as_str().expect("an alert's name").to_owned()
         })
         .collect();
-    assert!(alerts.len() >= 5, "{alerts:?}");
+    assert!(alerts.len() >= 9, "{alerts:?}");
 
     let fixture = repo_root().join("tests/fixtures/votingapp-alerts.test.yaml");
     let tests = yaml(&fixture);

@@ -1,8 +1,10 @@
 //! `scripts/run.sh`, the README's first command, on its failure paths: a port
 //! that is taken, and a second run beside a running one. Each must exit 1
-//! saying why, and must not touch the stack that is already running.
+//! saying why, and must not touch the stack that is already running. Then the
+//! normal way out: Ctrl-C in its terminal, which signals the script and the
+//! services it started alike, exits 0 saying it stopped on request.
 
-use crate::harness::{binaries, cast, eventually, http_client, port_to_try, signal, TestDir};
+use crate::harness::{binaries, cast, eventually, http_client, port_to_try, TestDir};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -59,6 +61,9 @@ impl Run {
             .current_dir(repo)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
+            // A group of its own, as a shell gives a foreground job, so that
+            // Ctrl-C can be sent to the whole group as a terminal does.
+            .process_group(0)
             .kill_on_drop(true);
         command
     }
@@ -107,7 +112,12 @@ async fn run_sh_refuses_a_taken_port_and_a_second_run_and_leaves_the_first_alone
 
     // The first run comes up and takes votes.
     let first = Run::new(&run_dir);
-    let mut running = first.command().stdout(Stdio::null()).spawn().unwrap();
+    let running = first
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let voter = http_client(true);
     eventually(
         Duration::from_secs(90),
@@ -143,13 +153,25 @@ async fn run_sh_refuses_a_taken_port_and_a_second_run_and_leaves_the_first_alone
         );
     }
 
-    // Ctrl-C: exit 0 and nothing of it left listening (about 6 s: the
-    // services' 5 s drain, then Postgres's shutdown).
-    signal(running.id().expect("run.sh's pid"), "INT");
-    let status = tokio::time::timeout(Duration::from_secs(30), running.wait())
+    // Ctrl-C as a terminal sends it: to the script and to every service it
+    // started (one process group). Exit 0 saying so, and nothing of it left
+    // listening (about 6 s: the services' 5 s drain, then Postgres's shutdown).
+    let group = running.id().expect("run.sh's pid");
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{group}")])
+        .status();
+    let out = tokio::time::timeout(Duration::from_secs(30), running.wait_with_output())
         .await
         .expect("run.sh to stop on Ctrl-C")
         .unwrap();
-    assert_eq!(status.code(), Some(0));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("stopping on request (Ctrl-C)") && !stderr.contains("by itself"),
+        "{stdout}{stderr}"
+    );
     assert!(!listening(first.vote_port) && !listening(first.redis_port));
 }

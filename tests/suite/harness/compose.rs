@@ -194,6 +194,8 @@ impl Drop for ComposeStack {
         let _ = output(&mut self.command(&[
             "--profile",
             "seed",
+            "--profile",
+            "exporters",
             "down",
             "-v",
             "--remove-orphans",

@@ -10,7 +10,9 @@ pub mod binaries;
 pub mod browser;
 pub mod cluster;
 pub mod compose;
+pub mod exporter;
 pub mod load;
+pub mod pod_monitor;
 pub mod postgres;
 pub mod prometheus;
 pub mod raw_http;
@@ -256,6 +258,44 @@ pub async fn page_text(url: &str) -> String {
         .text()
         .await
         .unwrap_or_else(|e| panic!("reading {url}: {e}"))
+}
+
+/// The body of `GET url`, if it answers 200.
+pub async fn get_text(url: &str) -> Option<String> {
+    let res = http_client(false).get(url).send().await.ok()?;
+    if res.status() != 200 {
+        return None;
+    }
+    res.text().await.ok()
+}
+
+/// For a server started on a port that was only tried: true once `check`
+/// finds our `child` answering there, false when `check` finds another
+/// process there, when the child exits first (a failed bind), or after
+/// `limit`.
+pub async fn child_answers<F, Fut>(
+    child: &mut Option<std::process::Child>,
+    limit: Duration,
+    mut check: F,
+) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<bool>>,
+{
+    within(limit, || {
+        let exited = child
+            .as_mut()
+            .is_some_and(|c| !matches!(c.try_wait(), Ok(None)));
+        let checked = check();
+        async move {
+            if exited {
+                return Some(false);
+            }
+            checked.await
+        }
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// The JSON body of `GET url`, if it answers 200.

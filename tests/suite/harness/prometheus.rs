@@ -1,5 +1,6 @@
 //! A real Prometheus (Debian's `prometheus` package) scraping our services on
-//! loopback every second, queried through its HTTP API; and `promtool`.
+//! loopback every second (with the scrape configs a test gives, e.g. the
+//! PodMonitor's from pod_monitor.rs), queried through its HTTP API; and `promtool`.
 //!
 //! The server listens on a free loopback port chosen here; since another
 //! process could take that port first, the server is only trusted once its
@@ -29,25 +30,17 @@ pub fn program(name: &str) -> PathBuf {
 }
 
 impl Prometheus {
-    /// Starts Prometheus scraping `targets` (job name, port on 127.0.0.1)
-    /// every second; returns once it is verifiably this one and scrapes
-    /// every target successfully.
-    pub async fn start(dir: &TestDir, targets: &[(&str, u16)]) -> Self {
+    /// Starts Prometheus with these `scrape_configs` entries, scraping every
+    /// second; returns once `targets` targets are all up.
+    pub async fn start(dir: &TestDir, scrape_configs: Vec<Value>, targets: usize) -> Self {
         let config = dir.join("prometheus.yml");
-        let jobs: Vec<String> = targets
-            .iter()
-            .map(|(job, port)| {
-                format!(
-                    "  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-                )
-            })
-            .collect();
+        let whole = serde_json::json!({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": scrape_configs,
+        });
         std::fs::write(
             &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{}",
-                jobs.concat()
-            ),
+            serde_norway::to_string(&whole).expect("serialize prometheus.yml"),
         )
         .expect("write prometheus.yml");
         for attempt in 0..5 {
@@ -70,7 +63,7 @@ impl Prometheus {
                 log,
             };
             if server.is_ours(&storage.display().to_string()).await {
-                server.scraping(targets.len()).await;
+                server.scraping(targets).await;
                 return server;
             }
             eprintln!(
@@ -86,22 +79,11 @@ impl Prometheus {
     /// false if our child exits first, or another process answers there.
     async fn is_ours(&mut self, storage: &str) -> bool {
         let url = self.url("/api/v1/status/flags");
-        let child = &mut self.child;
-        super::within(Duration::from_secs(30), || {
-            let exited = child
-                .as_mut()
-                .is_some_and(|c| !matches!(c.try_wait(), Ok(None)));
-            let url = url.clone();
-            async move {
-                if exited {
-                    return Some(false);
-                }
-                let body = super::get_json(&url).await?;
-                Some(body["data"]["storage.tsdb.path"] == storage)
-            }
+        super::child_answers(&mut self.child, Duration::from_secs(30), || async {
+            let body = super::get_json(&url).await?;
+            Some(body["data"]["storage.tsdb.path"] == storage)
         })
         .await
-        .unwrap_or(false)
     }
 
     /// Waits until every one of `targets` scrape targets is up.
