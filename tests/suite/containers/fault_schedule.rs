@@ -144,13 +144,40 @@ fn attachment(stack: &ComposeStack, node: &str) -> Attachment {
     }
 }
 
-/// Injects `fault`, holds it, heals it; returns what it hit.
-async fn inflict(stack: &ComposeStack, fault: &Fault) -> String {
-    match fault {
+/// The moment a fault was injected (after finding its target), and the
+/// watch on the result page from then on.
+struct Injected {
+    at: Instant,
+    result_moved: tokio::task::JoinHandle<Option<f64>>,
+}
+
+impl Injected {
+    /// Now: a voter first seen after this moment must reach the tally.
+    fn now(voters: &ReturningVoters) -> Self {
+        // In flight, not yet answered: at most one a lane.
+        let threshold = (voters.voters() as u64 + LANES) as i64;
+        let at = Instant::now();
+        Self {
+            at,
+            result_moved: tokio::spawn(result_moves_past(threshold, at)),
+        }
+    }
+}
+
+/// Injects `fault`, holds it, heals it; returns what it hit and when it
+/// was injected.
+async fn inflict(
+    stack: &ComposeStack,
+    fault: &Fault,
+    voters: &ReturningVoters,
+) -> (String, Injected) {
+    let mut injected = None;
+    let what = match fault {
         Fault::Partition { node, seconds } => {
             let node = node.resolve(stack);
             let container = stack.container(node);
             let at = attachment(stack, node);
+            injected = Some(Injected::now(voters));
             docker(&["network", "disconnect", "-f", &at.network, &container]);
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             let mut connect = vec!["network", "connect", "--ip", &at.address];
@@ -164,6 +191,7 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> String {
         Fault::Pause { node, seconds } => {
             let node = node.resolve(stack);
             let container = stack.container(node);
+            injected = Some(Injected::now(voters));
             docker(&["pause", &container]);
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             docker(&["unpause", &container]);
@@ -172,6 +200,7 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> String {
         Fault::KillRestart { node } => {
             let node = node.resolve(stack);
             let container = stack.container(node);
+            injected = Some(Injected::now(voters));
             docker(&["kill", &container]);
             tokio::time::sleep(Duration::from_secs(2)).await;
             docker(&["start", &container]);
@@ -180,6 +209,7 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> String {
         Fault::KillPostgresLeader => {
             let from = patroni::leader(stack).expect("no Postgres node leads");
             let container = stack.container(from.service());
+            injected = Some(Injected::now(voters));
             docker(&["kill", &container]);
             let to = patroni::new_leader(stack, &from.name, RECOVERY_LIMIT)
                 .await
@@ -188,8 +218,8 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> String {
             format!("Postgres leader {} killed, {} promoted", from.name, to.name)
         }
         Fault::TwoSwitchovers => {
-            let first = switchover(stack).await;
-            let second = switchover(stack).await;
+            let first = switchover(stack, voters, &mut injected).await;
+            let second = switchover(stack, voters, &mut injected).await;
             format!("switchovers {first}, then {second}")
         }
         Fault::StandbysDown { seconds } => {
@@ -200,6 +230,7 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> String {
                 .map(|node| stack.container(node))
                 .collect();
             let ids: Vec<&str> = standbys.iter().map(String::as_str).collect();
+            injected = Some(Injected::now(voters));
             docker(&[&["stop", "-t", "5"], &ids[..]].concat());
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             docker(&[&["start"], &ids[..]].concat());
@@ -208,17 +239,23 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> String {
         Fault::RedisRestartTogether => {
             let containers: Vec<String> = NODES.iter().map(|node| stack.container(node)).collect();
             let ids: Vec<&str> = containers.iter().map(String::as_str).collect();
+            injected = Some(Injected::now(voters));
             docker(&[&["stop"], &ids[..]].concat());
             docker(&[&["start"], &ids[..]].concat());
             "the three Redis nodes stopped and started together".to_owned()
         }
-    }
+    };
+    (what, injected.expect("every fault marks its injection"))
 }
 
 /// Asks Patroni to move the primary to its synchronous standby (in
 /// synchronous mode the only node it promotes), once there is one; returns
 /// `from -> to` once the standby leads.
-async fn switchover(stack: &ComposeStack) -> String {
+async fn switchover(
+    stack: &ComposeStack,
+    voters: &ReturningVoters,
+    injected: &mut Option<Injected>,
+) -> String {
     let (from, to) = crate::harness::within(RECOVERY_LIMIT, || async {
         let all = patroni::members(stack);
         let leader = all.iter().find(|m| m.leads())?.clone();
@@ -235,6 +272,7 @@ async fn switchover(stack: &ComposeStack) -> String {
             patroni::events(stack)
         )
     });
+    injected.get_or_insert_with(|| Injected::now(voters));
     // --leader: both Patroni 3.0 (the stand-in) and 4.x know it.
     stack.exec(
         from.service(),
@@ -313,16 +351,9 @@ async fn run_schedule(seed: u64) {
     let began = Instant::now();
     for fault in &faults {
         let at = began.elapsed().as_secs_f64();
-        let cast_before = voters.voters();
         let leader_before = leader_and_timeline(&stack);
-        let started = Instant::now();
-        // Watched from the start, beside the fault: a voter first seen after
-        // the fault began is in the tally.
-        let result_moved = tokio::spawn(result_moves_past(
-            (cast_before as u64 + LANES) as i64,
-            started,
-        ));
-        let what = inflict(&stack, fault).await;
+        let (what, injected) = inflict(&stack, fault, &voters).await;
+        let started = injected.at;
         let healed_after = started.elapsed().as_secs_f64();
         let flowing = voters.flowing(50, RECOVERY_LIMIT).await;
         assert!(
@@ -331,7 +362,7 @@ async fn run_schedule(seed: u64) {
             stack.recent_logs()
         );
         let accepted = voters.accepted_again(started);
-        let result_moved = result_moved.await.unwrap().unwrap_or_else(|| {
+        let result_moved = injected.result_moved.await.unwrap().unwrap_or_else(|| {
             panic!(
                 "seed {seed}: the result page did not move {RECOVERY_LIMIT:?} after: {what}\n{}",
                 stack.recent_logs()
