@@ -223,9 +223,9 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     drop(app);
 }
 
-/// The Patroni leader as the Endpoints db show it: the pod named in its
-/// leader annotation (the lock), with the one address the Service db
-/// reaches, which must be that pod's.
+/// The Patroni leader as the Endpoints db show it, once it serves: the pod
+/// named in the leader annotation (the lock) when the one address the
+/// Service db reaches is that pod's.
 struct Leader {
     pod: String,
 }
@@ -254,7 +254,7 @@ fn patroni_leader(cluster: &crate::harness::cluster::Cluster) -> Option<Leader> 
         "jsonpath={.status.podIP}",
     ]);
     let pod_ip = String::from_utf8_lossy(&pod_ip.stdout).trim().to_owned();
-    // Between the lock and the address there is no gap: Patroni writes both
-    // in one update.
+    // Patroni writes both in one object: the address is the holder's once
+    // it is the primary, and no one's before.
     (addresses == [pod_ip.as_str()]).then_some(Leader { pod })
 }
