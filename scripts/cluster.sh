@@ -184,7 +184,12 @@ wait_for() { # WHAT SECONDS COMMAND...
   done
 }
 
-up_api() {
+up_api() { # [--api-only]
+  # With a node, on every address: pods reach the API server through the
+  # Service kubernetes (10.96.0.1:443, the node's address on the Docker
+  # bridge behind it), as Patroni does (k8s/app/components/replicated-data).
+  local bind=0.0.0.0
+  [ "${1:-}" = --api-only ] && bind=127.0.0.1
   ensure_packages etcd:etcd-server openssl:openssl
   command -v kubectl >/dev/null || ensure_packages kubectl:kubernetes-client
   build "${API_BINARIES[@]}"
@@ -199,7 +204,7 @@ up_api() {
   local pki=$STATE/pki
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-    --bind-address 127.0.0.1 --secure-port "$API_PORT" --advertise-address "$(node_ip)" \
+    --bind-address "$bind" --secure-port "$API_PORT" --advertise-address "$(node_ip)" \
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" --token-auth-file "$pki/tokens.csv" \
     --authorization-mode Node,RBAC --allow-privileged=true \
@@ -383,7 +388,7 @@ command=${1:-}
 mode=${2:-}
 case $command in
   up)
-    up_api
+    up_api "$mode"
     [ "$mode" = --api-only ] || up_node
     echo "export KUBECONFIG=$STATE/kubeconfig"
     ;;

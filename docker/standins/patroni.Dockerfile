@@ -16,7 +16,8 @@ RUN apt-get update \
  && chown -R postgres:postgres /var/lib/etcd
 COPY patroni/entrypoint.sh /usr/local/bin/patroni-entrypoint.sh
 COPY patroni/patroni.yml /etc/patroni/patroni.yml
-USER postgres
+# The base stand-in's postgres user, by number (hadolint DL3066).
+USER 70:70
 EXPOSE 5432 8008 2379 2380
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/patroni-entrypoint.sh"]

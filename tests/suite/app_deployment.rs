@@ -62,8 +62,8 @@ enum Peer {
     Monitoring,
 }
 
-const PODS: [&str; 6] = ["vote", "result", "worker", "redis", "db", "db-standby"];
-const PORTS: [i64; 9] = [8080, 9090, 8082, 6379, 26379, 5432, 443, 9121, 9187];
+const PODS: [&str; 5] = ["vote", "result", "worker", "redis", "db"];
+const PORTS: [i64; 11] = [8080, 9090, 8082, 6379, 26379, 5432, 8008, 443, 6443, 9121, 9187];
 
 fn selects(selector: &Value, labels: &serde_json::Map<String, Value>) -> bool {
     let by_label = selector["matchLabels"]
@@ -201,13 +201,12 @@ fn app_paths() -> BTreeSet<(Peer, Peer, i64)> {
         (Pod("worker"), Pod("redis"), 6379),
         (Pod("worker"), Pod("db"), 5432),
         (Pod("result"), Pod("db"), 5432),
-        // With components/replicated-data: the Sentinels, the standby.
+        // With components/replicated-data: the Sentinels; Patroni to the
+        // API server (the db pods to each other: checked with replicated-data).
         (Pod("vote"), Pod("redis"), 26379),
         (Pod("worker"), Pod("redis"), 26379),
-        (Pod("worker"), Pod("db-standby"), 5432),
-        (Pod("result"), Pod("db-standby"), 5432),
-        (Pod("db-standby"), Pod("db"), 5432),
-        (Pod("db"), Pod("db-standby"), 5432),
+        (Pod("db"), Internet, 443),
+        (Pod("db"), Internet, 6443),
     ]
     .into_iter()
     .collect()
@@ -553,8 +552,9 @@ fn each_workload_spreads_against_its_own_pods_only() {
 
 /// components/replicated-data: three Redis pods, each with a Sentinel, that
 /// vote and the worker find the master through (vote waiting for a replica),
-/// and a synchronous Postgres standby that DATABASE_URL lists; with the
-/// NetworkPolicies, still exactly the app's paths.
+/// and three Postgres pods run by Patroni behind a Service that reaches only
+/// the leader (DATABASE_URL plain db:5432); with the NetworkPolicies, still
+/// exactly the app's paths, and the db pods reach each other.
 #[test]
 fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
     let objects = render("replicated-data", &["replicated-data"]);
@@ -600,35 +600,82 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
         );
     }
     assert_eq!(env("vote", "REDIS_MIN_REPLICAS").as_deref(), Some("1"));
-    let args: Vec<String> = named("StatefulSet", "db").unwrap()["spec"]["template"]["spec"]
-        ["containers"][0]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let db = named("StatefulSet", "db").expect("the db StatefulSet");
+    assert_eq!(db["spec"]["replicas"], 3);
+    assert_eq!(db["spec"]["podManagementPolicy"], "Parallel");
+    let pod = &db["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "db");
+    let patroni = &pod["containers"][0];
     assert!(
-        args.contains(&"synchronous_standby_names=*".to_owned()),
-        "{args:?}"
-    );
-    let db_command = &named("StatefulSet", "db").unwrap()["spec"]["template"]["spec"]["containers"]
-        [0]["command"];
-    assert!(
-        db_command[2]
+        patroni["image"]
             .as_str()
-            .unwrap_or_default()
-            .starts_with("sh /scripts/check-primary.sh && "),
-        "{db_command}"
+            .unwrap()
+            .contains("postgres-patroni"),
+        "{}",
+        patroni["image"]
     );
-    assert!(named("StatefulSet", "db-standby").is_some());
+    let patroni_env = |var: &str| {
+        patroni["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == var)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        patroni_env("PATRONI_KUBERNETES_USE_ENDPOINTS"),
+        Some("true".into())
+    );
+    assert_eq!(patroni_env("PATRONI_SCOPE"), Some("db".into()));
+    assert_eq!(patroni["readinessProbe"]["httpGet"]["path"], "/readiness");
+    // The Service's address is the leader's, written by Patroni under the
+    // Service's port name: a selector would add every db pod.
+    let service = named("Service", "db").expect("the db Service");
+    assert!(service["spec"].get("selector").is_none(), "{service}");
+    let port_name = service["spec"]["ports"][0]["name"].as_str().unwrap();
+    assert!(
+        patroni_env("PATRONI_KUBERNETES_PORTS")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .is_some_and(|ports| ports.contains(&format!("\"{port_name}\""))),
+        "the leader's port must carry the Service's port name {port_name}"
+    );
+    // Least privilege: its Endpoints and pods, never delete, nothing else.
+    let role = named("Role", "db-patroni").expect("Patroni's Role");
+    for rule in role["rules"].as_array().unwrap() {
+        let resources = rule["resources"].as_array().unwrap();
+        assert!(
+            resources.iter().all(|r| r == "endpoints" || r == "pods"),
+            "{rule}"
+        );
+        assert!(
+            !rule["verbs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v == "delete" || v == "deletecollection" || v == "*"),
+            "{rule}"
+        );
+    }
+    assert_eq!(
+        named("PodDisruptionBudget", "db").expect("db's budget")["spec"]["maxUnavailable"],
+        1
+    );
+    assert!(named("StatefulSet", "db-standby").is_none());
     let url = secret_value(&objects, "database-url");
-    assert!(url.contains("@db:5432,db-standby:5432/"), "{url}");
+    assert!(url.ends_with("@db:5432/postgres"), "{url}");
 
     let with_policies = render(
         "replicated-data-policies",
         &["replicated-data", "network-policies"],
     );
     assert_eq!(allowed_paths(&with_policies), app_paths());
+    // The db pods to each other: replication and Patroni's REST API.
+    let policies = of_kind(&with_policies, "NetworkPolicy");
+    let between_db_pods: BTreeSet<i64> = PORTS
+        .into_iter()
+        .filter(|&port| allowed(&policies, Peer::Pod("db"), Peer::Pod("db"), port))
+        .collect();
+    assert_eq!(between_db_pods, BTreeSet::from([5432, 8008]));
 }
 
 #[test]

@@ -22,7 +22,10 @@ pub(super) const NAMESPACE: &str = "votingapp";
 
 /// A kustomization in target/ around k8s/app: the components under test, two
 /// replicas each, and the local stand-ins for the official Redis and
-/// Postgres images (no registry here).
+/// Postgres images and for the Patroni image (no registry here). With
+/// replicated-data, what the Patroni stand-in and Kubernetes 1.20 differ in:
+/// the stand-in's postgres user (70, the Debian image's is 999) and the
+/// PodDisruptionBudget's API (policy/v1beta1; policy/v1 from 1.21).
 pub(super) fn kustomization(name: &str, components: &[&str], replicas: bool) -> String {
     let dir = repo_root().join("target/k8s-app-tests").join(name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -39,8 +42,20 @@ pub(super) fn kustomization(name: &str, components: &[&str], replicas: bool) -> 
     text.push_str(
         "images:\n\
          \x20 - name: redis\n    newName: votingapp-offline/redis-standin\n    newTag: \"7\"\n\
-         \x20 - name: postgres\n    newName: votingapp-offline/postgres-standin\n    newTag: \"15\"\n",
+         \x20 - name: postgres\n    newName: votingapp-offline/postgres-standin\n    newTag: \"15\"\n\
+         \x20 - name: localhost/votingapp/postgres-patroni\n    newName: votingapp-offline/patroni-standin\n    newTag: \"15\"\n",
     );
+    if components.contains(&"replicated-data") {
+        text.push_str(
+            "patches:\n\
+             \x20 - target: {kind: StatefulSet, name: db}\n    patch: |-\n\
+             \x20     - {op: replace, path: /spec/template/spec/securityContext/runAsUser, value: 70}\n\
+             \x20     - {op: replace, path: /spec/template/spec/securityContext/runAsGroup, value: 70}\n\
+             \x20     - {op: replace, path: /spec/template/spec/securityContext/fsGroup, value: 70}\n\
+             \x20 - target: {kind: PodDisruptionBudget, name: db}\n    patch: |-\n\
+             \x20     - {op: replace, path: /apiVersion, value: policy/v1beta1}\n",
+        );
+    }
     std::fs::write(dir.join("kustomization.yaml"), text).unwrap();
     dir.to_string_lossy().into_owned()
 }

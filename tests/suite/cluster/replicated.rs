@@ -1,11 +1,11 @@
 //! k8s/app with components/replicated-data on the test cluster: three Redis
-//! pods with their Sentinels and a synchronous Postgres standby. While votes
-//! flow, the Redis master's server is stopped (SIGSTOP: it stops answering,
-//! as a lost machine does) until the Sentinels promote a replica,
-//! then the standby is promoted (`pg_ctl promote`, standing in for a
-//! failover manager) and the primary scaled to 0. Every acknowledged vote
-//! must be in the promoted standby; the primary scaled to 1 again must
-//! refuse to start as a second one.
+//! pods with their Sentinels and three Postgres pods run by Patroni. While
+//! votes flow, the Redis master's server is stopped (SIGSTOP: it stops
+//! answering, as a lost machine does) until the Sentinels promote a replica,
+//! then the Patroni leader's pod is deleted: Patroni promotes the
+//! synchronous standby, the Service db follows the leader lock, and the
+//! deleted pod comes back as a standby. Every acknowledged vote must be in
+//! the new leader.
 
 use super::app::{kustomization, stored_votes, stores_reached, NAMESPACE};
 use super::{cluster_or_skip, Exercise, CLUSTER, READY};
@@ -36,8 +36,7 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     cluster.run(&["apply", "-k", &dir]);
     for (name, count) in [
         ("redis", 3),
-        ("db", 1),
-        ("db-standby", 1),
+        ("db", 3),
         ("vote", 1),
         ("result", 1),
         ("worker", 1),
@@ -78,6 +77,16 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         "-o",
         "jsonpath={.spec.clusterIP}",
     ]);
+    let result_ip = cluster.run(&[
+        "get",
+        "service",
+        "result",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let result = format!("http://{}", result_ip.trim());
     let report = || super::failure_report(&cluster, NAMESPACE);
     let votes = Load::start(&format!("http://{}/", ip.trim()), "rd", 4);
     votes.flowing(100, "before the failovers", report).await;
@@ -121,33 +130,40 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     // liveness probe): then there is nothing left to continue.
     let _ = docker_output(&["kill", "--signal=CONT", &container]);
 
-    // The primary goes; the standby takes its place.
+    // The Patroni leader's pod goes; the synchronous standby takes its place.
+    let leader = || patroni_leader(&cluster);
+    let first_leader = leader().expect("a Patroni leader before the failover");
+    let total = || async { get_json(&format!("{result}/api/results")).await?["total"].as_i64() };
+    let stored_before = total().await.unwrap_or_default();
     cluster.run(&[
-        "exec",
+        "delete",
+        "pod",
         "-n",
         NAMESPACE,
-        "db-standby-0",
-        "--",
-        "pg_ctl",
-        "promote",
-        "-w",
+        &first_leader.pod,
+        "--wait=false",
     ]);
-    cluster.run(&["scale", "-n", NAMESPACE, "statefulset/db", "--replicas=0"]);
+    let deleted = Instant::now();
+    let new_leader = eventually(
+        Duration::from_secs(90),
+        "Patroni to promote another db pod",
+        || async { leader().filter(|l| l.pod != first_leader.pod) },
+    )
+    .await;
+    let promoted_after = deleted.elapsed();
+    eventually(
+        Duration::from_secs(90),
+        "votes stored again (the result's total past the one at the deletion)",
+        || async { (total().await? > stored_before).then_some(()) },
+    )
+    .await;
+    let stored_again = deleted.elapsed();
     votes
-        .flowing(100, "after the standby was promoted", report)
+        .flowing(100, "after the Patroni failover", report)
         .await;
     let outcome = votes.finish().await;
 
-    let result_ip = cluster.run(&[
-        "get",
-        "service",
-        "result",
-        "-n",
-        NAMESPACE,
-        "-o",
-        "jsonpath={.spec.clusterIP}",
-    ]);
-    let api = format!("http://{}/api/results", result_ip.trim());
+    let api = format!("{result}/api/results");
     let acknowledged = outcome.acknowledged.len() as i64;
     eventually(
         Duration::from_secs(60),
@@ -158,52 +174,87 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         },
     )
     .await;
-    let stored = stored_votes(&cluster, "db-standby-0");
+    let stored = stored_votes(&cluster, &new_leader.pod);
     let lost = outcome.lost(|id| stored.get(id).map(String::as_str));
     eprintln!(
         "cluster: replicated-data: {first_master} stopped, {promoted} promoted after {:.1} s, \
-         votes taken again by {:.1} s; then the standby promoted and db scaled to 0: \
-         {acknowledged} votes acknowledged, {} lost; requests that failed (not acknowledged): {:?}",
+         votes taken again by {:.1} s; then the Patroni leader {} deleted: {} promoted after {:.1} s, \
+         votes stored again after {:.1} s; {acknowledged} votes acknowledged, {} lost; \
+         requests that failed (not acknowledged): {:?}",
         failed_over.as_secs_f64(),
         accepted_again.as_secs_f64(),
+        first_leader.pod,
+        new_leader.pod,
+        promoted_after.as_secs_f64(),
+        stored_again.as_secs_f64(),
         lost.len(),
         outcome.failures
     );
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
 
-    // The old primary back: it refuses to be a second primary.
-    cluster.run(&["scale", "-n", NAMESPACE, "statefulset/db", "--replicas=1"]);
-    let said = eventually(
-        Duration::from_secs(120),
-        "db to refuse to be a second primary",
-        || async {
-            // The attempt running now, else the one before it.
-            [None, Some("--previous")].into_iter().find_map(|previous| {
-                let mut args = vec!["logs", "-n", NAMESPACE, "db-0", "-c", "db"];
-                args.extend(previous);
-                let logs = cluster.kubectl_output(&args);
-                String::from_utf8_lossy(&logs.stdout)
-                    .lines()
-                    .find(|line| line.starts_with("refusing to start"))
-                    .map(str::to_owned)
-            })
-        },
-    )
-    .await;
-    // A failure exit (not a message and a start).
+    // The deleted pod comes back as a standby of the new leader, and the
+    // Service still reaches the new leader alone.
+    cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=db", 3, READY);
     eventually(
-        Duration::from_secs(60),
-        "db to exit with a failure",
+        Duration::from_secs(90),
+        "the old leader to rejoin as a standby",
         || async {
-            let codes = [
-                "status.containerStatuses[0].state.terminated.exitCode",
-                "status.containerStatuses[0].lastState.terminated.exitCode",
-            ]
-            .map(|field| super::pod_field(&cluster, NAMESPACE, "app.kubernetes.io/name=db", field));
-            codes.iter().flatten().any(|code| code == "1").then_some(())
+            let state = cluster.kubectl_output(&[
+                "exec",
+                "-n",
+                NAMESPACE,
+                &first_leader.pod,
+                "--",
+                "psql",
+                "-U",
+                "postgres",
+                "-tAc",
+                "SELECT pg_is_in_recovery()",
+            ]);
+            (String::from_utf8_lossy(&state.stdout).trim() == "t").then_some(())
         },
     )
     .await;
-    eprintln!("cluster: replicated-data: db scaled to 1 again: {said}");
+    assert_eq!(leader().map(|l| l.pod), Some(new_leader.pod.clone()));
+    eprintln!(
+        "cluster: replicated-data: {} back as a standby of {}",
+        first_leader.pod, new_leader.pod
+    );
     drop(app);
+}
+
+/// The Patroni leader as the Endpoints db show it, once it serves: the pod
+/// named in the leader annotation (the lock) when the one address the
+/// Service db reaches is that pod's.
+struct Leader {
+    pod: String,
+}
+
+fn patroni_leader(cluster: &crate::harness::cluster::Cluster) -> Option<Leader> {
+    let out = cluster.kubectl_output(&[
+        "get",
+        "endpoints",
+        "db",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "jsonpath={.metadata.annotations.leader} {.subsets[*].addresses[*].ip}",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    let pod = words.next()?.to_owned();
+    let addresses: Vec<&str> = words.collect();
+    let pod_ip = cluster.kubectl_output(&[
+        "get",
+        "pod",
+        "-n",
+        NAMESPACE,
+        &pod,
+        "-o",
+        "jsonpath={.status.podIP}",
+    ]);
+    let pod_ip = String::from_utf8_lossy(&pod_ip.stdout).trim().to_owned();
+    // Patroni writes both in one object: the address is the holder's once
+    // it is the primary, and no one's before.
+    (addresses == [pod_ip.as_str()]).then_some(Leader { pod })
 }
