@@ -230,13 +230,6 @@ fn every_object_of_every_component_is_labelled_part_of_the_app() {
             .file_name()
             .to_string_lossy()
             .into_owned();
-        // Not yet: replicated-data's own objects (its scripts' ConfigMaps,
-        // the standby, redis-nodes) lack the label; that component is being
-        // reworked on another branch, which should label them (issue #37,
-        // item 6).
-        if name == "replicated-data" {
-            continue;
-        }
         renders.push((name.clone(), render(&format!("part-of-{name}"), &[&name])));
     }
     assert!(
