@@ -63,7 +63,9 @@ enum Peer {
 }
 
 const PODS: [&str; 5] = ["vote", "result", "worker", "redis", "db"];
-const PORTS: [i64; 11] = [8080, 9090, 8082, 6379, 26379, 5432, 8008, 443, 6443, 9121, 9187];
+const PORTS: [i64; 11] = [
+    8080, 9090, 8082, 6379, 26379, 5432, 8008, 443, 6443, 9121, 9187,
+];
 
 fn selects(selector: &Value, labels: &serde_json::Map<String, Value>) -> bool {
     let by_label = selector["matchLabels"]

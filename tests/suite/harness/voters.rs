@@ -94,10 +94,12 @@ impl ReturningVoters {
         .is_some()
     }
 
-    /// The longest time without an acknowledgement from `since` on, ending
-    /// at the acknowledgement that closed it (measured from `since`): the
-    /// seconds until votes were accepted again after a fault at `since`.
-    pub fn accepted_again(&self, since: Instant) -> f64 {
+    /// The longest time without an acknowledgement from `since` on, and
+    /// when (from `since`) the acknowledgement that ended it came: for a
+    /// fault at `since`, how long votes went unacknowledged and by when
+    /// they were accepted again. A flow that never stopped has only short
+    /// gaps; the caller decides what counts as an outage.
+    pub fn longest_gap(&self, since: Instant) -> (f64, f64) {
         let record = self.record.lock().unwrap();
         let mut last = since;
         let mut worst = (Duration::ZERO, since);
@@ -107,7 +109,7 @@ impl ReturningVoters {
             }
             last = at;
         }
-        (worst.1 - since).as_secs_f64()
+        (worst.0.as_secs_f64(), (worst.1 - since).as_secs_f64())
     }
 
     pub async fn finish(self) -> Histories {
