@@ -21,10 +21,11 @@ use super::replicated::{
 use super::{skip, wait_healthy, RESULTS, VOTE};
 use crate::harness::compose::{docker, run_ok, ComposeStack, ENGINE};
 use crate::harness::get_json;
-use crate::harness::voters::ReturningVoters;
+use crate::harness::voters::{longest_gap, ReturningVoters};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Lanes of returning voters: at most this many votes in flight at once.
@@ -144,50 +145,71 @@ fn attachment(stack: &ComposeStack, node: &str) -> Attachment {
     }
 }
 
-/// The moment a fault was injected (after finding its target), and the
-/// watch on the result page from then on.
+/// The moment a fault was injected (after finding its target), and a
+/// watch on the result page from then on: when its tally changed.
 struct Injected {
     at: Instant,
-    /// Voters answered at that moment.
-    answered: usize,
-    /// The tally then (read at once, beside the fault), and the seconds
-    /// until it passed both it and `answered` (plus what was in flight).
-    result_moved: tokio::task::JoinHandle<(Option<i64>, Option<f64>)>,
+    changes: Arc<Mutex<Vec<Instant>>>,
+    watch: tokio::task::JoinHandle<()>,
 }
 
 impl Injected {
-    /// Now: a voter first seen after this moment must reach the tally.
-    fn now(voters: &ReturningVoters) -> Self {
-        let answered = voters.voters();
-        let at = Instant::now();
-        let result_moved = tokio::spawn(async move {
-            let tally = total().await;
-            // In flight, not yet answered: at most one a lane.
-            let threshold = tally.unwrap_or(0).max(answered as i64) + LANES as i64;
-            (tally, result_moves_past(threshold, at).await)
-        });
+    fn now() -> Self {
+        let changes = Arc::new(Mutex::new(Vec::new()));
         Self {
-            at,
-            answered,
-            result_moved,
+            at: Instant::now(),
+            watch: tokio::spawn(watch_page(changes.clone())),
+            changes,
         }
+    }
+
+    /// Once the page changed after `healed` (within [`RECOVERY_LIMIT`]):
+    /// the longest time it stood still from the fault on, and by when
+    /// (from the fault) it moved again; `None` if it did not move after.
+    async fn page_still(self, healed: Instant) -> Option<(f64, f64)> {
+        let changes = &self.changes;
+        let moved = crate::harness::within(RECOVERY_LIMIT, || async {
+            changes
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|at| *at > healed)
+                .then_some(())
+        })
+        .await;
+        self.watch.abort();
+        let changes = self.changes.lock().unwrap().clone();
+        moved.map(|()| longest_gap(self.at, &changes))
+    }
+}
+
+/// Reads the result page every 200 ms until aborted, noting when its tally
+/// (a, b) changed: voters who change their votes move it even when the
+/// total stays.
+async fn watch_page(changes: Arc<Mutex<Vec<Instant>>>) {
+    let mut last = None;
+    loop {
+        if let Some(tally) = get_json(RESULTS).await {
+            let now = (tally["a"].as_i64(), tally["b"].as_i64());
+            if last.is_some_and(|last| last != now) {
+                changes.lock().unwrap().push(Instant::now());
+            }
+            last = Some(now);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 /// Injects `fault`, holds it, heals it; returns what it hit and when it
 /// was injected.
-async fn inflict(
-    stack: &ComposeStack,
-    fault: &Fault,
-    voters: &ReturningVoters,
-) -> (String, Injected) {
+async fn inflict(stack: &ComposeStack, fault: &Fault) -> (String, Injected) {
     let mut injected = None;
     let what = match fault {
         Fault::Partition { node, seconds } => {
             let node = node.resolve(stack);
             let container = stack.container(node);
             let at = attachment(stack, node);
-            injected = Some(Injected::now(voters));
+            injected = Some(Injected::now());
             docker(&["network", "disconnect", "-f", &at.network, &container]);
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             let mut connect = vec!["network", "connect", "--ip", &at.address];
@@ -201,7 +223,7 @@ async fn inflict(
         Fault::Pause { node, seconds } => {
             let node = node.resolve(stack);
             let container = stack.container(node);
-            injected = Some(Injected::now(voters));
+            injected = Some(Injected::now());
             docker(&["pause", &container]);
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             docker(&["unpause", &container]);
@@ -210,7 +232,7 @@ async fn inflict(
         Fault::KillRestart { node } => {
             let node = node.resolve(stack);
             let container = stack.container(node);
-            injected = Some(Injected::now(voters));
+            injected = Some(Injected::now());
             docker(&["kill", &container]);
             tokio::time::sleep(Duration::from_secs(2)).await;
             docker(&["start", &container]);
@@ -219,7 +241,7 @@ async fn inflict(
         Fault::KillPostgresLeader => {
             let from = patroni::leader(stack).expect("no Postgres node leads");
             let container = stack.container(from.service());
-            injected = Some(Injected::now(voters));
+            injected = Some(Injected::now());
             docker(&["kill", &container]);
             let to = patroni::new_leader(stack, &from.name, RECOVERY_LIMIT)
                 .await
@@ -228,8 +250,8 @@ async fn inflict(
             format!("Postgres leader {} killed, {} promoted", from.name, to.name)
         }
         Fault::TwoSwitchovers => {
-            let first = switchover(stack, voters, &mut injected).await;
-            let second = switchover(stack, voters, &mut injected).await;
+            let first = switchover(stack, &mut injected).await;
+            let second = switchover(stack, &mut injected).await;
             format!("switchovers {first}, then {second}")
         }
         Fault::StandbysDown { seconds } => {
@@ -240,7 +262,7 @@ async fn inflict(
                 .map(|node| stack.container(node))
                 .collect();
             let ids: Vec<&str> = standbys.iter().map(String::as_str).collect();
-            injected = Some(Injected::now(voters));
+            injected = Some(Injected::now());
             docker(&[&["stop", "-t", "5"], &ids[..]].concat());
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             docker(&[&["start"], &ids[..]].concat());
@@ -249,7 +271,7 @@ async fn inflict(
         Fault::RedisRestartTogether => {
             let containers: Vec<String> = NODES.iter().map(|node| stack.container(node)).collect();
             let ids: Vec<&str> = containers.iter().map(String::as_str).collect();
-            injected = Some(Injected::now(voters));
+            injected = Some(Injected::now());
             docker(&[&["stop"], &ids[..]].concat());
             docker(&[&["start"], &ids[..]].concat());
             "the three Redis nodes stopped and started together".to_owned()
@@ -261,11 +283,7 @@ async fn inflict(
 /// Asks Patroni to move the primary to its synchronous standby (in
 /// synchronous mode the only node it promotes), once there is one; returns
 /// `from -> to` once the standby leads.
-async fn switchover(
-    stack: &ComposeStack,
-    voters: &ReturningVoters,
-    injected: &mut Option<Injected>,
-) -> String {
+async fn switchover(stack: &ComposeStack, injected: &mut Option<Injected>) -> String {
     let (from, to) = crate::harness::within(RECOVERY_LIMIT, || async {
         let all = patroni::members(stack);
         let leader = all.iter().find(|m| m.leads())?.clone();
@@ -282,7 +300,7 @@ async fn switchover(
             patroni::events(stack)
         )
     });
-    injected.get_or_insert_with(|| Injected::now(voters));
+    injected.get_or_insert_with(|| Injected::now());
     // --leader: both Patroni 3.0 (the stand-in) and 4.x know it.
     stack.exec(
         from.service(),
@@ -334,20 +352,6 @@ fn leader_and_timeline(stack: &ComposeStack) -> String {
     })
 }
 
-/// The result page's total, when it answers.
-async fn total() -> Option<i64> {
-    get_json(RESULTS).await?["total"].as_i64()
-}
-
-/// Seconds from `since` until the result page's total exceeds `threshold`;
-/// `None` if it did not within the longest fault plus [`RECOVERY_LIMIT`].
-async fn result_moves_past(threshold: i64, since: Instant) -> Option<f64> {
-    crate::harness::within(Duration::from_secs(30) + RECOVERY_LIMIT, || async {
-        (total().await? > threshold).then(|| since.elapsed().as_secs_f64())
-    })
-    .await
-}
-
 /// Runs one schedule on a fresh stack; panics (naming the seed) on a lost
 /// vote or a stack that does not recover.
 async fn run_schedule(seed: u64) {
@@ -366,9 +370,10 @@ async fn run_schedule(seed: u64) {
     for fault in &faults {
         let at = began.elapsed().as_secs_f64();
         let leader_before = leader_and_timeline(&stack);
-        let (what, injected) = inflict(&stack, fault, &voters).await;
+        let (what, injected) = inflict(&stack, fault).await;
         let started = injected.at;
-        let healed_after = started.elapsed().as_secs_f64();
+        let healed_at = Instant::now();
+        let healed_after = (healed_at - started).as_secs_f64();
         let flowing = voters.flowing(50, RECOVERY_LIMIT).await;
         assert!(
             flowing,
@@ -383,20 +388,21 @@ async fn run_schedule(seed: u64) {
         } else {
             format!("votes unacknowledged for {gap:.1} s, accepted again by {accepted:.1} s")
         };
-        let answered = injected.answered;
-        let (tally, result_moved) = injected.result_moved.await.unwrap();
-        let result_moved = result_moved.unwrap_or_else(|| {
+        let (still, moved) = injected.page_still(healed_at).await.unwrap_or_else(|| {
             panic!(
                 "seed {seed}: the result page did not move {RECOVERY_LIMIT:?} after: {what}\n{}",
                 stack.recent_logs()
             )
         });
+        let page = if still < 1.0 {
+            "the result page moved throughout".to_owned()
+        } else {
+            format!("the result page still for {still:.1} s, moving again by {moved:.1} s")
+        };
         healed(&stack).await;
         eprintln!(
             "containers: faults: +{at:.0} s {what} (healed after {healed_after:.1} s): \
-             {accepted}, the result page moved by {result_moved:.1} s (tally {tally:?}, \
-             {answered} voters answered at the fault); Postgres leader {leader_before} \
-             before, {} after",
+             {accepted}, {page}; Postgres leader {leader_before} before, {} after",
             leader_and_timeline(&stack)
         );
     }

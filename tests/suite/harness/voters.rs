@@ -78,11 +78,6 @@ impl ReturningVoters {
         self.record.lock().unwrap().recorded_at.len()
     }
 
-    /// Voters that have sent at least one vote (answered or not).
-    pub fn voters(&self) -> usize {
-        self.record.lock().unwrap().histories.len()
-    }
-
     /// Waits up to `limit` for `more` further acknowledgements; false if
     /// they did not come.
     pub async fn flowing(&self, more: usize, limit: Duration) -> bool {
@@ -100,16 +95,7 @@ impl ReturningVoters {
     /// they were accepted again. A flow that never stopped has only short
     /// gaps; the caller decides what counts as an outage.
     pub fn longest_gap(&self, since: Instant) -> (f64, f64) {
-        let record = self.record.lock().unwrap();
-        let mut last = since;
-        let mut worst = (Duration::ZERO, since);
-        for &at in record.recorded_at.iter().filter(|at| **at > since) {
-            if at - last > worst.0 {
-                worst = (at - last, at);
-            }
-            last = at;
-        }
-        (worst.0.as_secs_f64(), (worst.1 - since).as_secs_f64())
+        longest_gap(since, &self.record.lock().unwrap().recorded_at)
     }
 
     pub async fn finish(self) -> Histories {
@@ -120,6 +106,20 @@ impl ReturningVoters {
         let record = std::mem::take(&mut *self.record.lock().unwrap());
         Histories(record.histories)
     }
+}
+
+/// Of the moments `times` (in order), the longest interval from `since`
+/// on without one, and when (from `since`) the moment that ended it came.
+pub fn longest_gap(since: Instant, times: &[Instant]) -> (f64, f64) {
+    let mut last = since;
+    let mut worst = (Duration::ZERO, since);
+    for &at in times.iter().filter(|at| **at > since) {
+        if at - last > worst.0 {
+            worst = (at - last, at);
+        }
+        last = at;
+    }
+    (worst.0.as_secs_f64(), (worst.1 - since).as_secs_f64())
 }
 
 async fn vote_until_stopped(
