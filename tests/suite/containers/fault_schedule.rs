@@ -300,7 +300,7 @@ async fn switchover(stack: &ComposeStack, injected: &mut Option<Injected>) -> St
             patroni::events(stack)
         )
     });
-    injected.get_or_insert_with(|| Injected::now());
+    injected.get_or_insert_with(Injected::now);
     // --leader: both Patroni 3.0 (the stand-in) and 4.x know it.
     stack.exec(
         from.service(),
