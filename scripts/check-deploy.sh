@@ -33,8 +33,8 @@ docker compose -f docker-compose.yml -f compose.offline.yaml config -q
 docker compose -f docker-compose.yml -f compose.replicated.yaml config -q
 docker compose -f docker-compose.yml -f compose.replicated.yaml -f compose.offline.yaml \
   -f compose.replicated.offline.yaml config -q
-echo "==> hadolint Dockerfile docker/standins/*.Dockerfile"
-hadolint Dockerfile docker/standins/*.Dockerfile
+echo "==> hadolint Dockerfile docker/patroni/Dockerfile docker/standins/*.Dockerfile"
+hadolint Dockerfile docker/patroni/Dockerfile docker/standins/*.Dockerfile
 echo "==> checkov Dockerfile"
 checkov -f Dockerfile --framework dockerfile --skip-download --compact --quiet
 echo "==> kubernetes-validate --strict (1.37)"
