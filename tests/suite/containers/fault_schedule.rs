@@ -16,7 +16,8 @@
 
 use super::patroni;
 use super::replicated::{
-    node_service, queue_drained, sentinel_events, sentinel_master, stored_votes, FILES, NODES,
+    agreed_master, node_service, queue_drained, redis_master, sentinel_events, stored_votes, FILES,
+    NODES,
 };
 use super::{skip, wait_healthy, RESULTS, VOTE};
 use crate::harness::compose::{docker, run_ok, ComposeStack, ENGINE};
@@ -108,14 +109,6 @@ fn schedule(rng: &mut StdRng) -> Vec<Fault> {
     ];
     faults.shuffle(rng);
     faults
-}
-
-fn redis_master(stack: &ComposeStack) -> String {
-    NODES
-        .into_iter()
-        .map(|node| sentinel_master(stack, node))
-        .find(|master| !master.is_empty())
-        .expect("no Sentinel names a master")
 }
 
 /// The stack's back-tier network, and a container's address and aliases on it.
@@ -337,12 +330,9 @@ async fn healed(stack: &ComposeStack) {
     patroni::all_following(stack, RECOVERY_LIMIT)
         .await
         .unwrap_or_else(|| panic!("not every standby follows:\n{}", patroni::events(stack)));
-    crate::harness::within(RECOVERY_LIMIT, || async {
-        let named: Vec<String> = NODES.map(|node| sentinel_master(stack, node)).into();
-        (!named[0].is_empty() && named.iter().all(|m| *m == named[0])).then_some(())
-    })
-    .await
-    .unwrap_or_else(|| panic!("the Sentinels disagree:\n{}", sentinel_events(stack)));
+    crate::harness::within(RECOVERY_LIMIT, || async { agreed_master(stack) })
+        .await
+        .unwrap_or_else(|| panic!("the Sentinels disagree:\n{}", sentinel_events(stack)));
 }
 
 /// `db-N/TL` of the Postgres leader, for the record of a fault.

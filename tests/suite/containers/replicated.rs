@@ -69,6 +69,24 @@ pub(super) fn sentinel_master(stack: &ComposeStack, service: &str) -> String {
     text.lines().next().unwrap_or_default().trim().to_owned()
 }
 
+/// The master the first Sentinel that answers names.
+pub(super) fn redis_master(stack: &ComposeStack) -> String {
+    NODES
+        .into_iter()
+        .map(|node| sentinel_master(stack, node))
+        .find(|master| !master.is_empty())
+        .expect("no Sentinel names a master")
+}
+
+/// The master all three Sentinels name, once they agree.
+pub(super) fn agreed_master(stack: &ComposeStack) -> Option<String> {
+    let named: Vec<String> = NODES
+        .into_iter()
+        .map(|node| sentinel_master(stack, node))
+        .collect();
+    (!named[0].is_empty() && named.iter().all(|m| *m == named[0])).then(|| named[0].clone())
+}
+
 /// The Redis nodes' last log lines (their Sentinels' detections, elections
 /// and promotions among them), for a failure message.
 pub(super) fn sentinel_events(stack: &ComposeStack) -> String {
@@ -115,11 +133,7 @@ struct RedisFailover {
 /// again and the result page moves; then starts the lost node again (it
 /// comes back as a replica of the new master).
 async fn lose_the_redis_master(stack: &ComposeStack, votes: &Load) -> RedisFailover {
-    let from = NODES
-        .into_iter()
-        .map(|node| sentinel_master(stack, node))
-        .find(|master| !master.is_empty())
-        .expect("no Sentinel names a master");
+    let from = redis_master(stack);
     let lost_node = node_service(&from);
     // Either surviving Sentinel may be the one not yet told.
     let survivors: Vec<&str> = NODES
@@ -189,20 +203,14 @@ async fn restart_all_nodes_together(stack: &ComposeStack, votes: &Load, master: 
     let stopped = Instant::now();
     docker(&[&["stop"], &ids[..]].concat());
     docker(&[&["start"], &ids[..]].concat());
-    let agreed = within(PROMOTION_LIMIT, || async {
-        let named: Vec<String> = NODES
-            .into_iter()
-            .map(|node| sentinel_master(stack, node))
-            .collect();
-        (!named[0].is_empty() && named.iter().all(|m| *m == named[0])).then(|| named[0].clone())
-    })
-    .await
-    .unwrap_or_else(|| {
-        panic!(
-            "the Sentinels did not agree on a master after a restart together:\n{}",
-            sentinel_events(stack)
-        )
-    });
+    let agreed = within(PROMOTION_LIMIT, || async { agreed_master(stack) })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "the Sentinels did not agree on a master after a restart together:\n{}",
+                sentinel_events(stack)
+            )
+        });
     assert_eq!(
         agreed,
         master,
