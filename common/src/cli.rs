@@ -79,6 +79,9 @@ pub struct RedisArgs {
     #[arg(long, env = config::REDIS_URL, default_value = config::DEFAULT_REDIS_URL,
           hide_env_values = true, value_name = "URL")]
     pub redis_url: String,
+    /// Password of Redis and of its Sentinels (REDIS_URL's password reaches the master only)
+    #[arg(long, env = config::REDIS_PASSWORD, hide_env_values = true, value_name = "PASSWORD")]
+    pub redis_password: Option<String>,
     /// PEM file of the CA a rediss:// server is checked against [default: the system's roots]
     #[arg(long, env = config::REDIS_CA_FILE, value_name = "FILE")]
     pub redis_ca_file: Option<PathBuf>,
@@ -97,12 +100,16 @@ impl RedisArgs {
             Some(pem) => url.with_ca(pem),
             None => url,
         };
-        match self.redis_sentinels.as_deref().map(str::trim) {
-            None | Some("") => Ok(url),
+        let url = match self.redis_sentinels.as_deref().map(str::trim) {
+            None | Some("") => url,
             Some(list) => url.with_sentinels(
                 list,
                 or_default(&self.redis_master_name, config::DEFAULT_REDIS_MASTER_NAME),
-            ),
+            )?,
+        };
+        match &self.redis_password {
+            Some(password) => url.with_password(password),
+            None => Ok(url),
         }
     }
 }

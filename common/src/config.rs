@@ -21,6 +21,7 @@ pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
 pub const REDIS_CA_FILE: &str = "REDIS_CA_FILE";
 pub const REDIS_SENTINELS: &str = "REDIS_SENTINELS";
 pub const REDIS_MASTER_NAME: &str = "REDIS_MASTER_NAME";
+pub const REDIS_PASSWORD: &str = "REDIS_PASSWORD";
 pub const DEFAULT_REDIS_MASTER_NAME: &str = "mymaster";
 pub const DATABASE_CA_FILE: &str = "DATABASE_CA_FILE";
 
@@ -103,6 +104,8 @@ struct Sentinels {
     /// Host and port of each Sentinel.
     addresses: Vec<(String, u16)>,
     master: String,
+    /// `REDIS_PASSWORD`, which guards the Sentinels too.
+    password: Option<String>,
 }
 
 impl RedisUrl {
@@ -169,7 +172,37 @@ impl RedisUrl {
         self.sentinels = Some(Sentinels {
             addresses,
             master: master.to_owned(),
+            password: None,
         });
+        Ok(self)
+    }
+
+    /// Authenticates with `password` (`REDIS_PASSWORD`) to the master and,
+    /// with Sentinels, to them too: the shipped replicated tier guards both
+    /// with one `requirepass`. A password in `REDIS_URL` reaches the master
+    /// only (Sentinels without a password refuse `AUTH`). One place for it:
+    /// a password in both is refused rather than one silently winning.
+    /// Call after [`RedisUrl::with_sentinels`].
+    pub fn with_password(mut self, password: &str) -> Result<Self, ConfigError> {
+        if password.is_empty() {
+            return Err(ConfigError::new(
+                REDIS_PASSWORD,
+                "",
+                "must not be empty when set",
+            ));
+        }
+        if self.info.redis_settings().password().is_some() {
+            return Err(ConfigError::new(
+                REDIS_PASSWORD,
+                "***",
+                "REDIS_URL holds a password too: give it in one of them",
+            ));
+        }
+        let settings = self.info.redis_settings().clone().set_password(password);
+        self.info = self.info.set_redis_settings(settings);
+        if let Some(sentinels) = &mut self.sentinels {
+            sentinels.password = Some(password.to_owned());
+        }
         Ok(self)
     }
 
@@ -186,7 +219,8 @@ impl RedisUrl {
 
     /// With Sentinels, a client that asks them for the master each time it
     /// is asked for a connection (no connection is made yet). The Sentinels
-    /// are asked in plain TCP; the master is reached as `REDIS_URL` says
+    /// are asked in plain TCP (with `REDIS_PASSWORD` when given); the master
+    /// is reached as `REDIS_URL` says
     /// (`rediss://`: TLS, checked against `REDIS_CA_FILE` when given), with
     /// its database, user and password.
     pub fn sentinel_client(&self) -> redis::RedisResult<Option<redis::sentinel::SentinelClient>> {
@@ -208,6 +242,9 @@ impl RedisUrl {
         }
         if let Some(password) = settings.password() {
             builder = builder.set_client_to_redis_password(password);
+        }
+        if let Some(password) = &sentinels.password {
+            builder = builder.set_client_to_sentinel_password(password);
         }
         if let redis::ConnectionAddr::TcpTls { insecure, .. } = self.info.addr() {
             builder = builder.set_client_to_redis_tls_mode(if *insecure {
@@ -413,6 +450,31 @@ mod tests {
         );
         assert_eq!(redact_url("redis://:pw@r:6379/0"), "redis://:***@r:6379/0");
         assert_eq!(redact_url("redis://r:6379/0"), "redis://r:6379/0");
+    }
+
+    #[test]
+    fn a_redis_password_goes_to_the_master_and_the_sentinels_once() {
+        let url = RedisUrl::parse("redis://r:6379/0")
+            .unwrap()
+            .with_sentinels("s-0,s-1:26380", "votingapp")
+            .unwrap()
+            .with_password("hunter2")
+            .unwrap();
+        assert_eq!(url.info.redis_settings().password(), Some("hunter2"));
+        let sentinels = url.sentinels.as_ref().unwrap();
+        assert_eq!(sentinels.password.as_deref(), Some("hunter2"));
+        assert!(!url.to_string().contains("hunter2"), "{url}");
+
+        let twice = RedisUrl::parse("redis://:secret-1@r:6379/0")
+            .unwrap()
+            .with_password("secret-2");
+        let message = twice.unwrap_err().to_string();
+        assert!(message.starts_with("invalid REDIS_PASSWORD="), "{message}");
+        assert!(!message.contains("secret-"), "{message}");
+        assert!(RedisUrl::parse("redis://r:6379/0")
+            .unwrap()
+            .with_password("")
+            .is_err());
     }
 
     #[test]

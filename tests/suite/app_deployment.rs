@@ -232,7 +232,12 @@ fn every_object_of_every_component_is_labelled_part_of_the_app() {
             .file_name()
             .to_string_lossy()
             .into_owned();
-        renders.push((name.clone(), render(&format!("part-of-{name}"), &[&name])));
+        // single-node only changes what replicated-data adds.
+        let with: &[&str] = match name.as_str() {
+            "single-node" => &["replicated-data", "single-node"],
+            name => &[name],
+        };
+        renders.push((name.clone(), render(&format!("part-of-{name}"), with)));
     }
     assert!(
         renders.len() >= 8,
@@ -420,7 +425,13 @@ fn no_workload_carries_a_credential_and_every_container_has_requests_and_limits(
                         "{name}: {var} is set in the manifest: {value}"
                     );
                 }
-                if let Some(key) = env["valueFrom"]["secretKeyRef"]["key"].as_str() {
+                let reference = &env["valueFrom"]["secretKeyRef"];
+                // An optional key (the exporter's Redis password, there
+                // only with replicated-data) may be absent by design.
+                if let Some(key) = reference["key"]
+                    .as_str()
+                    .filter(|_| reference["optional"] != true)
+                {
                     assert!(
                         secret_keys.contains(key),
                         "{name}: {var} from missing key {key}"
@@ -569,6 +580,64 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(containers, ["redis", "sentinel"]);
+    // All three start at once, one per node, one at a time drained.
+    assert_eq!(redis["spec"]["podManagementPolicy"], "Parallel");
+    let apart = &redis["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        ["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(apart["topologyKey"], "kubernetes.io/hostname", "{apart}");
+    assert_eq!(
+        apart["labelSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        "redis"
+    );
+    assert_eq!(
+        named("PodDisruptionBudget", "redis").expect("redis's budget")["spec"]["maxUnavailable"],
+        1
+    );
+    // Redis, the Sentinels, vote and the worker: one password, one Secret key.
+    let password_key = |container: &Value| {
+        container["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == "REDIS_PASSWORD")
+            .map(|e| e["valueFrom"]["secretKeyRef"]["key"].clone())
+    };
+    for container in redis["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(
+            password_key(container),
+            Some("redis-password".into()),
+            "{container}"
+        );
+    }
+    for deployment in ["vote", "worker"] {
+        let d = named("Deployment", deployment).unwrap();
+        let container = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            password_key(container),
+            Some("redis-password".into()),
+            "{deployment}"
+        );
+    }
+    assert!(!secret_value(&objects, "redis-password").is_empty());
+    // A cluster of one node: components/single-node lets them share it.
+    let small = render(
+        "replicated-single-node",
+        &["replicated-data", "single-node"],
+    );
+    let small_redis = of_kind(&small, "StatefulSet")
+        .into_iter()
+        .find(|o| name_of(o) == "redis")
+        .unwrap();
+    let anti = &small_redis["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"];
+    assert!(
+        anti.get("requiredDuringSchedulingIgnoredDuringExecution")
+            .is_none()
+            && anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] == 100,
+        "{anti}"
+    );
     assert!(
         named("Service", "redis").is_none(),
         "a Service would spread writes"

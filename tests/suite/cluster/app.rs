@@ -52,7 +52,7 @@ pub(super) fn kustomization(name: &str, components: &[&str], replicas: bool) -> 
              \x20     - {op: replace, path: /spec/template/spec/securityContext/runAsUser, value: 70}\n\
              \x20     - {op: replace, path: /spec/template/spec/securityContext/runAsGroup, value: 70}\n\
              \x20     - {op: replace, path: /spec/template/spec/securityContext/fsGroup, value: 70}\n\
-             \x20 - target: {kind: PodDisruptionBudget, name: db}\n    patch: |-\n\
+             \x20 - target: {kind: PodDisruptionBudget, name: db|redis}\n    patch: |-\n\
              \x20     - {op: replace, path: /apiVersion, value: policy/v1beta1}\n",
         );
     }

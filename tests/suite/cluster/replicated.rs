@@ -4,8 +4,10 @@
 //! answering, as a lost machine does) until the Sentinels promote a replica,
 //! then the Patroni leader's pod is deleted: Patroni promotes the
 //! synchronous standby, the Service db follows the leader lock, and the
-//! deleted pod comes back as a standby. Every acknowledged vote must be in
-//! the new leader.
+//! deleted pod comes back as a standby. Then the Redis master's pod is
+//! deleted (a replica promoted, the pod back as a replica), and then all
+//! three Redis pods at once (they come back under the master agreed before).
+//! Every acknowledged vote must be in the new leader.
 
 use super::app::{kustomization, stored_votes, stores_reached, NAMESPACE};
 use super::{cluster_or_skip, Exercise, CLUSTER, READY};
@@ -30,7 +32,8 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     cluster.run(&["create", "namespace", NAMESPACE]);
     let dir = kustomization(
         "replicated-cluster",
-        &["replicated-data", "network-policies"],
+        // One node: the Redis pods share it (required anti-affinity otherwise).
+        &["replicated-data", "single-node", "network-policies"],
         false,
     );
     cluster.run(&["apply", "-k", &dir]);
@@ -161,6 +164,68 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     votes
         .flowing(100, "after the Patroni failover", report)
         .await;
+
+    // The Redis master's pod deleted: the Sentinels promote a replica, and
+    // the pod comes back as a replica of it (start-redis.sh follows the
+    // latest config epoch, not its own file, which still names itself).
+    let master = agreed_master(&cluster).expect("the Sentinels agree before the pod goes");
+    let pod_deleted = Instant::now();
+    delete_pods(&cluster, &[pod_of(&master)]);
+    let replacement = eventually(
+        Duration::from_secs(60),
+        "the Sentinels to promote a replica of the deleted master",
+        || async { agreed_master(&cluster).filter(|m| *m != master) },
+    )
+    .await;
+    let pod_promoted = pod_deleted.elapsed();
+    votes
+        .flowing(100, "after the Redis master's pod went", report)
+        .await;
+    let pod_votes_again = pod_deleted.elapsed();
+    cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
+    assert_eq!(
+        redis_role(&cluster, pod_of(&master)).as_deref(),
+        Some("slave")
+    );
+
+    // All three Redis pods at once, as a power cut would: they come back
+    // following the master they agreed on before (no node starts as the
+    // master on its own file's word) and votes flow again.
+    let all_deleted = Instant::now();
+    delete_pods(&cluster, &["redis-0", "redis-1", "redis-2"]);
+    cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
+    let after_restart = eventually(
+        Duration::from_secs(90),
+        "the restarted Sentinels to agree on a master",
+        || async { agreed_master(&cluster) },
+    )
+    .await;
+    votes
+        .flowing(100, "after all Redis pods restarted", report)
+        .await;
+    let restarted_votes_again = all_deleted.elapsed();
+    let masters: Vec<String> = ["redis-0", "redis-1", "redis-2"]
+        .into_iter()
+        .filter(|pod| redis_role(&cluster, pod).as_deref() == Some("master"))
+        .map(str::to_owned)
+        .collect();
+    eprintln!(
+        "cluster: replicated-data: Redis master pod {master} deleted: {replacement} promoted \
+         after {:.1} s, votes taken again by {:.1} s; all three Redis pods deleted: masters \
+         {masters:?}, the Sentinels name {after_restart}, votes taken again by {:.1} s",
+        pod_promoted.as_secs_f64(),
+        pod_votes_again.as_secs_f64(),
+        restarted_votes_again.as_secs_f64(),
+    );
+    assert_eq!(
+        after_restart, replacement,
+        "the agreed master changed in a restart"
+    );
+    assert_eq!(
+        masters,
+        [pod_of(&replacement)],
+        "one master, the agreed one"
+    );
     let outcome = votes.finish().await;
 
     let api = format!("{result}/api/results");
@@ -221,6 +286,65 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         first_leader.pod, new_leader.pod
     );
     drop(app);
+}
+
+/// The master all three Sentinels name (`redis-N.redis-nodes`), when they
+/// all answer and agree.
+fn agreed_master(cluster: &crate::harness::cluster::Cluster) -> Option<String> {
+    let answers: Vec<String> = ["redis-0", "redis-1", "redis-2"]
+        .into_iter()
+        .map(|pod| {
+            let out = cluster.kubectl_output(&[
+                "exec",
+                "-n",
+                NAMESPACE,
+                pod,
+                "-c",
+                "sentinel",
+                "--",
+                "redis-cli",
+                "-p",
+                "26379",
+                "SENTINEL",
+                "get-master-addr-by-name",
+                "votingapp",
+            ]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            text.lines().next().unwrap_or_default().trim().to_owned()
+        })
+        .collect();
+    let first = answers[0].clone();
+    (first.starts_with("redis-") && answers.iter().all(|a| *a == first)).then_some(first)
+}
+
+/// `redis-1` of `redis-1.redis-nodes`.
+fn pod_of(address: &str) -> &str {
+    address.split('.').next().unwrap_or_default()
+}
+
+/// The role (`master`, `slave`) the pod's Redis gives itself.
+fn redis_role(cluster: &crate::harness::cluster::Cluster, pod: &str) -> Option<String> {
+    let out = cluster.kubectl_output(&[
+        "exec",
+        "-n",
+        NAMESPACE,
+        pod,
+        "-c",
+        "redis",
+        "--",
+        "redis-cli",
+        "ROLE",
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(|role| role.trim().to_owned())
+}
+
+fn delete_pods(cluster: &crate::harness::cluster::Cluster, pods: &[&str]) {
+    let mut args = vec!["delete", "pod", "-n", NAMESPACE, "--wait=false"];
+    args.extend_from_slice(pods);
+    cluster.run(&args);
 }
 
 /// The Patroni leader as the Endpoints db show it, once it serves: the pod

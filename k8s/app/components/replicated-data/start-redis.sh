@@ -1,35 +1,44 @@
 #!/bin/sh
-# This pod's Redis: a replica of the master the other pods' Sentinels name
-# (not its own: restarted after a failover, it may still name this pod).
-# When none answers (all nodes starting together), of the master this pod's
-# Sentinel last knew (its config, on the node's volume: start-sentinel.sh);
-# on the very first start, of redis-0, which then starts as the master.
-# Every address is the pod's DNS name (redis-nodes is headless), so the
-# Sentinels follow pods that restart with a new IP.
+# This node's Redis: the master, or a replica of it, as the Sentinels say.
+# It asks the other nodes' Sentinels and follows the answer with the highest
+# config epoch (the latest failover), its own Sentinel's file counting as one
+# more answer (start-sentinel.sh). It never starts as the master on its own
+# file's word alone: restarted after a failover it missed, that file may
+# still name this node, and a second master would take votes the others
+# never see. Then it waits until another Sentinel agrees. Only the very
+# first start (no Sentinel answers, no file) makes redis-0 the master alone.
 set -eu
-self="$(hostname).redis-nodes"
-master=""
-for n in 0 1 2; do
-  [ "redis-$n.redis-nodes" = "$self" ] && continue
-  master=$(redis-cli -h "redis-$n.redis-nodes" -p 26379 --raw \
-    SENTINEL get-master-addr-by-name votingapp 2>/dev/null | head -n 1) || true
-  [ -n "$master" ] && break
+. /scripts/sentinels.sh
+while :; do
+  others=$(other_views)
+  best=$( { [ -z "$others" ] || echo "$others"; own_view; } | latest)
+  master=${best#* }
+  if [ -z "$best" ]; then
+    master=redis-0.redis-nodes
+    echo "no Sentinel answers and none has a config: first start, the master is $master"
+    break
+  fi
+  if [ "$master" != "$self" ]; then
+    break
+  fi
+  # This node is the latest master named: only with another Sentinel's word.
+  if echo "$others" | grep -q " $self\$"; then
+    break
+  fi
+  echo "only this node's own config names it the master (${best%% *}): waiting for another Sentinel"
+  sleep 2
 done
-if [ -z "$master" ] && [ -s /data/sentinel/sentinel.conf ]; then
-  master=$(sed -n 's/^sentinel monitor votingapp \([^ ]*\) .*/\1/p' /data/sentinel/sentinel.conf)
-  [ -z "$master" ] || echo "no Sentinel answers: following the master this node's Sentinel last knew"
-fi
-[ -n "$master" ] || master=redis-0.redis-nodes
-# --protected-mode no: what the official image's entrypoint adds when it
-# starts redis-server without a config file (this script bypasses it);
-# without it the replicas and Sentinels are refused.
 # maxmemory as in the base (k8s/app/base/redis.yaml): a full Redis refuses
-# votes, and the worker still drains it.
-set -- redis-server --protected-mode no --appendonly yes --appendfsync everysec \
+# votes, and the worker still drains it. The password goes in on stdin, so
+# it is not on the command line for anyone to read.
+set -- redis-server - --protected-mode yes --appendonly yes --appendfsync everysec \
   --maxmemory 384mb --maxmemory-policy noeviction \
   --replica-announce-ip "$self"
 if [ "$master" != "$self" ]; then
   set -- "$@" --replicaof "$master" 6379
 fi
 echo "starting as $([ "$master" = "$self" ] && echo master || echo "replica of $master")"
-exec "$@"
+exec "$@" <<CONF
+requirepass $REDIS_PASSWORD
+masterauth $REDIS_PASSWORD
+CONF

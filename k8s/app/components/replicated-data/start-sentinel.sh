@@ -1,13 +1,14 @@
 #!/bin/sh
-# This pod's Sentinel, watching as `votingapp` the master the other
-# Sentinels name, with hostnames throughout. Sentinel rewrites its config
-# file with what it learns (its id, the epochs, the current master); the
-# file lives on the node's volume, beside Redis's data. When no other
-# Sentinel answers (all nodes starting together, as after a power cut), it
-# starts again from that file, so the nodes still follow the master they
-# last knew (start-redis.sh reads it too); on the very first start, redis-0.
-# Delete /data/sentinel to start this Sentinel afresh.
-# parallel-syncs 2: after a failover both other pods are pointed at the new
+# This node's Sentinel, watching as `votingapp` the master, with hostnames
+# throughout. Sentinel rewrites its config with what it learns (its id, the
+# epochs, the current master); the file lives on the node's volume, beside
+# Redis's data, and a restarted Sentinel starts from it: its id and epochs
+# stay, and the other Sentinels' hellos bring it any later failover (the
+# higher config epoch wins, as Sentinel is designed). Only a Sentinel with no
+# file (first start, or a lost volume) asks the others and watches the master
+# named with the highest config epoch; when none answers, redis-0 (the first
+# start of all three). Delete /data/sentinel to start this Sentinel afresh.
+# parallel-syncs 2: after a failover both other nodes are pointed at the new
 # master at once. With 1, the Sentinel may try the lost master first and
 # wait out failover-timeout before the live replica follows: until then no
 # replica confirms a vote and vote (REDIS_MIN_REPLICAS=1) refuses them all
@@ -15,31 +16,34 @@
 # so the live replica sometimes follows only at failover-timeout (20 s with
 # 20000): 10000 keeps that wait short.
 set -eu
-dir=/data/sentinel
-mkdir -p "$dir"
-self="$(hostname).redis-nodes"
-master=""
-for n in 0 1 2; do
-  [ "redis-$n.redis-nodes" = "$self" ] && continue
-  master=$(redis-cli -h "redis-$n.redis-nodes" -p 26379 --raw \
-    SENTINEL get-master-addr-by-name votingapp 2>/dev/null | head -n 1) || true
-  [ -n "$master" ] && break
-done
-if [ -z "$master" ] && [ -s "$dir/sentinel.conf" ]; then
-  echo "no other Sentinel answers: starting from this Sentinel's last config"
-  exec redis-server "$dir/sentinel.conf" --sentinel
-fi
-[ -n "$master" ] || master=redis-0.redis-nodes
-cat > "$dir/sentinel.conf.new" <<CONF
+. /scripts/sentinels.sh
+mkdir -p "$(dirname "$conf")"
+umask 077
+if [ -s "$conf" ]; then
+  echo "starting from this Sentinel's config: $(own_view)"
+  # The password may have changed since the file was written.
+  grep -v -e '^requirepass' -e '^user default ' -e '^sentinel auth-pass' -e '^sentinel sentinel-pass' \
+    -e '^protected-mode' "$conf" > "$conf.new" || true
+else
+  master=$(other_views | latest | cut -d' ' -f2)
+  [ -n "$master" ] || master=redis-0.redis-nodes
+  echo "no config yet: watching $master"
+  cat > "$conf.new" <<CONF
 port 26379
-protected-mode no
 sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
 sentinel announce-ip $self
-sentinel monitor votingapp $master 6379 2
-sentinel down-after-milliseconds votingapp 5000
-sentinel failover-timeout votingapp 10000
-sentinel parallel-syncs votingapp 2
+sentinel monitor $name $master 6379 2
+sentinel down-after-milliseconds $name 5000
+sentinel failover-timeout $name 10000
+sentinel parallel-syncs $name 2
 CONF
-mv "$dir/sentinel.conf.new" "$dir/sentinel.conf"
-exec redis-server "$dir/sentinel.conf" --sentinel
+fi
+cat >> "$conf.new" <<CONF
+protected-mode yes
+requirepass $REDIS_PASSWORD
+sentinel auth-pass $name $REDIS_PASSWORD
+sentinel sentinel-pass $REDIS_PASSWORD
+CONF
+mv "$conf.new" "$conf"
+exec redis-server "$conf" --sentinel
