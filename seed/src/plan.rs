@@ -75,6 +75,19 @@ pub struct Plan {
     /// Also write the summary as JSON to this file.
     #[arg(long, env = "SEED_JSON")]
     pub json: Option<PathBuf>,
+    /// Also write a report to this file: one HTML page that opens without a
+    /// network, with the run's charts second by second and its settings.
+    #[arg(long, env = "SEED_REPORT")]
+    pub report: Option<PathBuf>,
+    /// After the run, read the result service at this URL (its
+    /// `/api/results`) and check that every vote acknowledged reached the
+    /// tally; a vote missing fails the run (exit 1), as does a check that
+    /// could not be made.
+    #[arg(long, env = "SEED_CHECK_TALLY")]
+    pub check_tally: Option<String>,
+    /// How long --check-tally waits for the worker to count the run's votes.
+    #[arg(long, env = "SEED_CHECK_TALLY_WITHIN", default_value = "60s", value_parser = schedule::parse_duration)]
+    pub check_tally_within: Duration,
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
