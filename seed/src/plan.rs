@@ -49,8 +49,9 @@ pub struct Plan {
     #[arg(long, env = "SEED_VOTER_SEED", conflicts_with = "fresh")]
     pub voter_seed: Option<String>,
     /// Before the run, retry the first vote for up to this long until vote
-    /// accepts it (vote may still be starting or not yet reach Redis);
-    /// `0s` starts at once.
+    /// accepts it (vote may still be starting or not yet reach Redis), and
+    /// the first read of --check-tally until result answers; `0s` starts at
+    /// once.
     #[arg(long, env = "SEED_WAIT", default_value = "60s", value_parser = schedule::parse_duration)]
     pub wait: Duration,
     /// Every vote from a new visitor: no cookie is sent, so the service

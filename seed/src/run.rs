@@ -93,7 +93,10 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Run> {
         .as_deref()
         .map_or_else(rand::random, nonce_from_seed);
     let tally_before = match &plan.check_tally {
-        Some(url) => Some(tally::Before::read(&tally::api_url(url), plan.ca_file.as_deref()).await),
+        Some(url) => {
+            let api = tally::api_url(url);
+            Some(tally::Before::read(&api, plan.ca_file.as_deref(), plan.wait).await)
+        }
         None => None,
     };
     let epoch = Instant::now();

@@ -117,10 +117,20 @@ pub struct Before {
 }
 
 impl Before {
-    pub async fn read(url: &str, ca_file: Option<&std::path::Path>) -> Self {
+    /// Reads the totals, retrying every half second for up to `wait`: result
+    /// may still be starting, as vote may (`--wait`).
+    pub async fn read(url: &str, ca_file: Option<&std::path::Path>, wait: Duration) -> Self {
+        let started = Instant::now();
         let target = Target::parse(url, ca_file).map_err(|e| format!("{e:#}"));
         let totals = match &target {
-            Ok(target) => read(target).await,
+            Ok(target) => loop {
+                match read(target).await {
+                    Err(_) if started.elapsed() < wait => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    totals => break totals,
+                }
+            },
             Err(e) => Err(e.clone()),
         };
         Self { target, totals }

@@ -355,10 +355,11 @@ async fn the_tally_check_fails_when_votes_never_reach_the_tally_or_cannot_be_rea
         "{table}"
     );
 
-    // A result service that is not there: no pass, and why.
+    // A result service that is not there (seed waits for it as long as
+    // for vote, --wait): no pass, and why.
     let (_held, port) = closed_port();
     let nowhere = format!("http://127.0.0.1:{port}/");
-    let out = seed::run(&with(&args, &["--check-tally", &nowhere])).await;
+    let out = seed::run(&with(&args, &["--check-tally", &nowhere, "--wait", "1s"])).await;
     let table = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert!(
