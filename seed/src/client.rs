@@ -112,7 +112,15 @@ impl Connection {
 
     /// GETs the page; the body is read and dropped.
     pub async fn get(&mut self, cookie: Option<&HeaderValue>) -> Result<(), Failure> {
-        self.send(Method::GET, cookie, Bytes::new()).await
+        self.send(Method::GET, cookie, Bytes::new(), None).await
+    }
+
+    /// GETs the page and keeps its body (for reading an API, not for load).
+    pub async fn get_body(&mut self) -> Result<Vec<u8>, Failure> {
+        let mut body = Vec::new();
+        self.send(Method::GET, None, Bytes::new(), Some(&mut body))
+            .await?;
+        Ok(body)
     }
 
     /// POSTs a form.
@@ -121,14 +129,17 @@ impl Connection {
         cookie: Option<&HeaderValue>,
         form: Bytes,
     ) -> Result<(), Failure> {
-        self.send(Method::POST, cookie, form).await
+        self.send(Method::POST, cookie, form, None).await
     }
 
+    /// Sends one request; the answer's body goes to `keep` if given, else
+    /// it is dropped as it arrives.
     async fn send(
         &mut self,
         method: Method,
         cookie: Option<&HeaderValue>,
         body: Bytes,
+        mut keep: Option<&mut Vec<u8>>,
     ) -> Result<(), Failure> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = method.clone();
@@ -150,10 +161,11 @@ impl Connection {
             let status = response.status();
             // Read the whole answer, so the connection can carry the next request.
             let mut body = response.into_body();
-            while drive(driver, async { body.frame().await.transpose() })
-                .await?
-                .is_some()
-            {}
+            while let Some(frame) = drive(driver, async { body.frame().await.transpose() }).await? {
+                if let (Some(keep), Some(data)) = (keep.as_deref_mut(), frame.data_ref()) {
+                    keep.extend_from_slice(data);
+                }
+            }
             Ok::<StatusCode, Failure>(status)
         };
         let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {

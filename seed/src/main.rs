@@ -5,7 +5,8 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let plan = seed::plan::Plan::parse();
     match seed::run::cast(&plan).await {
-        Ok(summary) => {
+        Ok(run) => {
+            let summary = &run.summary;
             eprint!("{}", summary.table());
             if let Some(path) = &plan.json {
                 if let Err(e) = std::fs::write(path, summary.json()) {
@@ -13,11 +14,23 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+            if let Some(path) = &plan.report {
+                let written = seed::page::render(&plan, &run)
+                    .and_then(|html| Ok(std::fs::write(path, html)?));
+                if let Err(e) = written {
+                    eprintln!("seed: writing {}: {e:#}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
             let crossed = summary.thresholds_crossed(plan.max_error_rate, plan.max_p99_ms);
             for line in &crossed {
                 eprintln!("seed: threshold crossed: {line}");
             }
-            if crossed.is_empty() {
+            let tally_failed = summary.tally_check.as_ref().filter(|c| !c.passed());
+            if let Some(check) = tally_failed {
+                eprintln!("seed: tally check failed: {}", check.detail);
+            }
+            if crossed.is_empty() && tally_failed.is_none() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

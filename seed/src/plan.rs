@@ -49,8 +49,9 @@ pub struct Plan {
     #[arg(long, env = "SEED_VOTER_SEED", conflicts_with = "fresh")]
     pub voter_seed: Option<String>,
     /// Before the run, retry the first vote for up to this long until vote
-    /// accepts it (vote may still be starting or not yet reach Redis);
-    /// `0s` starts at once.
+    /// accepts it (vote may still be starting or not yet reach Redis), and
+    /// the first read of --check-tally until result answers; `0s` starts at
+    /// once.
     #[arg(long, env = "SEED_WAIT", default_value = "60s", value_parser = schedule::parse_duration)]
     pub wait: Duration,
     /// Every vote from a new visitor: no cookie is sent, so the service
@@ -75,6 +76,19 @@ pub struct Plan {
     /// Also write the summary as JSON to this file.
     #[arg(long, env = "SEED_JSON")]
     pub json: Option<PathBuf>,
+    /// Also write a report to this file: one HTML page that opens without a
+    /// network, with the run's charts second by second and its settings.
+    #[arg(long, env = "SEED_REPORT")]
+    pub report: Option<PathBuf>,
+    /// After the run, read the result service at this URL (its
+    /// `/api/results`) and check that every vote acknowledged reached the
+    /// tally; a vote missing fails the run (exit 1), as does a check that
+    /// could not be made.
+    #[arg(long, env = "SEED_CHECK_TALLY")]
+    pub check_tally: Option<String>,
+    /// How long --check-tally waits for the worker to count the run's votes.
+    #[arg(long, env = "SEED_CHECK_TALLY_WITHIN", default_value = "60s", value_parser = schedule::parse_duration)]
+    pub check_tally_within: Duration,
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,

@@ -1,7 +1,10 @@
 //! The summary of a run: throughput, latency percentiles (of the successes;
 //! the failures' on their own) and errors by kind, and the thresholds it
-//! crossed, which set seed's exit code as k6's thresholds do.
+//! crossed, which set seed's exit code as k6's thresholds do. (The HTML
+//! report is [`crate::page`].)
 
+use crate::tally::TallyCheck;
+use crate::timeline::LATE_AFTER;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -29,6 +32,12 @@ pub struct Summary {
     pub failed_latency_ms: Option<Latency>,
     /// What latency is measured from: the intended send time with `--rate`.
     pub latency_from: &'static str,
+    /// Open model only: votes sent later than they were due (by more than
+    /// [`LATE_AFTER`]), and votes due before the run ended that were never sent.
+    pub late: Option<u64>,
+    pub dropped: Option<u64>,
+    /// With `--check-tally`: whether every acknowledged vote reached the tally.
+    pub tally_check: Option<TallyCheck>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +113,15 @@ impl Summary {
                 failed.p50, failed.p90, failed.p99, failed.p999, failed.max
             ));
         }
+        if let (Some(late), Some(dropped)) = (self.late, self.dropped) {
+            out.push_str(&format!(
+                "  late         {late} (sent more than {} ms after due)\n  dropped      {dropped} (due before the run ended, never sent)\n",
+                LATE_AFTER.as_millis()
+            ));
+        }
+        if let Some(check) = &self.tally_check {
+            out.push_str(&format!("  tally        {}\n", check.detail));
+        }
         out
     }
 
@@ -172,6 +190,9 @@ mod tests {
             latency_ms: latency,
             failed_latency_ms: None,
             latency_from: "the time each vote was sent (closed model)",
+            late: None,
+            dropped: None,
+            tally_check: None,
         }
     }
 

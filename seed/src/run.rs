@@ -19,11 +19,19 @@
 //! Before the run, the first vote is retried until vote accepts it, for up to
 //! `--wait` (vote may be up before it reaches Redis); re-casting it is
 //! harmless, as the last vote of a voter is the one that counts.
+//!
+//! Besides the totals, each thread keeps the run second by second
+//! ([`crate::timeline`]) for the report, and with `--check-tally` each task
+//! notes what every vote's voter was told ([`crate::ledger`]) for the check
+//! of the tally after the run ([`crate::tally`]).
 
 use crate::client::{Connection, Failure, Target};
+use crate::ledger::{self, Entry, Fate};
 use crate::plan::Plan;
 use crate::report::{Latency, Summary};
 use crate::schedule::Schedule;
+use crate::tally;
+use crate::timeline::{Planned, Sample, Timeline, LATE_AFTER};
 use anyhow::Context;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -31,7 +39,7 @@ use hyper::header::HeaderValue;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -43,6 +51,18 @@ struct Observed {
     ok_a: u64,
     ok_b: u64,
     errors: BTreeMap<String, u64>,
+    /// Votes sent later than [`LATE_AFTER`] after they were due.
+    late: u64,
+    /// What each vote's voter was told; only with `--check-tally`.
+    ledger: Vec<Entry>,
+}
+
+/// A run as the report shows it: the summary, the run second by second and
+/// the successes' latencies (µs).
+pub struct Run {
+    pub summary: Summary,
+    pub samples: Vec<Sample>,
+    pub latency: Histogram<u64>,
 }
 
 /// What every connection's task shares, across the sending threads.
@@ -54,6 +74,8 @@ struct Shared {
     /// What the voter ids derive from: new per run, so runs do not overwrite
     /// each other, or from `--voter-seed`, so retries do.
     run_nonce: u64,
+    /// Before the first vote: the ledger's times count from here.
+    epoch: Instant,
     started: Instant,
     deadline: Option<Instant>,
     /// The next vote's number, and how many were sent and failed.
@@ -62,7 +84,7 @@ struct Shared {
     failed: AtomicU64,
 }
 
-pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
+pub async fn cast(plan: &Plan) -> anyhow::Result<Run> {
     let target = Target::parse(&plan.url, plan.ca_file.as_deref())
         .with_context(|| format!("--url {:?}", plan.url))?;
     anyhow::ensure!(plan.concurrency > 0, "--concurrency must be at least 1");
@@ -70,10 +92,18 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         .voter_seed
         .as_deref()
         .map_or_else(rand::random, nonce_from_seed);
+    let tally_before = match &plan.check_tally {
+        Some(url) => {
+            let api = tally::api_url(url);
+            Some(tally::Before::read(&api, plan.ca_file.as_deref(), plan.wait).await)
+        }
+        None => None,
+    };
+    let epoch = Instant::now();
     let mut first = Observed::new();
     let cast_first = !plan.wait.is_zero() && plan.votes() > 0;
     if cast_first {
-        cast_first_vote(&target, plan, run_nonce, &mut first).await?;
+        cast_first_vote(&target, plan, run_nonce, epoch, &mut first).await?;
     }
     let started = Instant::now();
     let shared = Arc::new(Shared {
@@ -82,6 +112,7 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         schedule: plan.schedule(),
         votes: plan.votes(),
         run_nonce,
+        epoch,
         started,
         deadline: plan.duration.map(|d| started + d),
         next: AtomicU64::new(u64::from(cast_first)),
@@ -96,11 +127,13 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         senders.push(send_from_thread(shared.clone(), connections)?);
     }
     let mut all = first;
+    let mut timeline = Timeline::default();
     for sender in senders {
-        let tallies = sender.await.context("a sending thread stopped")??;
+        let (tallies, seen) = sender.await.context("a sending thread stopped")??;
         for tally in tallies {
             all.add(tally)?;
         }
+        timeline.merge(seen);
     }
     let Observed {
         latency,
@@ -108,6 +141,8 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         ok_a,
         ok_b,
         errors,
+        late,
+        ledger,
     } = all;
     let elapsed = started.elapsed();
     if let Some(progress) = progress {
@@ -117,7 +152,32 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         }
     }
     let sent = shared.done.load(Ordering::Relaxed);
-    Ok(Summary {
+    let open = matches!(shared.schedule, Schedule::Open { .. });
+    let planned = if open {
+        Planned::new(&shared.schedule, shared.votes, elapsed, plan.duration, sent)
+    } else {
+        Planned::default()
+    };
+    let tally_check = match (&plan.check_tally, tally_before) {
+        (Some(url), Some(before)) => {
+            let voters = plan.voters();
+            let voter_of = |i: u64| (!plan.fresh).then_some(i % voters);
+            let is_a = |i: u64| plan.choice(i) == "a";
+            let expected = ledger::expected(&ledger, &voter_of, &is_a);
+            Some(
+                tally::check(
+                    &tally::api_url(url),
+                    before,
+                    expected,
+                    plan.check_tally_within,
+                    plan.voter_seed.is_some(),
+                )
+                .await,
+            )
+        }
+        _ => None,
+    };
+    let summary = Summary {
         url: plan.url.clone(),
         concurrency: plan.concurrency,
         threads,
@@ -135,14 +195,25 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
         elapsed_s: elapsed.as_secs_f64(),
         requests_per_s: Summary::rate(sent, elapsed),
         latency_ms: Latency::from_micros(&latency),
+        late: open.then_some(late),
+        dropped: open.then_some(planned.dropped_total),
+        tally_check,
         failed_latency_ms: (!failed_latency.is_empty())
             .then(|| Latency::from_micros(&failed_latency)),
         latency_from: match shared.schedule {
             Schedule::AsFastAsAnswered => "the time each vote was sent (closed model)",
             Schedule::Open { .. } => "the time each vote was due (open model)",
         },
+    };
+    Ok(Run {
+        summary,
+        samples: timeline.samples(elapsed, &planned),
+        latency,
     })
 }
+
+/// A thread's tallies (one per connection) and what it saw second by second.
+type ThreadTallies = (Vec<Observed>, Timeline);
 
 /// A thread with its own single-threaded runtime, as wrk runs one event loop
 /// per thread: its `connections` tasks are never moved to, nor woken from,
@@ -150,7 +221,7 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Summary> {
 fn send_from_thread(
     shared: Arc<Shared>,
     connections: usize,
-) -> anyhow::Result<oneshot::Receiver<anyhow::Result<Vec<Observed>>>> {
+) -> anyhow::Result<oneshot::Receiver<anyhow::Result<ThreadTallies>>> {
     let (report, tallies) = oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -159,14 +230,18 @@ fn send_from_thread(
         .name("seed-sender".into())
         .spawn(move || {
             let outcome = runtime.block_on(async {
+                // Only this thread's tasks take its lock, one at a time.
+                let timeline = Arc::new(Mutex::new(Timeline::default()));
                 let tasks: Vec<_> = (0..connections)
-                    .map(|_| tokio::spawn(send_votes(shared.clone())))
+                    .map(|_| tokio::spawn(send_votes(shared.clone(), timeline.clone())))
                     .collect();
                 let mut tallies = Vec::with_capacity(connections);
                 for task in tasks {
                     tallies.push(task.await?);
                 }
-                Ok(tallies)
+                let timeline =
+                    std::mem::take(&mut *timeline.lock().unwrap_or_else(PoisonError::into_inner));
+                Ok((tallies, timeline))
             });
             let _ = report.send(outcome);
         })?;
@@ -182,6 +257,8 @@ impl Observed {
             ok_a: 0,
             ok_b: 0,
             errors: BTreeMap::new(),
+            late: 0,
+            ledger: Vec::new(),
         }
     }
 
@@ -190,6 +267,8 @@ impl Observed {
         self.failed_latency.add(&other.failed_latency)?;
         self.ok_a += other.ok_a;
         self.ok_b += other.ok_b;
+        self.late += other.late;
+        self.ledger.extend(other.ledger);
         for (kind, n) in other.errors {
             *self.errors.entry(kind).or_default() += n;
         }
@@ -268,13 +347,18 @@ async fn cast_first_vote(
     target: &Target,
     plan: &Plan,
     run_nonce: u64,
+    epoch: Instant,
     tally: &mut Observed,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut connection = Connection::new(target.clone());
     let forms = Forms::new();
     loop {
+        let sent = Instant::now();
         let (choice, outcome) = cast_vote(&mut connection, plan, run_nonce, &forms, 0).await;
+        if plan.check_tally.is_some() {
+            tally.ledger.push(entry(epoch, 0, sent, &outcome));
+        }
         match outcome {
             Ok(()) => {
                 match choice {
@@ -295,9 +379,21 @@ async fn cast_first_vote(
     }
 }
 
-/// One connection's task: takes vote numbers until the votes or the time run out.
-async fn send_votes(shared: Arc<Shared>) -> Observed {
+/// The ledger's entry of vote `number`, sent at `sent` and answered now.
+fn entry(epoch: Instant, number: u64, sent: Instant, outcome: &Result<(), Failure>) -> Entry {
+    Entry {
+        number,
+        sent_us: sent.duration_since(epoch).as_micros() as u64,
+        answered_us: epoch.elapsed().as_micros() as u64,
+        fate: Fate::of(outcome),
+    }
+}
+
+/// One connection's task: takes vote numbers until the votes or the time run
+/// out; each answer also goes to its thread's `timeline`.
+async fn send_votes(shared: Arc<Shared>, timeline: Arc<Mutex<Timeline>>) -> Observed {
     let plan = &shared.plan;
+    let keep_ledger = plan.check_tally.is_some();
     let mut connection = Connection::new(shared.target.clone());
     let mut tally = Observed::new();
     let forms = Forms::new();
@@ -315,11 +411,25 @@ async fn send_votes(shared: Arc<Shared>) -> Observed {
             tokio::time::sleep_until(due.into()).await;
         }
         let sent = Instant::now();
+        let late = due.is_some_and(|due| sent.duration_since(due) > LATE_AFTER);
         let (choice, outcome) = cast_vote(&mut connection, plan, shared.run_nonce, &forms, i).await;
-        let micros = due.unwrap_or(sent).elapsed().as_micros() as u64;
+        let answered = Instant::now();
+        let micros = answered.duration_since(due.unwrap_or(sent)).as_micros() as u64;
         if outcome.is_err() {
             shared.failed.fetch_add(1, Ordering::Relaxed);
         }
+        timeline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(
+                answered.duration_since(shared.started),
+                outcome.is_ok().then_some(micros),
+                late,
+            );
+        if keep_ledger {
+            tally.ledger.push(entry(shared.epoch, i, sent, &outcome));
+        }
+        tally.late += u64::from(late);
         tally.count(choice, &outcome, micros);
         shared.done.fetch_add(1, Ordering::Relaxed);
     }

@@ -1,10 +1,12 @@
 //! The pages as a person uses them, in real headless Chromium: vote without a
 //! reload, watch the results change live, survive a restart of `result`, and
-//! load nothing from any other host.
+//! load nothing from any other host; and seed's load report, opened from a
+//! file, with its charts drawn.
 
 use crate::harness::browser::{eval, screenshot, until, Browser};
+use crate::harness::scripted_server::{self, ScriptedResponse};
 use crate::harness::service::Service;
-use crate::harness::Stack;
+use crate::harness::{seed, Stack, TestDir};
 use fantoccini::{Client, Locator};
 use std::time::Duration;
 
@@ -170,4 +172,90 @@ async fn the_results_page_reconnects_after_result_restarts() {
         "the page reloaded"
     );
     viewer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_report_opens_from_a_file_with_data_in_every_chart() {
+    // One vote in ten refused, so the errors chart has something to show.
+    let addr = scripted_server::start(|n| ScriptedResponse {
+        delay: Duration::from_millis(1),
+        status: if n % 10 == 9 { 503 } else { 200 },
+    })
+    .await;
+    let dir = TestDir::new("browser-report");
+    let report = dir.join("report.html");
+    seed::summary(
+        &[
+            "--url",
+            &format!("http://{addr}/"),
+            "--stages",
+            "2s:200,2s:200",
+            "--concurrency",
+            "4",
+            "--max-error-rate",
+            "0.2",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &dir,
+    )
+    .await;
+    let browser = Browser::start(&dir).await;
+    let reader = browser.session("reader").await;
+    reader
+        .goto(&format!("file://{}", report.display()))
+        .await
+        .unwrap();
+    until(&reader, "document.readyState === 'complete'").await;
+    assert_eq!(
+        eval(&reader, "document.title.startsWith('seed: ')").await,
+        true
+    );
+    // Nothing fetched: the page, its styles and charts are all in the file.
+    assert_eq!(
+        eval(&reader, "performance.getEntriesByType('resource').length").await,
+        0
+    );
+    // Each chart as drawn: its size on the page, the points of its longest
+    // line (as the browser parsed them), its bars, and what of it shows.
+    let charts = eval(
+        &reader,
+        "Array.from(document.querySelectorAll('svg.chart')).map(svg => ({ \
+           id: svg.id, \
+           height: svg.getBoundingClientRect().height, \
+           points: Math.max(0, ...Array.from(svg.querySelectorAll('polyline')) \
+             .map(line => line.points.numberOfItems)), \
+           bars: svg.querySelectorAll('rect.bar').length, \
+           drawn: Array.from(svg.querySelectorAll('polyline, rect.bar')) \
+             .filter(shape => { const box = shape.getBBox(); \
+               return box.width > 0 || box.height > 0; }).length }))",
+    )
+    .await;
+    let charts = charts.as_array().expect("a list of charts");
+    let ids: Vec<&str> = charts.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["throughput", "schedule", "latency", "errors", "histogram"],
+        "{charts:?}"
+    );
+    for chart in charts {
+        assert!(chart["height"].as_f64().unwrap() > 100.0, "{chart}");
+        assert!(chart["drawn"].as_u64().unwrap() >= 1, "{chart}");
+        if chart["id"] == "histogram" {
+            assert!(chart["bars"].as_u64().unwrap() >= 1, "{chart}");
+        } else {
+            // A point a second of the 4 s run.
+            assert!(chart["points"].as_u64().unwrap() >= 4, "{chart}");
+        }
+    }
+    // The errors drawn are above the axis: some seconds had errors.
+    let errors_highest = eval(
+        &reader,
+        "Math.min(...Array.from(document.querySelector('#errors polyline').points) \
+           .map(p => p.y)) < document.querySelector('#errors line.axis').y1.baseVal.value",
+    )
+    .await;
+    assert_eq!(errors_highest, true);
+    screenshot(&reader, "load-report.png").await;
+    reader.close().await.unwrap();
 }

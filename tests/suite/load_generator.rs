@@ -1,13 +1,14 @@
 //! seed as a Kubernetes Job and a CI pipeline run it: a retried run ends at
 //! the planned tally, a run started before vote can take votes waits for it,
 //! thresholds set the exit code, failures stay out of the success latency,
-//! and an `https://` target behind TLS.
+//! an `https://` target behind TLS, the HTML report of a run, and the check
+//! that every acknowledged vote reached the tally.
 
 use crate::harness::scripted_server::{self, ScriptedResponse};
 use crate::harness::service::Service;
 use crate::harness::tls::Authority;
 use crate::harness::tls_proxy::TlsProxy;
-use crate::harness::{eventually, metric, seed, Stack, TestDir};
+use crate::harness::{closed_port, eventually, metric, seed, Stack, TestDir};
 use std::time::Duration;
 
 /// Waits until the worker has taken `messages` votes off the queue (the sum
@@ -254,6 +255,118 @@ async fn seed_casts_votes_at_an_https_target_it_trusts_through_its_ca_file() {
     let table = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert!(table.contains("tls          5"), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_shows_the_run_and_every_acknowledged_vote_reaches_the_tally() {
+    let stack = Stack::start("seed-report");
+    let vote = stack.vote(&[]).await;
+    let _worker = stack.worker(&[]).await;
+    let result = stack.result(&[]).await.ready().await;
+    let report = stack.dir.join("report.html");
+    // Fewer voters than votes: returning voters change their vote, and only
+    // the last one counts.
+    let (summary, table) = seed::summary(
+        &[
+            "--url",
+            &vote.url("/"),
+            "--rate",
+            "100",
+            "--duration",
+            "3s",
+            "--voters",
+            "120",
+            "--concurrency",
+            "4",
+            "--report",
+            report.to_str().unwrap(),
+            "--check-tally",
+            &result.url("/"),
+        ],
+        &stack.dir,
+    )
+    .await;
+    println!("{table}");
+    let check = &summary["tally_check"];
+    assert_eq!(check["verdict"], "reached", "{table}");
+    assert!(table.contains("tally        every acknowledged vote reached the tally"));
+    // What the check read, against the table the worker wrote.
+    let stored = stack.stored_votes().await;
+    let a = stored.values().filter(|v| *v == "a").count();
+    assert_eq!(
+        (check["after"]["a"].as_u64(), check["after"]["b"].as_u64()),
+        (Some(a as u64), Some((stored.len() - a) as u64)),
+        "{check}"
+    );
+    assert_eq!(stored.len(), 120, "{check}");
+    assert!(
+        summary["late"].is_u64() && summary["dropped"].is_u64(),
+        "{summary}"
+    );
+
+    let html = std::fs::read_to_string(&report).unwrap();
+    let charts = seed::report_charts(&html);
+    let ids: Vec<&str> = charts.iter().map(|(id, ..)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["throughput", "schedule", "latency", "errors", "histogram"],
+        "{charts:?}"
+    );
+    for (id, points, bars) in &charts {
+        if id == "histogram" {
+            assert!(*bars >= 1, "{charts:?}");
+        } else {
+            // A point a second of the 3 s run.
+            assert!(*points >= 3, "{charts:?}");
+        }
+    }
+    assert!(html.contains("class=\"verdict pass\""));
+    for reference in ["src=", "href=", "<script", "<link", "url("] {
+        assert!(
+            !html.contains(reference),
+            "the page loads something: {reference}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tally_check_fails_when_votes_never_reach_the_tally_or_cannot_be_read() {
+    // No worker: vote acknowledges every vote and none is ever counted.
+    let stack = Stack::start("seed-tally-missing");
+    let vote = stack.vote(&[]).await;
+    let result = stack.result(&[]).await.ready().await;
+    let url = vote.url("/");
+    let args = ["--url", url.as_str(), "--votes", "30", "--concurrency", "2"];
+    let out = seed::run(&with(
+        &args,
+        &[
+            "--check-tally",
+            &result.url("/"),
+            "--check-tally-within",
+            "2s",
+        ],
+    ))
+    .await;
+    let table = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert!(
+        table.contains("seed: tally check failed: acknowledged votes are missing")
+            && table.contains("30 voters fewer than acknowledged"),
+        "{table}"
+    );
+
+    // A result service that is not there (seed waits for it as long as
+    // for vote, --wait): no pass, and why.
+    let (_held, port) = closed_port();
+    let nowhere = format!("http://127.0.0.1:{port}/");
+    let out = seed::run(&with(&args, &["--check-tally", &nowhere, "--wait", "1s"])).await;
+    let table = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert!(
+        table.contains("tally check failed: could not check: before the run:")
+            && table.contains("connect"),
+        "{table}"
+    );
 }
 
 /// `args` followed by `extra`: one seed run's arguments with a flag added.

@@ -24,3 +24,29 @@ pub async fn summary(args: &[&str], dir: &TestDir) -> (serde_json::Value, String
     let summary = serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
     (summary, table)
 }
+
+/// The charts of a report page `html`, as (id, points of its longest line,
+/// histogram bars): what a reader would see drawn.
+pub fn report_charts(html: &str) -> Vec<(String, usize, usize)> {
+    html.split("<svg id=\"")
+        .skip(1)
+        .map(|chart| {
+            let id = chart.split('"').next().unwrap_or_default().to_owned();
+            let chart = chart.split("</svg>").next().unwrap_or_default();
+            let points = chart
+                .split("points=\"")
+                .skip(1)
+                .map(|p| {
+                    p.split('"')
+                        .next()
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .count()
+                })
+                .max()
+                .unwrap_or(0);
+            let bars = chart.matches("<rect class=\"bar\"").count();
+            (id, points, bars)
+        })
+        .collect()
+}
