@@ -117,7 +117,8 @@ impl Plan {
     }
 
     pub fn voters(&self) -> u64 {
-        self.voters.unwrap_or(self.votes).max(1)
+        // votes(), not --votes: stages set the count (one voter per vote).
+        self.voters.unwrap_or_else(|| self.votes()).max(1)
     }
 
     /// The choice of the `i`-th vote: exactly A:B over every A+B votes.
@@ -195,6 +196,7 @@ mod tests {
     fn stages_set_the_votes_and_exclude_a_rate() {
         let plan = Plan::parse_from(["seed", "--stages", "10s:100", "--votes", "5"]);
         assert_eq!(plan.votes(), 500);
+        assert_eq!(plan.voters(), 500, "one voter per vote, as --help says");
         assert!(Plan::try_parse_from(["seed", "--stages", "10s:100", "--rate", "5"]).is_err());
         assert!(Plan::try_parse_from(["seed", "--rate", "0"]).is_err());
         assert!(Plan::try_parse_from(["seed", "--fresh", "--voters", "3"]).is_err());
