@@ -232,15 +232,20 @@ async fn pods_reach(cluster: &Cluster, ns: &str, port: u16, pods: &[(&str, &str)
     for &(selector, dependency) in pods {
         for ip in pod_field(cluster, ns, selector, "status.podIP") {
             let url = format!("http://{ip}:{port}/readyz");
-            eventually(
-                Duration::from_secs(60),
-                &format!("{url} to report {dependency} ok"),
-                || async {
-                    let body = get_json(&url).await?;
-                    (body["dependencies"][dependency] == "ok").then_some(())
-                },
-            )
+            // The last answer goes into the failure: it says why not.
+            let last = std::sync::Mutex::new(None);
+            let reached = crate::harness::within(Duration::from_secs(60), || async {
+                let body = get_json(&url).await?;
+                let ok = body["dependencies"][dependency] == "ok";
+                *last.lock().unwrap() = Some(body);
+                ok.then_some(())
+            })
             .await;
+            assert!(
+                reached.is_some(),
+                "timed out after 60s waiting for {url} to report {dependency} ok; last answer: {:?}",
+                last.lock().unwrap()
+            );
         }
     }
 }
