@@ -66,7 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut peak_rss = 0.0f64;
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        peak_rss = peak_rss.max(rss_mb(worker.id()).unwrap_or(0.0));
+        peak_rss = peak_rss.max(crate::procfs::rss_mb(worker.id()).unwrap_or(0.0));
         let queued: i64 = redis::cmd("LLEN")
             .arg("votes")
             .query_async(&mut redis)
@@ -97,28 +97,4 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("{rate:.0}");
     Ok(())
-}
-
-/// Resident memory of a process in MB, from /proc.
-pub fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
-/// CPU time the process has used so far (user + system), in seconds, from
-/// `/proc/<pid>/stat` (clock ticks of 1/100 s, Linux's USER_HZ).
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
-    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
