@@ -4,6 +4,11 @@
 use anyhow::Context;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use wire::ballot::{Ballot, Choice, VoterId};
+use wire::queue::{PROCESSING_PREFIX, VOTES};
+
+/// The `WORKER_ID` the measured worker runs under.
+const WORKER_ID: &str = "bench";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,24 +30,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .get_multiplexed_async_connection()
         .await
         .context("connecting to Redis")?;
-    let _: () = redis::cmd("DEL")
-        .arg("votes")
-        .query_async(&mut redis)
-        .await?;
+    let _: () = redis::cmd("DEL").arg(VOTES).query_async(&mut redis).await?;
     let filled = Instant::now();
     let chunk = 10_000u64;
     for start in (0..args.votes).step_by(chunk as usize) {
-        let messages: Vec<String> = (start..(start + chunk).min(args.votes))
+        let messages = (start..(start + chunk).min(args.votes))
             .map(|i| {
-                let vote = if i % 3 == 2 { "b" } else { "a" };
-                format!(
-                    r#"{{"voter_id":"bench{i:012x}","vote":"{vote}","ts":{}}}"#,
-                    i + 1
-                )
+                let ballot = Ballot {
+                    voter_id: VoterId::parse(&format!("bench{i:012x}"))?,
+                    choice: if i % 3 == 2 { Choice::B } else { Choice::A },
+                    cast_at: Some(i as i64 + 1),
+                };
+                Ok(ballot.to_json())
             })
-            .collect();
+            .collect::<anyhow::Result<Vec<String>>>()?;
         let _: i64 = redis::cmd("RPUSH")
-            .arg("votes")
+            .arg(VOTES)
             .arg(messages)
             .query_async(&mut redis)
             .await?;
@@ -58,7 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .env("REDIS_URL", &args.redis)
         .env("DATABASE_URL", &args.database)
         .env("PORT", "0")
-        .env("WORKER_ID", "bench")
+        .env("WORKER_ID", WORKER_ID)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -68,11 +71,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
         peak_rss = peak_rss.max(crate::procfs::rss_mb(worker.id()).unwrap_or(0.0));
         let queued: i64 = redis::cmd("LLEN")
-            .arg("votes")
+            .arg(VOTES)
             .query_async(&mut redis)
             .await?;
         let held: i64 = redis::cmd("LLEN")
-            .arg("votes:processing:bench")
+            .arg(format!("{PROCESSING_PREFIX}{WORKER_ID}"))
             .query_async(&mut redis)
             .await?;
         if queued == 0 && held == 0 {
