@@ -17,7 +17,6 @@ use deadpool_postgres::Pool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-#[allow(missing_debug_implementations)]
 pub struct Application {
     port: u16,
     server: common::http::Servers,

@@ -65,7 +65,6 @@ impl Listeners {
 }
 
 /// A service's running HTTP servers (see [`Listeners`]).
-#[allow(missing_debug_implementations)]
 pub struct Servers {
     pages: Server,
     operations: Option<Server>,
