@@ -54,11 +54,13 @@ FIGURES=$OUT/figures.tsv
 : >"$FIGURES"
 phase() { echo "==> [$(( SECONDS / 60 ))m$(( SECONDS % 60 ))s] $*"; }
 figure() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$FIGURES"; }
-rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-user_ticks() { awk '{ print $14 }' "/proc/$1/stat"; }
-# per_request_us BEFORE AFTER REQUESTS: CPU microseconds per request.
-per_request_us() { awk -v b="$1" -v a="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (a - b) / hz * 1e6 / n }'; }
+# What /proc says of a process, read by the bench tool (bench/src/procfs.rs).
+rss() { "$BIN/bench" proc --pid "$1" rss-mb; }
+cpu_seconds() { "$BIN/bench" proc --pid "$1" cpu-seconds; }
+user_seconds() { "$BIN/bench" proc --pid "$1" user-seconds; }
+# per_request_us BEFORE AFTER REQUESTS: CPU microseconds per request, from
+# CPU seconds before and after.
+per_request_us() { awk -v b="$1" -v a="$2" -v n="$3" 'BEGIN { printf "%.2f", (a - b) * 1e6 / n }'; }
 # wrk_ms QUANTILE FILE: a latency percentile of wrk --latency, in ms.
 wrk_ms() { awk -v q="$1" '$1 == q { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }; print v }' "$2"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -100,31 +102,28 @@ start() { # start NAME PORT [ENV=VALUE...]
 if want vote; then
 REDIS_PID=$(redis-cli -p "$REDIS_PORT" info server | awk -F: '/^process_id/ { print $2+0 }')
 phase "baseline: redis-benchmark RPUSH, 50 connections, unpipelined"
-redis_before=$(cpu_ticks "$REDIS_PID")
+redis_before=$(cpu_seconds "$REDIS_PID")
 redis-benchmark -p "$REDIS_PORT" -c 50 -n 300000 -P 1 -t rpush --csv >"$OUT/rpush.csv"
 rb=$(awk -F'"' '/RPUSH/ { print $4 }' "$OUT/rpush.csv")
-redis_us=$(per_request_us "$redis_before" "$(cpu_ticks "$REDIS_PID")" 300000)
+redis_us=$(per_request_us "$redis_before" "$(cpu_seconds "$REDIS_PID")" 300000)
 VOTE_PORT=$(free_port)
 start vote "$VOTE_PORT"
 VOTE_PID=${pids[-1]}
 vote_idle=$(rss "$VOTE_PID")
 # The vote's peak resident memory over every load below, sampled each second.
-(peak=0; while kill -0 "$VOTE_PID" 2>/dev/null; do
-   now=$(awk '/^VmRSS/ { print $2 }' "/proc/$VOTE_PID/status" 2>/dev/null || echo 0)
-   [ "${now:-0}" -gt "$peak" ] && peak=$now && echo "$peak" >"$OUT/vote_peak_kb"
-   sleep 1; done) &
+"$BIN/bench" proc --pid "$VOTE_PID" peak-rss-mb --out "$OUT/vote_peak_mb" &
 pids+=($!)
 # wrk_cpu NAME PID PORT SCRIPT SECONDS: a wrk run at 50 connections against
 # the server PID on PORT, with its CPU per answered request (from /proc) in
 # $OUT/NAME.cpu, and the user-space part of it in $OUT/NAME.user.
 wrk_cpu() {
   local name=$1 pid=$2 port=$3 script=$4 seconds=$5 before user_before requests
-  before=$(cpu_ticks "$pid")
-  user_before=$(user_ticks "$pid")
+  before=$(cpu_seconds "$pid")
+  user_before=$(user_seconds "$pid")
   wrk -t2 -c50 -d"${seconds}s" --latency -s "$script" "http://127.0.0.1:$port/" >"$OUT/$name.txt"
   requests=$(awk '/requests in/ { print $1 }' "$OUT/$name.txt")
-  per_request_us "$before" "$(cpu_ticks "$pid")" "$requests" >"$OUT/$name.cpu"
-  per_request_us "$user_before" "$(user_ticks "$pid")" "$requests" >"$OUT/$name.user"
+  per_request_us "$before" "$(cpu_seconds "$pid")" "$requests" >"$OUT/$name.cpu"
+  per_request_us "$user_before" "$(user_seconds "$pid")" "$requests" >"$OUT/$name.user"
 }
 wrk_vote() { wrk_cpu "$1" "$VOTE_PID" "$VOTE_PORT" "$2" "$3"; cat "$OUT/$1.txt"; }
 phase "vote: wrk POST /, returning voters (a voter_id cookie each), 50 connections, ${WRK_SECONDS}s"
@@ -179,7 +178,7 @@ if [ -z "$QUICK" ]; then
   echo "    $(awk '/requests in/ { print $1 }' "$OUT/wrk-sustained.txt") requests"
 fi
 sustained_requests=$(cat "$OUT"/wrk*.txt | awk '/requests in/ { n += $1 } END { print n }')
-vote_loaded=$(awk '{ printf "%.1f", $1 / 1024 }' "$OUT/vote_peak_kb")
+vote_loaded=$(cat "$OUT/vote_peak_mb")
 queued=$(redis-cli -p "$REDIS_PORT" llen votes)
 echo "    votes queued by the load: $queued"
 

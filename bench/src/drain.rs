@@ -4,6 +4,11 @@
 use anyhow::Context;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use wire::ballot::{Ballot, Choice, VoterId};
+use wire::queue::{PROCESSING_PREFIX, VOTES};
+
+/// The `WORKER_ID` the measured worker runs under.
+const WORKER_ID: &str = "bench";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,24 +30,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .get_multiplexed_async_connection()
         .await
         .context("connecting to Redis")?;
-    let _: () = redis::cmd("DEL")
-        .arg("votes")
-        .query_async(&mut redis)
-        .await?;
+    let _: () = redis::cmd("DEL").arg(VOTES).query_async(&mut redis).await?;
     let filled = Instant::now();
     let chunk = 10_000u64;
     for start in (0..args.votes).step_by(chunk as usize) {
-        let messages: Vec<String> = (start..(start + chunk).min(args.votes))
+        let messages = (start..(start + chunk).min(args.votes))
             .map(|i| {
-                let vote = if i % 3 == 2 { "b" } else { "a" };
-                format!(
-                    r#"{{"voter_id":"bench{i:012x}","vote":"{vote}","ts":{}}}"#,
-                    i + 1
-                )
+                let ballot = Ballot {
+                    voter_id: VoterId::parse(&format!("bench{i:012x}"))?,
+                    choice: if i % 3 == 2 { Choice::B } else { Choice::A },
+                    cast_at: Some(i as i64 + 1),
+                };
+                Ok(ballot.to_json())
             })
-            .collect();
+            .collect::<anyhow::Result<Vec<String>>>()?;
         let _: i64 = redis::cmd("RPUSH")
-            .arg("votes")
+            .arg(VOTES)
             .arg(messages)
             .query_async(&mut redis)
             .await?;
@@ -58,7 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .env("REDIS_URL", &args.redis)
         .env("DATABASE_URL", &args.database)
         .env("PORT", "0")
-        .env("WORKER_ID", "bench")
+        .env("WORKER_ID", WORKER_ID)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -66,13 +69,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut peak_rss = 0.0f64;
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        peak_rss = peak_rss.max(rss_mb(worker.id()).unwrap_or(0.0));
+        peak_rss = peak_rss.max(crate::procfs::rss_mb(worker.id()).unwrap_or(0.0));
         let queued: i64 = redis::cmd("LLEN")
-            .arg("votes")
+            .arg(VOTES)
             .query_async(&mut redis)
             .await?;
         let held: i64 = redis::cmd("LLEN")
-            .arg("votes:processing:bench")
+            .arg(format!("{PROCESSING_PREFIX}{WORKER_ID}"))
             .query_async(&mut redis)
             .await?;
         if queued == 0 && held == 0 {
@@ -97,28 +100,4 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("{rate:.0}");
     Ok(())
-}
-
-/// Resident memory of a process in MB, from /proc.
-pub fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
-/// CPU time the process has used so far (user + system), in seconds, from
-/// `/proc/<pid>/stat` (clock ticks of 1/100 s, Linux's USER_HZ).
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
-    Some((ticks(11)? + ticks(12)?) / 100.0)
 }

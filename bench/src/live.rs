@@ -148,23 +148,6 @@ async fn until(
     Ok(())
 }
 
-/// Seconds of CPU the whole machine has been busy, and of it in softirq
-/// (from /proc/stat's first line).
-fn machine_cpu() -> Option<[f64; 2]> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let ticks: Vec<f64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal ...
-    let idle = ticks.get(3)? + ticks.get(4)?;
-    let busy = ticks.iter().take(8).sum::<f64>() - idle;
-    Some([busy / 100.0, ticks.get(6)? / 100.0])
-}
-
 /// Stops the viewer threads; their latencies in one histogram.
 fn stop_viewers(
     board: &Board,
@@ -230,14 +213,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let base = board.first_max.load(Ordering::Relaxed);
     eprintln!("{} viewers connected; total {base}", args.viewers);
     if let Some(pid) = args.result_pid {
-        if let Some(mb) = crate::drain::rss_mb(pid) {
+        if let Some(mb) = crate::procfs::rss_mb(pid) {
             println!("rss_mb {mb:.1}");
         }
     }
 
-    let cpu_before = args.result_pid.and_then(crate::drain::cpu_seconds);
-    let own_before = crate::drain::cpu_seconds(std::process::id());
-    let machine_before = machine_cpu();
+    let cpu_before = args.result_pid.and_then(crate::procfs::cpu_seconds);
+    let own_before = crate::procfs::cpu_seconds(std::process::id());
+    let machine_before = crate::procfs::machine_cpu();
     for sample in 0..args.samples {
         board.reached.store(0, Ordering::Relaxed);
         board
@@ -274,8 +257,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let cpu_after = args.result_pid.and_then(crate::drain::cpu_seconds);
-    if let (Some(before), Some(after)) = (machine_before, machine_cpu()) {
+    let cpu_after = args.result_pid.and_then(crate::procfs::cpu_seconds);
+    if let (Some(before), Some(after)) = (machine_before, crate::procfs::machine_cpu()) {
         // Everything the machine did, the kernel's network work for the
         // viewers' acknowledgements included, which no process is charged.
         let per_update = |i: usize| (after[i] - before[i]) * 1000.0 / args.samples as f64;
@@ -286,7 +269,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             per_update(1)
         );
     }
-    if let (Some(before), Some(after)) = (own_before, crate::drain::cpu_seconds(std::process::id()))
+    if let (Some(before), Some(after)) =
+        (own_before, crate::procfs::cpu_seconds(std::process::id()))
     {
         // The viewers' side, on the same cores: what is left for `result`.
         let per_update_ms = (after - before) * 1000.0 / args.samples as f64;

@@ -4,6 +4,7 @@
 mod drain;
 mod floor;
 mod live;
+mod procfs;
 mod report;
 mod tally;
 
@@ -26,6 +27,8 @@ enum Command {
     Live(live::Args),
     /// Time the tally query (ours and the original's) at the table's current size.
     Tally(tally::Args),
+    /// Print what /proc says of a process: memory, CPU time, peak memory.
+    Proc(procfs::Args),
     /// Print the figures collected in a TSV file as a table and write JSON.
     Report(report::Args),
 }
@@ -37,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Floor(args) => floor::run(args).await,
         Command::Live(args) => live::run(args).await,
         Command::Tally(args) => tally::run(args).await,
+        Command::Proc(args) => procfs::run(args).await,
         Command::Report(args) => report::run(args),
     }
 }

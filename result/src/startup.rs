@@ -9,7 +9,6 @@ use actix_web::web;
 use common::http::{Drain, Serving};
 use tokio_util::sync::CancellationToken;
 
-#[allow(missing_debug_implementations)]
 pub struct Application {
     port: u16,
     server: common::http::Servers,

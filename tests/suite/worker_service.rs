@@ -296,7 +296,7 @@ async fn one_step_drains_at_most_a_batch_and_an_empty_queue_is_idle() {
     let queue = worker::claim::Queue::new(&redis_url, "step").unwrap();
     queue.heartbeat(Duration::from_secs(10)).await.unwrap();
     let processing = queue.keys().processing.clone();
-    let worker = Worker::new(queue, worker::store::pool(&database_url).unwrap(), 1000);
+    let mut worker = Worker::new(queue, worker::store::pool(&database_url).unwrap(), 1000);
     let mut sizes = Vec::new();
     let mut held = Vec::new();
     loop {

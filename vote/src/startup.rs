@@ -8,7 +8,6 @@ use crate::stamp::Stamper;
 use actix_web::web;
 use tokio_util::sync::CancellationToken;
 
-#[allow(missing_debug_implementations)]
 pub struct Application {
     port: u16,
     server: common::http::Servers,

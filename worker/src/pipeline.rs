@@ -25,7 +25,6 @@ use crate::store;
 use anyhow::Context;
 use common::backoff::Backoff;
 use deadpool_postgres::Pool;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -95,24 +94,35 @@ pub enum Outcome {
     },
 }
 
+/// The loop's state. The loop alone owns it: readiness and the heartbeat
+/// have their own handles on the queue and the pool (see `startup`), so
+/// nothing here is shared and nothing needs a lock.
 #[derive(Debug)]
 pub struct Worker {
     queue: Queue,
-    pool: Pool,
     batch_size: usize,
-    schema_ready: AtomicBool,
-    /// Tries in a row that Postgres refused the current batch.
-    refusals: AtomicU32,
+    /// The Postgres side, apart so that it runs beside the Redis side.
+    storage: Storage,
     /// The batch claimed behind the last stored one: exactly what the
     /// processing list holds once that one was acknowledged. `None` when not
     /// known (at start, after a failure): the whole list is claimed then.
-    claimed_ahead: std::sync::Mutex<Option<SortedBatch>>,
+    claimed_ahead: Option<SortedBatch>,
     /// The batch stored last, still at the head of the processing list: let
     /// go of while the next one is stored, or before the next claim.
-    stored_unacknowledged: std::sync::Mutex<Option<Committed>>,
+    stored_unacknowledged: Option<Committed>,
     /// Whether the last step succeeded; only then is a batch claimed ahead,
     /// so an outage does not pull the queue into the processing list.
-    healthy: AtomicBool,
+    healthy: bool,
+}
+
+/// The Postgres side of the loop: what it knows of the schema and of the
+/// refusals of the batch it is storing.
+#[derive(Debug)]
+struct Storage {
+    pool: Pool,
+    schema_ready: bool,
+    /// Tries in a row that Postgres refused the current batch.
+    refusals: u32,
 }
 
 /// A committed batch that Redis still holds: what its acknowledgement does.
@@ -127,42 +137,36 @@ impl Worker {
     pub fn new(queue: Queue, pool: Pool, batch_size: usize) -> Self {
         Self {
             queue,
-            pool,
             batch_size,
-            schema_ready: AtomicBool::new(false),
-            refusals: AtomicU32::new(0),
-            claimed_ahead: std::sync::Mutex::new(None),
-            stored_unacknowledged: std::sync::Mutex::new(None),
-            healthy: AtomicBool::new(true),
+            storage: Storage {
+                pool,
+                schema_ready: false,
+                refusals: 0,
+            },
+            claimed_ahead: None,
+            stored_unacknowledged: None,
+            healthy: true,
         }
-    }
-
-    pub fn queue(&self) -> &Queue {
-        &self.queue
-    }
-
-    pub fn pool(&self) -> &Pool {
-        &self.pool
     }
 
     /// One step: claim up to a batch (unless it was claimed ahead), store it
     /// while letting go of the one stored before and claiming the next. On
     /// error the batch stays claimed and the next step retries it.
-    pub async fn process_batch(&self) -> anyhow::Result<Outcome> {
+    pub async fn process_batch(&mut self) -> anyhow::Result<Outcome> {
         let outcome = self.step().await;
-        self.healthy.store(outcome.is_ok(), Ordering::Relaxed);
+        self.healthy = outcome.is_ok();
         outcome
     }
 
-    async fn step(&self) -> anyhow::Result<Outcome> {
-        let mut previous = take(&self.stored_unacknowledged);
-        let sorted = match take(&self.claimed_ahead) {
+    async fn step(&mut self) -> anyhow::Result<Outcome> {
+        let mut previous = self.stored_unacknowledged.take();
+        let sorted = match self.claimed_ahead.take() {
             Some(sorted) => sorted,
             None => {
                 // Nothing claimed behind the last stored batch: let go of it
                 // first, so the claim starts from what is left.
                 if let Some(stored) = previous.take() {
-                    self.acknowledge(&stored).await?;
+                    stored.acknowledge(&self.queue).await?;
                 }
                 batch::sort(
                     &self
@@ -180,23 +184,24 @@ impl Worker {
         let claimed_at = Instant::now();
         // While this batch is stored: the one before leaves Redis, then the
         // next is claimed behind this one (the list then holds exactly it).
+        let (queue, batch_size, healthy) = (&self.queue, self.batch_size, self.healthy);
         let redis_side = async {
             if let Some(stored) = &previous {
-                self.acknowledge(stored).await?;
+                stored.acknowledge(queue).await?;
             }
-            if !self.healthy.load(Ordering::Relaxed) {
+            if !healthy {
                 return Ok(None);
             }
-            let next = self.queue.claim(sorted.messages, self.batch_size).await;
+            let next = queue.claim(sorted.messages, batch_size).await;
             Ok::<_, anyhow::Error>(Some(next.map(|messages| batch::sort(&messages))))
         };
-        let (stored, next) = tokio::join!(self.store_or_split(&sorted.ballots), redis_side);
+        let (stored, next) = tokio::join!(self.storage.store_or_split(&sorted.ballots), redis_side);
         // A failed acknowledgement leaves the list longer than this worker
         // counts: the next step claims all of it again.
         let next = next?;
         let rejected = stored?;
         match next {
-            Some(Ok(next)) if next.messages > 0 => *lock(&self.claimed_ahead) = Some(next),
+            Some(Ok(next)) if next.messages > 0 => self.claimed_ahead = Some(next),
             Some(Err(e)) => {
                 count_error("claim");
                 tracing::warn!(
@@ -220,7 +225,7 @@ impl Worker {
             poison: sorted.poison.len(),
             rejected: rejected.len(),
         };
-        *lock(&self.stored_unacknowledged) = Some(Committed {
+        self.stored_unacknowledged = Some(Committed {
             messages: sorted.messages,
             poison: sorted.poison,
             rejected,
@@ -228,91 +233,13 @@ impl Worker {
         Ok(outcome)
     }
 
-    /// Lets go of a committed batch in Redis (see [`Queue::acknowledge`]).
-    async fn acknowledge(&self, stored: &Committed) -> anyhow::Result<()> {
-        self.queue
-            .acknowledge(stored.messages, &stored.poison, &stored.rejected)
-            .await
-            .context("acknowledging the stored batch in Redis")
-            .inspect_err(|_| count_error("acknowledge"))?;
-        for poison in &stored.poison {
-            tracing::warn!(
-                reason = %poison.reason,
-                message = %String::from_utf8_lossy(&poison.message[..poison.message.len().min(200)]),
-                "moved a message that is not a vote to {}",
-                wire::queue::DEAD_LETTERS
-            );
-        }
-        for vote in &stored.rejected {
-            tracing::warn!(
-                voter_id = %vote.ballot.voter_id,
-                vote = %vote.ballot.choice,
-                sqlstate = %vote.refusal.sqlstate,
-                reason = %vote.refusal.reason,
-                "Postgres refused this vote; moved it to {}",
-                wire::queue::REJECTED
-            );
-        }
-        Ok(())
-    }
-
-    /// Stores the batch whole; once Postgres has refused it
-    /// `TRIES_BEFORE_SPLIT` times in a row, stores what it accepts and returns
-    /// the votes it refuses. Any other failure is an error (retried later).
-    async fn store_or_split(
-        &self,
-        ballots: &[wire::ballot::Ballot],
-    ) -> anyhow::Result<Vec<Rejected>> {
-        let Err(error) = self.store(ballots).await else {
-            self.refusals.store(0, Ordering::Relaxed);
-            return Ok(Vec::new());
-        };
-        count_error("store");
-        let Some(refused) = refusal::refusal(&error) else {
-            return Err(error);
-        };
-        let tries = self.refusals.fetch_add(1, Ordering::Relaxed) + 1;
-        if tries < TRIES_BEFORE_SPLIT {
-            return Err(error.context(format!(
-                "Postgres refused the batch ({}, SQLSTATE {}); try {tries} of {TRIES_BEFORE_SPLIT} before it is split",
-                refused.reason, refused.sqlstate
-            )));
-        }
-        self.refusals.store(0, Ordering::Relaxed);
-        metrics::counter!("worker_batch_splits_total").increment(1);
-        tracing::warn!(
-            votes = ballots.len(),
-            sqlstate = %refused.sqlstate,
-            reason = %refused.reason,
-            "Postgres refused the batch {tries} times; splitting it to store what it accepts"
-        );
-        refusal::store_what_is_accepted(&self.pool, ballots)
-            .await
-            .inspect_err(|_| count_error("store"))
-    }
-
     /// Brings the schema up to date; later stores skip it until one fails.
-    pub async fn migrate(&self) -> anyhow::Result<crate::migrate::Report> {
-        let report = store::migrate(&self.pool).await?;
-        self.schema_ready.store(true, Ordering::Relaxed);
-        Ok(report)
-    }
-
-    async fn store(&self, ballots: &[wire::ballot::Ballot]) -> anyhow::Result<()> {
-        if !self.schema_ready.load(Ordering::Relaxed) {
-            self.migrate()
-                .await
-                .context("migrating the schema in Postgres")?;
-        }
-        store::store(&self.pool, ballots)
-            .await
-            .context("storing the batch in Postgres")
-            .inspect_err(|_| self.schema_ready.store(false, Ordering::Relaxed))?;
-        Ok(())
+    pub async fn migrate(&mut self) -> anyhow::Result<crate::migrate::Report> {
+        self.storage.migrate().await
     }
 
     /// Drains the queue until `stop`; then gives back an unfinished batch.
-    pub async fn run(&self, stop: CancellationToken) {
+    pub async fn run(&mut self, stop: CancellationToken) {
         let mut backoff = Backoff::for_dependencies();
         while !stop.is_cancelled() {
             match self.process_batch().await {
@@ -323,7 +250,7 @@ impl Worker {
                         waited = self.queue.wait_for_vote(IDLE_WAIT) => {
                             if let Err(e) = waited {
                                 tracing::warn!(error = format!("{e:#}"), "waiting for votes failed; retrying");
-                                self.pause(&mut backoff, &stop).await;
+                                pause(&mut backoff, &stop).await;
                             }
                         }
                     }
@@ -335,12 +262,12 @@ impl Worker {
                         attempt = backoff.attempts() + 1,
                         "batch not stored yet; it stays claimed and will be retried"
                     );
-                    self.pause(&mut backoff, &stop).await;
+                    pause(&mut backoff, &stop).await;
                 }
             }
         }
-        if let Some(stored) = take(&self.stored_unacknowledged) {
-            if let Err(e) = self.acknowledge(&stored).await {
+        if let Some(stored) = self.stored_unacknowledged.take() {
+            if let Err(e) = stored.acknowledge(&self.queue).await {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "could not let go of the last stored batch; it is stored again later"
@@ -356,22 +283,100 @@ impl Worker {
             ),
         }
     }
+}
 
-    async fn pause(&self, backoff: &mut Backoff, stop: &CancellationToken) {
-        tokio::select! {
-            _ = stop.cancelled() => {}
-            _ = backoff.wait() => {}
+impl Committed {
+    /// Lets go of this batch in Redis (see [`Queue::acknowledge`]).
+    async fn acknowledge(&self, queue: &Queue) -> anyhow::Result<()> {
+        queue
+            .acknowledge(self.messages, &self.poison, &self.rejected)
+            .await
+            .context("acknowledging the stored batch in Redis")
+            .inspect_err(|_| count_error("acknowledge"))?;
+        for poison in &self.poison {
+            tracing::warn!(
+                reason = %poison.reason,
+                message = %String::from_utf8_lossy(&poison.message[..poison.message.len().min(200)]),
+                "moved a message that is not a vote to {}",
+                wire::queue::DEAD_LETTERS
+            );
         }
+        for vote in &self.rejected {
+            tracing::warn!(
+                voter_id = %vote.ballot.voter_id,
+                vote = %vote.ballot.choice,
+                sqlstate = %vote.refusal.sqlstate,
+                reason = %vote.refusal.reason,
+                "Postgres refused this vote; moved it to {}",
+                wire::queue::REJECTED
+            );
+        }
+        Ok(())
     }
 }
 
-fn lock<T>(slot: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    slot.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+impl Storage {
+    /// Stores the batch whole; once Postgres has refused it
+    /// `TRIES_BEFORE_SPLIT` times in a row, stores what it accepts and returns
+    /// the votes it refuses. Any other failure is an error (retried later).
+    async fn store_or_split(
+        &mut self,
+        ballots: &[wire::ballot::Ballot],
+    ) -> anyhow::Result<Vec<Rejected>> {
+        let Err(error) = self.store(ballots).await else {
+            self.refusals = 0;
+            return Ok(Vec::new());
+        };
+        count_error("store");
+        let Some(refused) = refusal::refusal(&error) else {
+            return Err(error);
+        };
+        self.refusals += 1;
+        let tries = self.refusals;
+        if tries < TRIES_BEFORE_SPLIT {
+            return Err(error.context(format!(
+                "Postgres refused the batch ({}, SQLSTATE {}); try {tries} of {TRIES_BEFORE_SPLIT} before it is split",
+                refused.reason, refused.sqlstate
+            )));
+        }
+        self.refusals = 0;
+        metrics::counter!("worker_batch_splits_total").increment(1);
+        tracing::warn!(
+            votes = ballots.len(),
+            sqlstate = %refused.sqlstate,
+            reason = %refused.reason,
+            "Postgres refused the batch {tries} times; splitting it to store what it accepts"
+        );
+        refusal::store_what_is_accepted(&self.pool, ballots)
+            .await
+            .inspect_err(|_| count_error("store"))
+    }
+
+    async fn migrate(&mut self) -> anyhow::Result<crate::migrate::Report> {
+        let report = store::migrate(&self.pool).await?;
+        self.schema_ready = true;
+        Ok(report)
+    }
+
+    async fn store(&mut self, ballots: &[wire::ballot::Ballot]) -> anyhow::Result<()> {
+        if !self.schema_ready {
+            self.migrate()
+                .await
+                .context("migrating the schema in Postgres")?;
+        }
+        store::store(&self.pool, ballots)
+            .await
+            .context("storing the batch in Postgres")
+            .inspect_err(|_| self.schema_ready = false)?;
+        Ok(())
+    }
 }
 
-fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
-    lock(slot).take()
+async fn pause(backoff: &mut Backoff, stop: &CancellationToken) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = backoff.wait() => {}
+    }
 }
 
 fn count_error(stage: &'static str) {

@@ -1,6 +1,10 @@
 //! Builds the worker: its health port, its queue and pool, the heartbeat that
 //! keeps its batch its own, and the loop.
 //!
+//! The loop owns its state ([`Worker`]); readiness and the heartbeat get
+//! their own handles on the queue and the pool (clones share the
+//! connections), so they never wait for the loop nor hold it.
+//!
 //! Metrics recorded here: `worker_queue_depth`,
 //! `worker_queue_oldest_vote_age_seconds`, `worker_recovered_votes_total`.
 
@@ -9,15 +13,16 @@ use crate::config::Config;
 use crate::pipeline::Worker;
 use actix_web::{web, HttpRequest, HttpResponse};
 use common::backoff::Backoff;
-use std::sync::Arc;
+use deadpool_postgres::Pool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-#[allow(missing_debug_implementations)]
 pub struct Application {
     port: u16,
     server: common::http::Servers,
-    worker: Arc<Worker>,
+    worker: Worker,
+    /// The heartbeat's handle on the queue.
+    heartbeat: Queue,
     heartbeat_ttl: Duration,
     stop: CancellationToken,
 }
@@ -32,8 +37,12 @@ impl Application {
         let (listener, port) = common::http::bind(config.bind, config.port)?;
         let queue = Queue::new(&config.redis, &config.worker_id)?;
         let pool = crate::store::pool(&config.database)?;
-        let worker = Arc::new(Worker::new(queue, pool, config.batch_size));
-        let state = web::Data::from(worker.clone());
+        let state = web::Data::new(Dependencies {
+            queue: queue.clone(),
+            pool: pool.clone(),
+        });
+        let heartbeat = queue.clone();
+        let worker = Worker::new(queue, pool, config.batch_size);
         let listeners = common::http::Listeners {
             pages: listener,
             operations: None,
@@ -66,6 +75,7 @@ impl Application {
             port,
             server,
             worker,
+            heartbeat,
             heartbeat_ttl: config.heartbeat_ttl,
             stop,
         })
@@ -81,17 +91,17 @@ impl Application {
             self.server,
             common::http::Drain::after(&http_stop, std::time::Duration::ZERO),
         ));
-        let worker = self.worker;
-        if wait_for_dependencies(&worker, self.heartbeat_ttl, &self.stop).await {
+        let (mut worker, heartbeat) = (self.worker, self.heartbeat);
+        if wait_for_dependencies(&mut worker, &heartbeat, self.heartbeat_ttl, &self.stop).await {
             let beat = tokio::spawn(keep_heartbeat(
-                worker.clone(),
+                heartbeat.clone(),
                 self.heartbeat_ttl,
                 self.stop.clone(),
             ));
             tracing::info!("worker ready: draining the queue");
             worker.run(self.stop.clone()).await;
             beat.abort();
-            if let Err(e) = worker.queue().retire().await {
+            if let Err(e) = heartbeat.retire().await {
                 tracing::warn!(error = format!("{e:#}"), "could not remove the heartbeat");
             }
         }
@@ -104,9 +114,14 @@ impl Application {
 
 /// Waits for Redis (by writing the first heartbeat) and for Postgres (by
 /// migrating the schema). Returns false if asked to stop first.
-async fn wait_for_dependencies(worker: &Worker, ttl: Duration, stop: &CancellationToken) -> bool {
+async fn wait_for_dependencies(
+    worker: &mut Worker,
+    heartbeat: &Queue,
+    ttl: Duration,
+    stop: &CancellationToken,
+) -> bool {
     let mut backoff = Backoff::for_dependencies();
-    while let Err(e) = worker.queue().heartbeat(ttl).await {
+    while let Err(e) = heartbeat.heartbeat(ttl).await {
         tracing::warn!(
             error = format!("{e:#}"),
             attempt = backoff.attempts() + 1,
@@ -133,12 +148,11 @@ async fn wait_for_dependencies(worker: &Worker, ttl: Duration, stop: &Cancellati
 
 /// Refreshes the heartbeat several times per TTL, recovers the batches of
 /// dead workers, and samples the queue depth.
-async fn keep_heartbeat(worker: Arc<Worker>, ttl: Duration, stop: CancellationToken) {
+async fn keep_heartbeat(queue: Queue, ttl: Duration, stop: CancellationToken) {
     let mut tick = tokio::time::interval(ttl / 4);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! { _ = stop.cancelled() => return, _ = tick.tick() => {} }
-        let queue = worker.queue();
         if let Err(e) = queue.heartbeat(ttl).await {
             tracing::warn!(error = format!("{e:#}"), "heartbeat failed");
             continue;
@@ -150,7 +164,7 @@ async fn keep_heartbeat(worker: Arc<Worker>, ttl: Duration, stop: CancellationTo
                 "recovering dead workers' batches failed"
             ),
         }
-        sample_queue(queue).await;
+        sample_queue(&queue).await;
     }
 }
 
@@ -188,9 +202,16 @@ fn describe_metrics() {
     );
 }
 
-async fn readyz(req: HttpRequest, worker: web::Data<Worker>) -> HttpResponse {
+/// Readiness's handles on what the worker depends on.
+#[derive(Debug)]
+struct Dependencies {
+    queue: Queue,
+    pool: Pool,
+}
+
+async fn readyz(req: HttpRequest, dependencies: web::Data<Dependencies>) -> HttpResponse {
     common::http::Readiness::default()
-        .check("redis", worker.queue().ping().await)
-        .check("postgres", crate::store::ping(worker.pool()).await)
+        .check("redis", dependencies.queue.ping().await)
+        .check("postgres", crate::store::ping(&dependencies.pool).await)
         .into_response(&req)
 }

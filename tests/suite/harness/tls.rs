@@ -6,7 +6,6 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use std::path::PathBuf;
 
 /// A CA made for one test; nothing outside the test trusts it.
-#[allow(missing_debug_implementations)]
 pub struct Authority {
     issuer: CertifiedIssuer<'static, KeyPair>,
     pub ca_file: PathBuf,
