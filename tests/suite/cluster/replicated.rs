@@ -6,7 +6,8 @@
 //! synchronous standby, the Service db follows the leader lock, and the
 //! deleted pod comes back as a standby. Then the Redis master's pod is
 //! deleted (a replica promoted, the pod back as a replica), and then all
-//! three Redis pods at once (they come back under the master agreed before).
+//! three Redis pods at once (at most one starts as the master; the tier
+//! settles on one master every Sentinel names).
 //! Every acknowledged vote must be in the new leader.
 
 use super::app::{kustomization, stored_votes, stores_reached, NAMESPACE};
@@ -200,65 +201,46 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     .await;
     let pod_replica_again = pod_deleted.elapsed();
 
-    // All three Redis pods at once, as a power cut would: they come back
-    // following the master they agreed on before (no node starts as the
-    // master on its own file's word) and votes flow again.
+    // All three Redis pods at once, as a power cut would. Each start script
+    // follows the master the Sentinels name with the highest epoch, so at
+    // most one starts as the master. The Sentinels may still fail over once
+    // more after (a pod back at a new address is down to a Sentinel that
+    // resolved its name before: seen in CI), so what must hold is that the
+    // tier settles on one master that all of them name, and votes flow.
     let all_deleted = Instant::now();
     delete_pods(&cluster, &["redis-0", "redis-1", "redis-2"]);
     cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
     let after_restart = eventually(
         Duration::from_secs(90),
-        "the restarted Sentinels to agree on a master",
-        || async { agreed_master(&cluster) },
+        "the restarted nodes to settle on one master that every Sentinel names",
+        || async {
+            let agreed = agreed_master(&cluster)?;
+            (redis_masters(&cluster) == [pod_of(&agreed)]).then_some(agreed)
+        },
     )
     .await;
     votes
         .flowing(100, "after all Redis pods restarted", report)
         .await;
     let restarted_votes_again = all_deleted.elapsed();
-    // What each node's start script decided, and when its server started.
-    for pod in ["redis-0", "redis-1", "redis-2"] {
-        let started = cluster.kubectl_output(&[
-            "get", "pod", "-n", NAMESPACE, pod, "-o",
-            "jsonpath={.metadata.creationTimestamp} {.status.containerStatuses[?(@.name==\"redis\")].state.running.startedAt}",
-        ]);
-        let log = cluster.kubectl_output(&["logs", "-n", NAMESPACE, pod, "-c", "redis"]);
-        let decided: Vec<String> = String::from_utf8_lossy(&log.stdout)
-            .lines()
-            .filter(|l| {
-                ["starting", "only ", "no Sentinel"]
-                    .iter()
-                    .any(|p| l.starts_with(p))
-            })
-            .map(str::to_owned)
-            .collect();
-        eprintln!(
-            "cluster: replicated-data: {pod} created/started {}: {decided:?}",
-            String::from_utf8_lossy(&started.stdout)
-        );
-    }
-    let masters: Vec<String> = ["redis-0", "redis-1", "redis-2"]
-        .into_iter()
-        .filter(|pod| redis_role(&cluster, pod).as_deref() == Some("master"))
-        .map(str::to_owned)
-        .collect();
+    let decisions = start_decisions(&cluster);
     eprintln!(
         "cluster: replicated-data: Redis master pod {master} deleted: {replacement} promoted \
-         after {:.1} s, votes taken again by {:.1} s, the pod a replica by {:.1} s; all three Redis pods deleted: masters \
-         {masters:?}, the Sentinels name {after_restart}, votes taken again by {:.1} s",
+         after {:.1} s, votes taken again by {:.1} s, the pod a replica by {:.1} s; all three \
+         Redis pods deleted: the start scripts decided {decisions:?}, the master {after_restart} \
+         ({replacement} before), votes taken again by {:.1} s",
         pod_promoted.as_secs_f64(),
         pod_votes_again.as_secs_f64(),
         pod_replica_again.as_secs_f64(),
         restarted_votes_again.as_secs_f64(),
     );
-    assert_eq!(
-        after_restart, replacement,
-        "the agreed master changed in a restart"
-    );
-    assert_eq!(
-        masters,
-        [pod_of(&replacement)],
-        "one master, the agreed one"
+    let started_as_master = decisions
+        .iter()
+        .filter(|(_, decided)| decided.last().is_some_and(|d| d == "starting as master"))
+        .count();
+    assert!(
+        started_as_master <= 1,
+        "two nodes started as the master: {decisions:?}"
     );
     let outcome = votes.finish().await;
 
@@ -397,6 +379,37 @@ fn redis_role(cluster: &crate::harness::cluster::Cluster, pod: &str) -> Option<S
         .lines()
         .next()
         .map(|role| role.trim().to_owned())
+}
+
+/// The pods whose Redis says it is a master.
+fn redis_masters(cluster: &crate::harness::cluster::Cluster) -> Vec<&'static str> {
+    ["redis-0", "redis-1", "redis-2"]
+        .into_iter()
+        .filter(|pod| redis_role(cluster, pod).as_deref() == Some("master"))
+        .collect()
+}
+
+/// What each pod's start script said (`start-redis.sh`): whether it waited
+/// and what it started as, and when the pod was created and its server
+/// started.
+fn start_decisions(cluster: &crate::harness::cluster::Cluster) -> Vec<(String, Vec<String>)> {
+    ["redis-0", "redis-1", "redis-2"]
+        .into_iter()
+        .map(|pod| {
+            let started = cluster.kubectl_output(&[
+                "get", "pod", "-n", NAMESPACE, pod, "-o",
+                "jsonpath={.metadata.creationTimestamp} {.status.containerStatuses[?(@.name==\"redis\")].state.running.startedAt}",
+            ]);
+            let log = cluster.kubectl_output(&["logs", "-n", NAMESPACE, pod, "-c", "redis"]);
+            let decided = String::from_utf8_lossy(&log.stdout)
+                .lines()
+                .filter(|l| ["starting", "only ", "no Sentinel"].iter().any(|p| l.starts_with(p)))
+                .map(str::to_owned)
+                .collect();
+            let started = String::from_utf8_lossy(&started.stdout).into_owned();
+            (format!("{pod} created/started {started}"), decided)
+        })
+        .collect()
 }
 
 fn delete_pods(cluster: &crate::harness::cluster::Cluster, pods: &[&str]) {
