@@ -51,8 +51,6 @@ struct Observed {
     ok_a: u64,
     ok_b: u64,
     errors: BTreeMap<String, u64>,
-    /// Votes sent later than [`LATE_AFTER`] after they were due.
-    late: u64,
     /// What each vote's voter was told; only with `--check-tally`.
     ledger: Vec<Entry>,
 }
@@ -141,7 +139,6 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Run> {
         ok_a,
         ok_b,
         errors,
-        late,
         ledger,
     } = all;
     let elapsed = started.elapsed();
@@ -195,7 +192,7 @@ pub async fn cast(plan: &Plan) -> anyhow::Result<Run> {
         elapsed_s: elapsed.as_secs_f64(),
         requests_per_s: Summary::rate(sent, elapsed),
         latency_ms: Latency::from_micros(&latency),
-        late: open.then_some(late),
+        late: open.then_some(timeline.late()),
         dropped: open.then_some(planned.dropped_total),
         tally_check,
         failed_latency_ms: (!failed_latency.is_empty())
@@ -257,7 +254,6 @@ impl Observed {
             ok_a: 0,
             ok_b: 0,
             errors: BTreeMap::new(),
-            late: 0,
             ledger: Vec::new(),
         }
     }
@@ -267,7 +263,6 @@ impl Observed {
         self.failed_latency.add(&other.failed_latency)?;
         self.ok_a += other.ok_a;
         self.ok_b += other.ok_b;
-        self.late += other.late;
         self.ledger.extend(other.ledger);
         for (kind, n) in other.errors {
             *self.errors.entry(kind).or_default() += n;
@@ -429,7 +424,6 @@ async fn send_votes(shared: Arc<Shared>, timeline: Arc<Mutex<Timeline>>) -> Obse
         if keep_ledger {
             tally.ledger.push(entry(shared.epoch, i, sent, &outcome));
         }
-        tally.late += u64::from(late);
         tally.count(choice, &outcome, micros);
         shared.done.fetch_add(1, Ordering::Relaxed);
     }

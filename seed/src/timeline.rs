@@ -94,6 +94,11 @@ impl Timeline {
         }
     }
 
+    /// Votes sent later than [`LATE_AFTER`] after they were due, in all.
+    pub fn late(&self) -> u64 {
+        self.seconds.iter().map(|second| second.late).sum()
+    }
+
     /// The samples of a run that lasted `elapsed`: one per second, the last
     /// one shorter or longer by the fraction of a second the run had at its
     /// end. Rates are per second of the sample's length.
