@@ -94,6 +94,8 @@ pub struct RedisUrl {
     /// When set, the master is whichever server these Sentinels name, and
     /// the URL's host is not used (its database, user, password and TLS are).
     sentinels: Option<Sentinels>,
+    /// `REDIS_PASSWORD`, which guards the Sentinels too (used with them).
+    sentinel_password: Option<String>,
     shown: String,
 }
 
@@ -104,8 +106,6 @@ struct Sentinels {
     /// Host and port of each Sentinel.
     addresses: Vec<(String, u16)>,
     master: String,
-    /// `REDIS_PASSWORD`, which guards the Sentinels too.
-    password: Option<String>,
 }
 
 impl RedisUrl {
@@ -124,6 +124,7 @@ impl RedisUrl {
             info,
             ca_pem: None,
             sentinels: None,
+            sentinel_password: None,
             shown,
         })
     }
@@ -172,7 +173,6 @@ impl RedisUrl {
         self.sentinels = Some(Sentinels {
             addresses,
             master: master.to_owned(),
-            password: None,
         });
         Ok(self)
     }
@@ -182,7 +182,6 @@ impl RedisUrl {
     /// with one `requirepass`. A password in `REDIS_URL` reaches the master
     /// only (Sentinels without a password refuse `AUTH`). One place for it:
     /// a password in both is refused rather than one silently winning.
-    /// Call after [`RedisUrl::with_sentinels`].
     pub fn with_password(mut self, password: &str) -> Result<Self, ConfigError> {
         if password.is_empty() {
             return Err(ConfigError::new(
@@ -200,9 +199,7 @@ impl RedisUrl {
         }
         let settings = self.info.redis_settings().clone().set_password(password);
         self.info = self.info.set_redis_settings(settings);
-        if let Some(sentinels) = &mut self.sentinels {
-            sentinels.password = Some(password.to_owned());
-        }
+        self.sentinel_password = Some(password.to_owned());
         Ok(self)
     }
 
@@ -243,7 +240,7 @@ impl RedisUrl {
         if let Some(password) = settings.password() {
             builder = builder.set_client_to_redis_password(password);
         }
-        if let Some(password) = &sentinels.password {
+        if let Some(password) = &self.sentinel_password {
             builder = builder.set_client_to_sentinel_password(password);
         }
         if let redis::ConnectionAddr::TcpTls { insecure, .. } = self.info.addr() {
@@ -461,8 +458,8 @@ mod tests {
             .with_password("hunter2")
             .unwrap();
         assert_eq!(url.info.redis_settings().password(), Some("hunter2"));
-        let sentinels = url.sentinels.as_ref().unwrap();
-        assert_eq!(sentinels.password.as_deref(), Some("hunter2"));
+        assert!(url.sentinels.is_some());
+        assert_eq!(url.sentinel_password.as_deref(), Some("hunter2"));
         assert!(!url.to_string().contains("hunter2"), "{url}");
 
         let twice = RedisUrl::parse("redis://:secret-1@r:6379/0")
