@@ -777,3 +777,60 @@ fn managed_data_replaces_the_in_cluster_databases_with_tls_urls_and_a_ca() {
         );
     }
 }
+
+/// Each Redis node has one address that outlives its pod, a Service of its
+/// own (Sentinel keeps the address it first resolved): the Sentinels, the
+/// replicas (REDIS_NODE_NAME) and vote and the worker (REDIS_SENTINELS) use
+/// it, and it reaches the pod before it is ready.
+#[test]
+fn each_redis_node_keeps_one_address_across_pod_restarts() {
+    let objects = render("replicated-data", &["replicated-data"]);
+    for n in 0..3 {
+        let name = format!("redis-announce-{n}");
+        let service = of_kind(&objects, "Service")
+            .into_iter()
+            .find(|o| name_of(o) == name)
+            .unwrap_or_else(|| panic!("no Service {name}"));
+        let spec = &service["spec"];
+        assert!(spec["clusterIP"].is_null(), "{name}: {spec}");
+        assert_eq!(spec["publishNotReadyAddresses"], true, "{name}");
+        assert_eq!(
+            spec["selector"]["statefulset.kubernetes.io/pod-name"],
+            format!("redis-{n}").as_str(),
+            "{name}"
+        );
+        let ports: Vec<_> = spec["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ports, [6379, 26379], "{name}");
+    }
+    let env = |kind: &str, name: &str, container: usize, var: &str| {
+        let object = of_kind(&objects, kind)
+            .into_iter()
+            .find(|o| name_of(o) == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"));
+        object["spec"]["template"]["spec"]["containers"][container]["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == var)
+            .and_then(|e| e["value"].as_str().map(str::to_owned))
+    };
+    for container in [0, 1] {
+        assert_eq!(
+            env("StatefulSet", "redis", container, "REDIS_NODE_NAME").as_deref(),
+            Some("redis-announce-%s"),
+            "container {container}"
+        );
+    }
+    for deployment in ["vote", "worker"] {
+        assert_eq!(
+            env("Deployment", deployment, 0, "REDIS_SENTINELS").as_deref(),
+            Some("redis-announce-0:26379,redis-announce-1:26379,redis-announce-2:26379"),
+            "{deployment}"
+        );
+    }
+}

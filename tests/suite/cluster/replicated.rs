@@ -5,7 +5,8 @@
 //! then the Patroni leader's pod is deleted: Patroni promotes the
 //! synchronous standby, the Service db follows the leader lock, and the
 //! deleted pod comes back as a standby. Then the Redis master's pod is
-//! deleted (a replica promoted, the pod back as a replica), and then all
+//! deleted (back at its Service's address: it resumes as the master or a
+//! replica is promoted, and the tier settles on one master), and then all
 //! three Redis pods at once (at most one starts as the master; the tier
 //! settles on one master every Sentinel names).
 //! Every acknowledged vote must be in the new leader.
@@ -171,35 +172,30 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         .flowing(100, "after the Patroni failover", report)
         .await;
 
-    // The Redis master's pod deleted: the Sentinels promote a replica, and
-    // the pod comes back as a replica of it (start-redis.sh follows the
-    // latest config epoch, not its own file, which still names itself).
+    // The Redis master's pod deleted. Its replacement is back at the same
+    // address (its Service, redis-announce-N), so either it answers before
+    // the Sentinels' down-after and resumes as the master they name, or they
+    // promote a replica and it comes back as one (start-redis.sh follows the
+    // latest config epoch, not its own file). Either way the tier settles on
+    // one master every Sentinel names, and votes flow.
     let master = agreed_master(&cluster).expect("the Sentinels agree before the pod goes");
     let pod_deleted = Instant::now();
-    delete_pods(&cluster, &[pod_of(&master)]);
-    let replacement = eventually(
-        Duration::from_secs(60),
-        "the Sentinels to promote a replica of the deleted master",
-        || async { agreed_master(&cluster).filter(|m| *m != master) },
-    )
-    .await;
-    let pod_promoted = pod_deleted.elapsed();
+    delete_pods(&cluster, &[&pod_of(&master)]);
     votes
         .flowing(100, "after the Redis master's pod went", report)
         .await;
     let pod_votes_again = pod_deleted.elapsed();
     cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
-    // Back before the Sentinels' failover ended, it may start as the master
-    // they still named; they turn it into a replica once it is over.
-    eventually(
+    let replacement = eventually(
         Duration::from_secs(60),
-        "the deleted master's pod to come back as a replica",
+        "the tier to settle on one master every Sentinel names after the master's pod went",
         || async {
-            (redis_role(&cluster, pod_of(&master)).as_deref() == Some("slave")).then_some(())
+            let agreed = agreed_master(&cluster)?;
+            (redis_masters(&cluster) == [pod_of(&agreed)]).then_some(agreed)
         },
     )
     .await;
-    let pod_replica_again = pod_deleted.elapsed();
+    let pod_settled = pod_deleted.elapsed();
 
     // All three Redis pods at once, as a power cut would. Each start script
     // follows the master the Sentinels name with the highest epoch, so at
@@ -225,13 +221,17 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     let restarted_votes_again = all_deleted.elapsed();
     let decisions = start_decisions(&cluster);
     eprintln!(
-        "cluster: replicated-data: Redis master pod {master} deleted: {replacement} promoted \
-         after {:.1} s, votes taken again by {:.1} s, the pod a replica by {:.1} s; all three \
+        "cluster: replicated-data: Redis master pod {master} deleted: votes taken again by \
+         {:.1} s, settled on the master {replacement} by {:.1} s ({}); all three \
          Redis pods deleted: the start scripts decided {decisions:?}, the master {after_restart} \
          ({replacement} before), votes taken again by {:.1} s",
-        pod_promoted.as_secs_f64(),
         pod_votes_again.as_secs_f64(),
-        pod_replica_again.as_secs_f64(),
+        pod_settled.as_secs_f64(),
+        if replacement == master {
+            "the pod resumed as the master"
+        } else {
+            "a replica promoted"
+        },
         restarted_votes_again.as_secs_f64(),
     );
     let started_as_master = decisions
@@ -368,9 +368,10 @@ fn sentinels_formed(cluster: &crate::harness::cluster::Cluster) -> bool {
     })
 }
 
-/// `redis-1` of `redis-1.redis-nodes`.
-fn pod_of(address: &str) -> &str {
-    address.split('.').next().unwrap_or_default()
+/// The pod of a node's address: `redis-1` of `redis-announce-1`.
+fn pod_of(address: &str) -> String {
+    let ordinal = address.rsplit('-').next().unwrap_or_default();
+    format!("redis-{ordinal}")
 }
 
 /// The role (`master`, `slave`) the pod's Redis gives itself.

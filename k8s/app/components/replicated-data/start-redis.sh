@@ -14,7 +14,7 @@ while :; do
   best=$( { [ -z "$others" ] || echo "$others"; own_view; } | latest)
   master=${best#* }
   if [ -z "$best" ]; then
-    master=redis-0.redis-nodes
+    master=$(node_name 0)
     echo "no Sentinel answers and none has a config: first start, the master is $master"
     break
   fi

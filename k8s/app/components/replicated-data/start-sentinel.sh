@@ -19,6 +19,12 @@ set -eu
 . /scripts/sentinels.sh
 mkdir -p "$(dirname "$conf")"
 umask 077
+# A file written under another name for this node (REDIS_NODE_NAME changed)
+# would announce the old one: set aside, and this Sentinel starts afresh.
+if [ -s "$conf" ] && ! announced; then
+  echo "this Sentinel's config names the node otherwise than $self: set aside as $conf.old"
+  mv "$conf" "$conf.old"
+fi
 if [ -s "$conf" ]; then
   echo "starting from this Sentinel's config: $(own_view)"
   # The password may have changed since the file was written.
@@ -26,7 +32,7 @@ if [ -s "$conf" ]; then
     -e '^protected-mode' "$conf" > "$conf.new" || true
 else
   master=$(other_views | latest | cut -d' ' -f2)
-  [ -n "$master" ] || master=redis-0.redis-nodes
+  [ -n "$master" ] || master=$(node_name 0)
   echo "no config yet: watching $master"
   cat > "$conf.new" <<CONF
 port 26379
