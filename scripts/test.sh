@@ -5,7 +5,7 @@
 # engine answers, and the cluster tests on a real Kubernetes 1.20 that it
 # starts (scripts/cluster.sh: the API server always, a node with Docker).
 # Installs what is missing first.
-# Extra arguments go to one `cargo test` run instead (e.g. a test name filter).
+# Extra arguments go to `cargo nextest run` (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -15,8 +15,10 @@ ensure_packages redis-server:redis-server postgres:postgresql chromium:chromium 
   prometheus-redis-exporter:prometheus-redis-exporter \
   prometheus-postgres-exporter:prometheus-postgres-exporter
 
-echo "==> building the services"
-cargo build --workspace --bins
+echo "==> building the services and the tests"
+# The same build as the test run's and the suite's own
+# (tests/suite/harness/binaries.rs): one set of features, no rebuild.
+cargo build --workspace --lib --bins --tests --features common/insecure-tls
 # In CI (CI=true, or VOTINGAPP_REQUIRE_ALL=1 as .ci/run sets) nothing may be
 # skipped: the tests fail where they would skip (tests/suite/harness/skip.rs,
 # the same rule), and the node must come up where Docker answers.
@@ -58,18 +60,14 @@ export VOTINGAPP_KUBECONFIG=${VOTINGAPP_CLUSTER_DIR:-/var/lib/votingapp/cluster}
 log=$(mktemp)
 trap 'rm -f "$log"; scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
 status=0
-if [ $# -gt 0 ]; then
-  echo "==> running the tests: $*"
-  cargo test --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
-else
-  echo "==> running the tests"
-  cargo test --workspace --lib --bins --tests -- --skip containers:: --skip cluster:: 2>&1 | tee "$log" || status=$?
-  # On their own: containers and pods starting would slow the timing-sensitive
-  # fault tests above. --nocapture shows their figures and skip messages.
-  echo "==> running the container and cluster tests"
-  cargo test -p tests --test suite -- --nocapture --test-threads=1 containers:: cluster:: 2>&1 | tee -a "$log" || status=$?
-fi
-# One closing line for the whole run, summed over every test binary.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+# cargo-nextest (.config/nextest.toml): each test in its own process, the
+# container and cluster tests one at a time and alone (a test group).
+ensure_cargo_tool cargo-nextest 0.9.143
+echo "==> running the tests${*:+: $*}"
+cargo nextest run --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run, from nextest's summary
+# ("N tests run: P passed, F failed, ...").
+awk '/tests? run:/ { p = 0; f = 0
+       for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p = $(i-1); if ($(i) ~ /^(failed|timed)/) f += $(i-1) } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

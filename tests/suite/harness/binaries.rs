@@ -23,8 +23,10 @@ fn build(profile_dir: &Path) {
         let mut command = std::process::Command::new(cargo);
         command
             // With `#insecure` Redis URLs allowed, for the TLS tests (the
-            // images are built without it).
-            .args(["build", "--quiet", "--workspace", "--bins"])
+            // images are built without it). `--tests` unifies features as
+            // the test run's own build did (scripts/test.sh), so that the
+            // binaries it built are current and this is no rebuild.
+            .args(["build", "--quiet", "--workspace", "--lib", "--bins", "--tests"])
             .args(["--features", "common/insecure-tls"])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
         if profile_dir.file_name().is_some_and(|p| p == "release") {
