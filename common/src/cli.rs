@@ -6,7 +6,7 @@
 //! clap reads the raw values; `config` checks them, so a bad value stops the
 //! service with a message naming the variable and never showing a password.
 
-use crate::config::{self, ConfigError, DatabaseUrl, RedisUrl};
+use crate::config::{self, ConfigError, DatabaseUrl, Listen, RedisUrl};
 use crate::poll::PollOptions;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -245,9 +245,20 @@ pub enum PageCommand {
 }
 
 impl PageArgs {
+    /// Where the service listens and how long it drains.
+    pub fn listen(&self) -> Result<Listen, ConfigError> {
+        let (port, metrics_port) = self.ports()?;
+        Ok(Listen {
+            address: self.bind.address()?,
+            port,
+            metrics_port,
+            drain: self.drain.drain(),
+        })
+    }
+
     /// The page port, and the operational one when `METRICS_PORT` is set
     /// (it must differ from the page port, unless both are 0).
-    pub fn ports(&self) -> Result<(u16, Option<u16>), ConfigError> {
+    fn ports(&self) -> Result<(u16, Option<u16>), ConfigError> {
         let port = self.port;
         // A string, not a Number: empty means unset here, not a default port.
         let metrics_port = match self.metrics_port.as_deref().map(str::trim) {

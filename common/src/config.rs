@@ -67,6 +67,20 @@ where
 pub const DEFAULT_DRAIN_SECONDS: f64 = 5.0;
 pub const MAX_DRAIN_SECONDS: f64 = 300.0;
 
+/// Where a service listens and how long it drains, checked once at start-up
+/// (see [`crate::app`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Listen {
+    /// The address the HTTP servers listen on.
+    pub address: std::net::IpAddr,
+    /// The page port (the worker's only one); 0 picks a free port.
+    pub port: u16,
+    /// Where `/readyz` and `/metrics` are served, when not on `port`.
+    pub metrics_port: Option<u16>,
+    /// Serving time after SIGTERM, readiness already 503.
+    pub drain: std::time::Duration,
+}
+
 /// Shows a URL with its password replaced, for logs and error messages. Read
 /// by hand, not by the url crate, so that a Postgres URL naming several hosts
 /// (`postgres://u:p@a:5432,b:5432/db`) is shown too.

@@ -3,7 +3,8 @@
 //! - the settings: `cli` (the command line, each flag also an environment
 //!   variable) and `config` (their checked values: URLs, ports, the drain);
 //! - the poll: `poll` (the two options on the ballot);
-//! - the process: `service` (run until stopped, `healthcheck`), `shutdown`
+//! - the process: `service` (run until stopped, `healthcheck`), `app` (one
+//!   builder for every service: ports, metrics, routes, drain), `shutdown`
 //!   (signals), `telemetry` (logging);
 //! - serving: `http` (the actix-web server, drain, probes, request metrics),
 //!   `edge` (what every answer carries: security headers, when a connection
@@ -15,6 +16,7 @@
 //! What the services say to each other (the vote message, the Redis keys,
 //! the Postgres names) is the `wire` crate.
 
+pub mod app;
 pub mod backoff;
 pub mod cli;
 pub mod config;

@@ -1,8 +1,9 @@
 //! A service's process from its parsed command line to its exit code:
-//! logging, the checked configuration, the run until SIGTERM or SIGINT; and
-//! the `healthcheck` subcommand, which asks the running service's own
-//! `/healthz` so images need neither a shell nor curl.
+//! logging, the checked configuration, its [`Application`] until SIGTERM or
+//! SIGINT; and the `healthcheck` subcommand, which asks the running
+//! service's own `/healthz` so images need neither a shell nor curl.
 
+use crate::app::Application;
 use crate::cli::LogArgs;
 use crate::config::ConfigError;
 use std::process::ExitCode;
@@ -39,17 +40,14 @@ async fn probe(port: u16) -> anyhow::Result<()> {
 }
 
 /// The rest of a service's `main` once its command line is parsed: logging,
-/// the configuration (a bad value exits 2 naming the variable), then `start`
-/// until SIGTERM or SIGINT.
-pub async fn run_service<C, Fut>(
+/// the configuration (a bad value exits 2 naming the variable), then the
+/// application `build` makes, until SIGTERM or SIGINT.
+pub async fn run_service<C>(
     binary: &str,
     log: &LogArgs,
     config: impl FnOnce() -> Result<C, ConfigError>,
-    start: impl FnOnce(C, tokio_util::sync::CancellationToken) -> anyhow::Result<Fut>,
-) -> ExitCode
-where
-    Fut: std::future::Future<Output = std::io::Result<()>>,
-{
+    build: impl FnOnce(C, tokio_util::sync::CancellationToken) -> anyhow::Result<Application>,
+) -> ExitCode {
     crate::telemetry::init(&log.rust_log, log.format());
     let config = match config() {
         Ok(config) => config,
@@ -60,15 +58,15 @@ where
         }
     };
     let stop = crate::shutdown::on_signal();
-    let running = match start(config, stop) {
-        Ok(running) => running,
+    let application = match build(config, stop) {
+        Ok(application) => application,
         Err(e) => {
             tracing::error!(error = ?e, "{binary} could not start");
             eprintln!("{binary}: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    match running.await {
+    match application.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = ?e, "{binary} stopped with an error");

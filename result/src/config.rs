@@ -3,7 +3,7 @@
 //! at start-up.
 
 use common::cli::{DatabaseArgs, PageArgs, PageCommand};
-use common::config::{ConfigError, DatabaseUrl};
+use common::config::{ConfigError, DatabaseUrl, Listen};
 use common::poll::PollOptions;
 
 /// The live results page: totals from Postgres, pushed to browsers as votes commit.
@@ -22,25 +22,17 @@ pub struct Cli {
 pub struct Config {
     pub database: DatabaseUrl,
     pub options: PollOptions,
-    pub port: u16,
-    /// Where `/readyz` and `/metrics` are served, when not on `port`.
-    pub metrics_port: Option<u16>,
-    /// The address the HTTP server listens on.
-    pub bind: std::net::IpAddr,
-    /// Serving time after SIGTERM, readiness already 503.
-    pub drain: std::time::Duration,
+    /// Its ports and its drain.
+    pub listen: Listen,
 }
 
 impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
-        let (port, metrics_port) = cli.page.ports()?;
+        let listen = cli.page.listen()?;
         Ok(Self {
             database: cli.database.url()?,
             options: cli.page.poll.options()?,
-            port,
-            metrics_port,
-            bind: cli.page.bind.address()?,
-            drain: cli.page.drain.drain(),
+            listen,
         })
     }
 }

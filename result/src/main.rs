@@ -15,7 +15,7 @@ async fn main() -> std::process::ExitCode {
         "result",
         &cli.page.log,
         || Config::from_cli(&cli),
-        |config, stop| Ok(result::startup::Application::build(config, stop)?.run_until_stopped()),
+        result::startup::build,
     )
     .await
 }

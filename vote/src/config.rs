@@ -5,7 +5,7 @@
 use crate::ballot_box::{Replication, DEFAULT_REPLICA_TIMEOUT_MS, MAX_REPLICA_TIMEOUT_MS};
 use crate::transport::TrustedProxies;
 use common::cli::{Number, PageArgs, PageCommand, RedisArgs};
-use common::config::{ConfigError, RedisUrl};
+use common::config::{ConfigError, Listen, RedisUrl};
 use common::poll::PollOptions;
 
 /// The vote page; queues each vote on the Redis list `votes`.
@@ -36,13 +36,8 @@ pub struct Config {
     pub redis: RedisUrl,
     pub replication: Replication,
     pub options: PollOptions,
-    pub port: u16,
-    /// Where `/readyz` and `/metrics` are served, when not on `port`.
-    pub metrics_port: Option<u16>,
-    /// The address the HTTP server listens on.
-    pub bind: std::net::IpAddr,
-    /// Serving time after SIGTERM, readiness already 503.
-    pub drain: std::time::Duration,
+    /// Its ports and its drain.
+    pub listen: Listen,
     /// Shown as "Processed by container ID …" (the pod or container name).
     pub hostname: String,
     /// Whose `X-Forwarded-Proto` is believed.
@@ -51,7 +46,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
-        let (port, metrics_port) = cli.page.ports()?;
+        let listen = cli.page.listen()?;
         Ok(Self {
             redis: cli.redis.url()?,
             replication: Replication {
@@ -59,10 +54,7 @@ impl Config {
                 timeout: std::time::Duration::from_millis(cli.redis_replica_timeout_ms),
             },
             options: cli.page.poll.options()?,
-            port,
-            metrics_port,
-            bind: cli.page.bind.address()?,
-            drain: cli.page.drain.drain(),
+            listen,
             hostname: gethostname::gethostname().to_string_lossy().into_owned(),
             trusted_proxies: TrustedProxies::parse(
                 cli.trusted_proxies.as_deref().unwrap_or_default(),

@@ -15,7 +15,7 @@ async fn main() -> std::process::ExitCode {
         "vote",
         &cli.page.log,
         || Config::from_cli(&cli),
-        |config, stop| Ok(vote::startup::Application::build(config, stop)?.run_until_stopped()),
+        vote::startup::build,
     )
     .await
 }

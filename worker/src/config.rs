@@ -2,7 +2,7 @@
 //! variable and a flag (`worker --help` lists them), checked once at start-up.
 
 use common::cli::{port_number, BindArgs, DatabaseArgs, LogArgs, Number, RedisArgs};
-use common::config::{ConfigError, DatabaseUrl, RedisUrl};
+use common::config::{ConfigError, DatabaseUrl, Listen, RedisUrl};
 use std::time::Duration;
 
 /// Not 80, 5432 or 6379: the worker shares a pod with `result`, `db` and
@@ -55,9 +55,8 @@ pub enum Command {
 pub struct Config {
     pub redis: RedisUrl,
     pub database: DatabaseUrl,
-    pub port: u16,
-    /// The address the HTTP server listens on.
-    pub bind: std::net::IpAddr,
+    /// Its one port (probes and metrics); no drain time, see `startup`.
+    pub listen: Listen,
     pub worker_id: String,
     pub batch_size: usize,
     pub heartbeat_ttl: Duration,
@@ -88,8 +87,12 @@ impl Config {
             redis: cli.redis.url()?,
             // The worker writes (and migrates): a primary only.
             database: cli.database.url()?.primary_only(),
-            port: cli.port,
-            bind: cli.bind.address()?,
+            listen: Listen {
+                address: cli.bind.address()?,
+                port: cli.port,
+                metrics_port: None,
+                drain: Duration::ZERO,
+            },
             worker_id,
             batch_size: cli.batch_size,
             heartbeat_ttl: Duration::from_millis(cli.heartbeat_ttl_ms),

@@ -17,7 +17,7 @@ async fn main() -> std::process::ExitCode {
         "worker",
         &cli.log,
         || Config::from_cli(&cli),
-        |config, stop| Ok(worker::startup::Application::build(config, stop)?.run_until_stopped()),
+        worker::startup::build,
     )
     .await
 }

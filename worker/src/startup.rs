@@ -1,5 +1,10 @@
-//! Builds the worker: its health port, its queue and pool, the heartbeat that
-//! keeps its batch its own, and the loop.
+//! Builds the worker on [`common::app`]: its health port, its queue and
+//! pool, the heartbeat that keeps its batch its own, and the loop.
+//!
+//! The worker has the shape of the other services, with the loop as the work
+//! beside its servers ([`Application::beside`]). Its drain time is zero: no
+//! load balancer sends it visitors, so from SIGTERM `/readyz` answers 503, the
+//! loop stores the batch it holds, and the probes are answered until then.
 //!
 //! The loop owns its state ([`Worker`]); readiness and the heartbeat get
 //! their own handles on the queue and the pool (clones share the
@@ -12,103 +17,62 @@ use crate::claim::Queue;
 use crate::config::Config;
 use crate::pipeline::Worker;
 use actix_web::{web, HttpRequest, HttpResponse};
+use common::app::{Application, Builder};
 use common::backoff::Backoff;
+use common::http::{Routes, Serving};
 use deadpool_postgres::Pool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub struct Application {
-    port: u16,
-    server: common::http::Servers,
-    worker: Worker,
-    /// The heartbeat's handle on the queue.
-    heartbeat: Queue,
-    heartbeat_ttl: Duration,
-    stop: CancellationToken,
+/// Binds the health port and prepares the connections (all lazy: the
+/// worker starts before Redis and Postgres and waits for them).
+pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Application> {
+    let builder = Builder::bind("worker", &config.listen, stop.clone())?;
+    describe_metrics();
+    crate::pipeline::describe_metrics();
+    let queue = Queue::new(&config.redis, &config.worker_id)?;
+    let pool = crate::store::pool(&config.database)?;
+    let state = web::Data::new(Dependencies {
+        queue: queue.clone(),
+        pool: pool.clone(),
+    });
+    let heartbeat = queue.clone();
+    let worker = Worker::new(queue, pool, config.batch_size);
+    let serving = Serving {
+        workers: Some(1),
+        ..Default::default()
+    };
+    let application = builder.serve(serving, move |cfg, routes| {
+        // Nothing of the worker's is public: its readiness says why a
+        // dependency is down.
+        cfg.app_data(state.clone())
+            .app_data(web::Data::new(Routes::Operations))
+            .service(common::http::readable("/readyz", readyz));
+        common::http::operational_routes(cfg, routes);
+    })?;
+    tracing::info!(
+        port = application.port(),
+        worker_id = %config.worker_id,
+        redis = %config.redis,
+        database = %config.database,
+        batch_size = config.batch_size,
+        "worker starting"
+    );
+    Ok(application.beside(work(worker, heartbeat, config.heartbeat_ttl, stop)))
 }
 
-impl Application {
-    /// Binds the health port and prepares the connections (all lazy: the
-    /// worker starts before Redis and Postgres and waits for them).
-    pub fn build(config: Config, stop: CancellationToken) -> anyhow::Result<Self> {
-        common::metrics::handle();
-        describe_metrics();
-        crate::pipeline::describe_metrics();
-        let (listener, port) = common::http::bind(config.bind, config.port)?;
-        let queue = Queue::new(&config.redis, &config.worker_id)?;
-        let pool = crate::store::pool(&config.database)?;
-        let state = web::Data::new(Dependencies {
-            queue: queue.clone(),
-            pool: pool.clone(),
-        });
-        let heartbeat = queue.clone();
-        let worker = Worker::new(queue, pool, config.batch_size);
-        let listeners = common::http::Listeners {
-            pages: listener,
-            operations: None,
-        };
-        let server = common::http::servers(
-            listeners,
-            common::http::Serving {
-                workers: Some(1),
-                ..Default::default()
-            },
-            &stop,
-            move |cfg, routes| {
-                // Nothing of the worker's is public: its readiness says why a
-                // dependency is down.
-                cfg.app_data(state.clone())
-                    .app_data(web::Data::new(common::http::Routes::Operations))
-                    .service(common::http::readable("/readyz", readyz));
-                common::http::operational_routes(cfg, routes);
-            },
-        )?;
-        tracing::info!(
-            port,
-            worker_id = %config.worker_id,
-            redis = %config.redis,
-            database = %config.database,
-            batch_size = config.batch_size,
-            "worker starting"
-        );
-        Ok(Self {
-            port,
-            server,
-            worker,
-            heartbeat,
-            heartbeat_ttl: config.heartbeat_ttl,
-            stop,
-        })
+/// The worker's own work beside its probes: once Redis and Postgres answer,
+/// the loop and the heartbeat until `stop`; then its heartbeat is removed.
+async fn work(mut worker: Worker, heartbeat: Queue, ttl: Duration, stop: CancellationToken) {
+    if !wait_for_dependencies(&mut worker, &heartbeat, ttl, &stop).await {
+        return;
     }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let http_stop = CancellationToken::new();
-        let http = tokio::spawn(common::http::serve(
-            self.server,
-            common::http::Drain::after(&http_stop, std::time::Duration::ZERO),
-        ));
-        let (mut worker, heartbeat) = (self.worker, self.heartbeat);
-        if wait_for_dependencies(&mut worker, &heartbeat, self.heartbeat_ttl, &self.stop).await {
-            let beat = tokio::spawn(keep_heartbeat(
-                heartbeat.clone(),
-                self.heartbeat_ttl,
-                self.stop.clone(),
-            ));
-            tracing::info!("worker ready: draining the queue");
-            worker.run(self.stop.clone()).await;
-            beat.abort();
-            if let Err(e) = heartbeat.retire().await {
-                tracing::warn!(error = format!("{e:#}"), "could not remove the heartbeat");
-            }
-        }
-        http_stop.cancel();
-        let outcome = http.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        tracing::info!("worker stopped");
-        outcome
+    let beat = tokio::spawn(keep_heartbeat(heartbeat.clone(), ttl, stop.clone()));
+    tracing::info!("worker ready: draining the queue");
+    worker.run(stop).await;
+    beat.abort();
+    if let Err(e) = heartbeat.retire().await {
+        tracing::warn!(error = format!("{e:#}"), "could not remove the heartbeat");
     }
 }
 

@@ -1,7 +1,7 @@
 //! HTTP plumbing every service shares, by job:
 //!
 //! - `server`: binding the ports, the app every service shares
-//!   and running its servers;
+//!   and running its servers (a service builds them through [`crate::app`]);
 //! - `drain`: the graceful stop ([`Drain`], [`Draining`]);
 //! - `observe`: request ids, spans and request metrics ([`observe`]);
 //! - `probes`: `/healthz`, `/readyz` and `/metrics`;
@@ -21,6 +21,5 @@ pub use drain::{Drain, Draining};
 pub use observe::{observe, RequestId, REQUEST_ID};
 pub use probes::{healthz, metrics, Readiness};
 pub use routes::{operational_routes, readable, static_asset, Routes};
-pub use server::{
-    app, bind, serve, servers, Listeners, Servers, Serving, SHUTDOWN_TIMEOUT_SECS, STALLED_PEER,
-};
+pub(crate) use server::{serve, servers, Listeners, Servers};
+pub use server::{Serving, SHUTDOWN_TIMEOUT_SECS, STALLED_PEER};

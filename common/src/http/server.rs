@@ -3,7 +3,7 @@
 //! and running the servers until the drain is over. Signals are ours to
 //! handle (see [`crate::shutdown`]), not actix's.
 
-use super::{observe, Drain, Draining, Routes};
+use super::{observe, Draining, Routes};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::web;
@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Binds `address:port` (port 0 picks a free one, as tests do).
-pub fn bind(address: std::net::IpAddr, port: u16) -> anyhow::Result<(TcpListener, u16)> {
+fn bind(address: std::net::IpAddr, port: u16) -> anyhow::Result<(TcpListener, u16)> {
     use anyhow::Context;
     let listener = TcpListener::bind((address, port)).with_context(|| {
         format!("binding {address} port {port} (set BIND_ADDRESS or PORT to change it)")
@@ -40,8 +40,8 @@ pub const STALLED_PEER: std::time::Duration = std::time::Duration::from_secs(30)
 /// `/metrics` on their own port when one is set.
 #[derive(Debug)]
 pub struct Listeners {
-    pub pages: TcpListener,
-    pub operations: Option<TcpListener>,
+    pages: TcpListener,
+    operations: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -73,7 +73,7 @@ pub struct Servers {
 /// The servers on `listeners`: `configure` is called for each app with the
 /// routes that server serves. The operational server has one worker thread;
 /// probes and scrapes are a few requests a second.
-pub fn servers<F>(
+pub(crate) fn servers<F>(
     listeners: Listeners,
     serving: Serving,
     stop: &CancellationToken,
@@ -155,7 +155,7 @@ pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 /// what the edge adds to every answer and the answer to requests no route
 /// takes (see [`crate::edge`]). Handlers can ask `web::Data<Draining>` whether `stop` has
 /// been cancelled.
-pub fn app<F>(
+fn app<F>(
     stop: &CancellationToken,
     configure: F,
 ) -> actix_web::App<
@@ -179,15 +179,18 @@ where
         .default_service(web::to(crate::edge::unrouted))
 }
 
-/// Runs `servers` until `drain` is over, then stops accepting and lets the
-/// requests in flight finish.
-pub async fn serve(servers: Servers, drain: Drain) -> std::io::Result<()> {
+/// Runs `servers` until `over` (the drain, see [`crate::app`]) has ended,
+/// then stops accepting and lets the requests in flight finish.
+pub(crate) async fn serve(
+    servers: Servers,
+    over: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let handles = (
         servers.pages.handle(),
         servers.operations.as_ref().map(Server::handle),
     );
     let stopper = tokio::spawn(async move {
-        drain.over().cancelled().await;
+        over.await;
         let (pages, operations) = handles;
         let operations = async {
             if let Some(handle) = operations {
