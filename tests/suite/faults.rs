@@ -6,7 +6,7 @@
 use crate::harness::service::Service;
 use crate::harness::stalling_proxy::StallingProxy;
 use crate::harness::{eventually, metric, Stack};
-use crate::worker_service::{counts, drained, logged, push, stamped};
+use crate::harness::worker::{counts, drained, logged, push, stamped};
 use common::redis_link::{CallError, RedisLink};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};

@@ -138,7 +138,7 @@ async fn a_voters_last_vote_wins_across_replicas_whose_clocks_disagree() {
         .collect();
 
     let _worker = stack.worker(&[]).await;
-    crate::worker_service::drained(&stack).await;
+    crate::harness::worker::drained(&stack).await;
     let stored = stack.stored_votes().await;
     let reversed: Vec<&String> = last
         .iter()
