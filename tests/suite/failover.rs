@@ -370,7 +370,7 @@ async fn sentinel_view(sentinel: &RedisServer) -> Option<HashMap<String, String>
 struct SentinelledRedis {
     stack: Stack,
     _replicas: Vec<RedisServer>,
-    _sentinel: RedisServer,
+    sentinel: RedisServer,
     vote: Service,
     _worker: Service,
     result: Service,
@@ -405,7 +405,7 @@ impl SentinelledRedis {
         Self {
             stack,
             _replicas: replicas,
-            _sentinel: sentinel,
+            sentinel,
             vote,
             _worker: worker,
             result,
@@ -440,7 +440,8 @@ impl SentinelledRedis {
     }
 
     /// All acknowledged votes stored, or (only without replica confirmation)
-    /// the stored votes settled short; returns the stored votes.
+    /// settled short: the master the Sentinel names holds no queued or
+    /// claimed vote. Returns the stored votes.
     async fn settled(&self, outcome: &Outcome) -> BTreeMap<String, String> {
         let missing = |stored: &BTreeMap<String, String>| {
             outcome.lost(|id| stored.get(id).map(String::as_str)).len()
@@ -450,20 +451,37 @@ impl SentinelledRedis {
         })
         .await;
         if all_in.is_none() {
-            let last = std::cell::Cell::new(self.stack.stored_votes().await.len());
             crate::harness::eventually(
                 Duration::from_secs(30),
-                "the stored votes to settle",
-                || async {
-                    // Letting time pass on purpose: settled is "no change in 2 s".
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    let now = self.stack.stored_votes().await.len();
-                    (now == last.replace(now)).then_some(())
-                },
+                "the new master's queue to drain",
+                || async { self.new_master_drained().await?.then_some(()) },
             )
             .await;
         }
         self.stack.stored_votes().await
+    }
+
+    /// Whether the master the Sentinel names holds no queued vote and no
+    /// claimed batch: the worker has stored all it will ever store.
+    async fn new_master_drained(&self) -> Option<bool> {
+        let view = sentinel_view(&self.sentinel).await?;
+        let url = format!("redis://{}:{}/0", view.get("ip")?, view.get("port")?);
+        let mut master = redis::Client::open(url)
+            .ok()?
+            .get_multiplexed_async_connection()
+            .await
+            .ok()?;
+        let queued: i64 = redis::cmd("LLEN")
+            .arg("votes")
+            .query_async(&mut master)
+            .await
+            .ok()?;
+        let claimed: Vec<String> = redis::cmd("KEYS")
+            .arg("votes:processing:*")
+            .query_async(&mut master)
+            .await
+            .ok()?;
+        Some(queued == 0 && claimed.is_empty())
     }
 }
 
