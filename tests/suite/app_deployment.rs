@@ -564,13 +564,28 @@ fn each_workload_spreads_against_its_own_pods_only() {
 #[test]
 fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
     let objects = render("replicated-data", &["replicated-data"]);
-    let named = |kind: &str, name: &str| {
-        of_kind(&objects, kind)
-            .into_iter()
-            .find(|o| name_of(o) == name)
-            .cloned()
-    };
-    let redis = named("StatefulSet", "redis").expect("the redis StatefulSet");
+    redis_runs_three_pods_with_sentinels_one_per_node(&objects);
+    redis_and_its_clients_share_one_password(&objects);
+    a_single_node_lets_the_redis_pods_share_it();
+    vote_and_the_worker_find_the_master_through_the_sentinels(&objects);
+    patroni_runs_three_db_pods(&objects);
+    the_db_service_reaches_the_leader_alone(&objects);
+    patroni_has_least_privilege_and_the_plain_url(&objects);
+    the_policies_keep_the_apps_paths_and_let_db_pods_replicate();
+}
+
+/// The object of `kind` named `name`, if the rendering has one.
+fn named(objects: &[Value], kind: &str, name: &str) -> Option<Value> {
+    of_kind(objects, kind)
+        .into_iter()
+        .find(|o| name_of(o) == name)
+        .cloned()
+}
+
+/// Three Redis pods, each with a Sentinel, started at once, one per node,
+/// one at a time drained.
+fn redis_runs_three_pods_with_sentinels_one_per_node(objects: &[Value]) {
+    let redis = named(objects, "StatefulSet", "redis").expect("the redis StatefulSet");
     assert_eq!(redis["spec"]["replicas"], 3);
     assert_eq!(redis["spec"]["serviceName"], "redis-nodes");
     let containers: Vec<&str> = redis["spec"]["template"]["spec"]["containers"]
@@ -590,10 +605,15 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
         "redis"
     );
     assert_eq!(
-        named("PodDisruptionBudget", "redis").expect("redis's budget")["spec"]["maxUnavailable"],
+        named(objects, "PodDisruptionBudget", "redis").expect("redis's budget")["spec"]
+            ["maxUnavailable"],
         1
     );
-    // Redis, the Sentinels, vote and the worker: one password, one Secret key.
+}
+
+/// Redis, the Sentinels, vote and the worker: one password, one Secret key.
+fn redis_and_its_clients_share_one_password(objects: &[Value]) {
+    let redis = named(objects, "StatefulSet", "redis").expect("the redis StatefulSet");
     let password_key = |container: &Value| {
         container["env"]
             .as_array()
@@ -613,7 +633,7 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
         );
     }
     for deployment in ["vote", "worker"] {
-        let d = named("Deployment", deployment).unwrap();
+        let d = named(objects, "Deployment", deployment).unwrap();
         let container = &d["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(
             password_key(container),
@@ -621,8 +641,11 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
             "{deployment}"
         );
     }
-    assert!(!secret_value(&objects, "redis-password").is_empty());
-    // A cluster of one node: components/single-node lets them share it.
+    assert!(!secret_value(objects, "redis-password").is_empty());
+}
+
+/// A cluster of one node: components/single-node lets them share it.
+fn a_single_node_lets_the_redis_pods_share_it() {
     let small = render(
         "replicated-single-node",
         &["replicated-data", "single-node"],
@@ -638,16 +661,21 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
             && anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] == 100,
         "{anti}"
     );
+}
+
+/// No Service spreads writes over the Redis pods: vote and the worker ask
+/// the three Sentinels, and vote waits for a replica.
+fn vote_and_the_worker_find_the_master_through_the_sentinels(objects: &[Value]) {
     assert!(
-        named("Service", "redis").is_none(),
+        named(objects, "Service", "redis").is_none(),
         "a Service would spread writes"
     );
     assert_eq!(
-        named("Service", "redis-nodes").expect("redis-nodes")["spec"]["clusterIP"],
+        named(objects, "Service", "redis-nodes").expect("redis-nodes")["spec"]["clusterIP"],
         "None"
     );
     let env = |deployment: &str, var: &str| {
-        let d = named("Deployment", deployment).unwrap();
+        let d = named(objects, "Deployment", deployment).unwrap();
         d["spec"]["template"]["spec"]["containers"][0]["env"]
             .as_array()
             .unwrap()
@@ -664,7 +692,21 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
         );
     }
     assert_eq!(env("vote", "REDIS_MIN_REPLICAS").as_deref(), Some("1"));
-    let db = named("StatefulSet", "db").expect("the db StatefulSet");
+}
+
+/// The Patroni container's value of `var`, if it sets one.
+fn patroni_env(db: &Value, var: &str) -> Option<Value> {
+    db["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == var)
+        .map(|e| e["value"].clone())
+}
+
+/// Three db pods run by Patroni, which keeps the leader in Endpoints.
+fn patroni_runs_three_db_pods(objects: &[Value]) {
+    let db = named(objects, "StatefulSet", "db").expect("the db StatefulSet");
     assert_eq!(db["spec"]["replicas"], 3);
     assert_eq!(db["spec"]["podManagementPolicy"], "Parallel");
     let pod = &db["spec"]["template"]["spec"];
@@ -678,33 +720,34 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
         "{}",
         patroni["image"]
     );
-    let patroni_env = |var: &str| {
-        patroni["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["name"] == var)
-            .map(|e| e["value"].clone())
-    };
     assert_eq!(
-        patroni_env("PATRONI_KUBERNETES_USE_ENDPOINTS"),
+        patroni_env(&db, "PATRONI_KUBERNETES_USE_ENDPOINTS"),
         Some("true".into())
     );
-    assert_eq!(patroni_env("PATRONI_SCOPE"), Some("db".into()));
+    assert_eq!(patroni_env(&db, "PATRONI_SCOPE"), Some("db".into()));
     assert_eq!(patroni["readinessProbe"]["httpGet"]["path"], "/readiness");
-    // The Service's address is the leader's, written by Patroni under the
-    // Service's port name: a selector would add every db pod.
-    let service = named("Service", "db").expect("the db Service");
+}
+
+/// The Service's address is the leader's, written by Patroni under the
+/// Service's port name: a selector would add every db pod.
+fn the_db_service_reaches_the_leader_alone(objects: &[Value]) {
+    let db = named(objects, "StatefulSet", "db").expect("the db StatefulSet");
+    let service = named(objects, "Service", "db").expect("the db Service");
     assert!(service["spec"].get("selector").is_none(), "{service}");
     let port_name = service["spec"]["ports"][0]["name"].as_str().unwrap();
     assert!(
-        patroni_env("PATRONI_KUBERNETES_PORTS")
+        patroni_env(&db, "PATRONI_KUBERNETES_PORTS")
             .and_then(|v| v.as_str().map(str::to_owned))
             .is_some_and(|ports| ports.contains(&format!("\"{port_name}\""))),
         "the leader's port must carry the Service's port name {port_name}"
     );
+}
+
+/// Patroni may touch only its Endpoints and pods, never delete; one db pod
+/// drained at a time; no separate standby; DATABASE_URL is plain db:5432.
+fn patroni_has_least_privilege_and_the_plain_url(objects: &[Value]) {
     // Least privilege: its Endpoints and pods, never delete, nothing else.
-    let role = named("Role", "db-patroni").expect("Patroni's Role");
+    let role = named(objects, "Role", "db-patroni").expect("Patroni's Role");
     for rule in role["rules"].as_array().unwrap() {
         let resources = rule["resources"].as_array().unwrap();
         assert!(
@@ -721,13 +764,17 @@ fn replicated_data_runs_sentinels_and_a_synchronous_standby() {
         );
     }
     assert_eq!(
-        named("PodDisruptionBudget", "db").expect("db's budget")["spec"]["maxUnavailable"],
+        named(objects, "PodDisruptionBudget", "db").expect("db's budget")["spec"]["maxUnavailable"],
         1
     );
-    assert!(named("StatefulSet", "db-standby").is_none());
-    let url = secret_value(&objects, "database-url");
+    assert!(named(objects, "StatefulSet", "db-standby").is_none());
+    let url = secret_value(objects, "database-url");
     assert!(url.ends_with("@db:5432/postgres"), "{url}");
+}
 
+/// With the NetworkPolicies, still exactly the app's paths, and the db pods
+/// reach each other: replication and Patroni's REST API.
+fn the_policies_keep_the_apps_paths_and_let_db_pods_replicate() {
     let with_policies = render(
         "replicated-data-policies",
         &["replicated-data", "network-policies"],

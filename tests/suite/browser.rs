@@ -59,39 +59,8 @@ async fn a_vote_marks_the_choice_and_the_results_page_follows_live() {
     let browser = Browser::start(&stack.dir).await;
 
     let alice = browser.session("alice").await;
-    vote_in(&alice, &vote.url("/"), "a").await;
-    let status = eval(&alice, "document.getElementById('status').innerText").await;
-    assert_eq!(status, "You voted for Cats.");
-    let hostname = eval(&alice, "document.getElementById('hostname').innerText").await;
-    assert!(hostname
-        .as_str()
-        .unwrap()
-        .starts_with("Processed by container ID "));
-    assert_only_local_requests(&alice, &vote.url("/")).await;
-    screenshot(&alice, "vote.png").await;
-    alice.set_window_size(390, 844).await.unwrap();
-    screenshot(&alice, "vote-phone.png").await;
-    alice.set_window_size(1000, 800).await.unwrap();
-
-    // The results page, in a second tab of the same browser.
-    let tab = alice.new_window(true).await.unwrap();
-    alice.switch_to_window(tab.handle).await.unwrap();
-    alice.goto(&result.url("/")).await.unwrap();
-    until(
-        &alice,
-        "document.getElementById('total').innerText === '1 vote'",
-    )
-    .await;
-    assert_eq!(
-        eval(&alice, "document.getElementById('percent-a').innerText").await,
-        "100%"
-    );
-    assert_eq!(
-        eval(&alice, "document.getElementById('bar').value").await,
-        100
-    );
-    eval(&alice, "window.notReloaded = true").await;
-
+    alice_votes_and_sees_her_choice(&alice, &vote).await;
+    the_results_tab_shows_her_vote(&alice, &result).await;
     // Another visitor votes for the other option: 50/50, without a reload.
     let bob = browser.session("bob").await;
     vote_in(&bob, &vote.url("/"), "b").await;
@@ -115,6 +84,45 @@ async fn a_vote_marks_the_choice_and_the_results_page_follows_live() {
 
     alice.close().await.unwrap();
     bob.close().await.unwrap();
+}
+
+/// Alice votes: the page says for what and which container, loads nothing
+/// from elsewhere, and is captured wide and on a phone.
+async fn alice_votes_and_sees_her_choice(alice: &Client, vote: &Service) {
+    vote_in(alice, &vote.url("/"), "a").await;
+    let status = eval(alice, "document.getElementById('status').innerText").await;
+    assert_eq!(status, "You voted for Cats.");
+    let hostname = eval(alice, "document.getElementById('hostname').innerText").await;
+    assert!(hostname
+        .as_str()
+        .unwrap()
+        .starts_with("Processed by container ID "));
+    assert_only_local_requests(alice, &vote.url("/")).await;
+    screenshot(alice, "vote.png").await;
+    alice.set_window_size(390, 844).await.unwrap();
+    screenshot(alice, "vote-phone.png").await;
+    alice.set_window_size(1000, 800).await.unwrap();
+}
+
+/// The results page, in a second tab of the same browser: one vote, 100%.
+async fn the_results_tab_shows_her_vote(alice: &Client, result: &Service) {
+    let tab = alice.new_window(true).await.unwrap();
+    alice.switch_to_window(tab.handle).await.unwrap();
+    alice.goto(&result.url("/")).await.unwrap();
+    until(
+        alice,
+        "document.getElementById('total').innerText === '1 vote'",
+    )
+    .await;
+    assert_eq!(
+        eval(alice, "document.getElementById('percent-a').innerText").await,
+        "100%"
+    );
+    assert_eq!(
+        eval(alice, "document.getElementById('bar').value").await,
+        100
+    );
+    eval(alice, "window.notReloaded = true").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,30 +184,8 @@ async fn the_results_page_reconnects_after_result_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_report_opens_from_a_file_with_data_in_every_chart() {
-    // One vote in ten refused, so the errors chart has something to show.
-    let addr = scripted_server::start(|n| ScriptedResponse {
-        delay: Duration::from_millis(1),
-        status: if n % 10 == 9 { 503 } else { 200 },
-    })
-    .await;
     let dir = TestDir::new("browser-report");
-    let report = dir.join("report.html");
-    seed::summary(
-        &[
-            "--url",
-            &format!("http://{addr}/"),
-            "--stages",
-            "2s:200,2s:200",
-            "--concurrency",
-            "4",
-            "--max-error-rate",
-            "0.2",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &dir,
-    )
-    .await;
+    let report = a_load_report_with_errors(&dir).await;
     let browser = Browser::start(&dir).await;
     let reader = browser.session("reader").await;
     reader
@@ -216,10 +202,53 @@ async fn the_load_report_opens_from_a_file_with_data_in_every_chart() {
         eval(&reader, "performance.getEntriesByType('resource').length").await,
         0
     );
-    // Each chart as drawn: its size on the page, the points of its longest
-    // line (as the browser parsed them), its bars, and what of it shows.
-    let charts = eval(
+    every_chart_is_drawn(&reader).await;
+    // The errors drawn are above the axis: some seconds had errors.
+    let errors_highest = eval(
         &reader,
+        "Math.min(...Array.from(document.querySelector('#errors polyline').points) \
+           .map(p => p.y)) < document.querySelector('#errors line.axis').y1.baseVal.value",
+    )
+    .await;
+    assert_eq!(errors_highest, true);
+    screenshot(&reader, "load-report.png").await;
+    reader.close().await.unwrap();
+}
+
+/// seed's report of a 4 s run against a server that refuses one vote in
+/// ten, so the errors chart has something to show.
+async fn a_load_report_with_errors(dir: &TestDir) -> std::path::PathBuf {
+    // One vote in ten refused, so the errors chart has something to show.
+    let addr = scripted_server::start(|n| ScriptedResponse {
+        delay: Duration::from_millis(1),
+        status: if n % 10 == 9 { 503 } else { 200 },
+    })
+    .await;
+    let report = dir.join("report.html");
+    seed::summary(
+        &[
+            "--url",
+            &format!("http://{addr}/"),
+            "--stages",
+            "2s:200,2s:200",
+            "--concurrency",
+            "4",
+            "--max-error-rate",
+            "0.2",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        dir,
+    )
+    .await;
+    report
+}
+
+/// Each chart as drawn: its size on the page, the points of its longest
+/// line (as the browser parsed them), its bars, and what of it shows.
+async fn every_chart_is_drawn(reader: &Client) {
+    let charts = eval(
+        reader,
         "Array.from(document.querySelectorAll('svg.chart')).map(svg => ({ \
            id: svg.id, \
            height: svg.getBoundingClientRect().height, \
@@ -248,14 +277,4 @@ async fn the_load_report_opens_from_a_file_with_data_in_every_chart() {
             assert!(chart["points"].as_u64().unwrap() >= 4, "{chart}");
         }
     }
-    // The errors drawn are above the axis: some seconds had errors.
-    let errors_highest = eval(
-        &reader,
-        "Math.min(...Array.from(document.querySelector('#errors polyline').points) \
-           .map(p => p.y)) < document.querySelector('#errors line.axis').y1.baseVal.value",
-    )
-    .await;
-    assert_eq!(errors_highest, true);
-    screenshot(&reader, "load-report.png").await;
-    reader.close().await.unwrap();
 }

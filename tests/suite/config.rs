@@ -7,70 +7,78 @@ use std::time::Duration;
 
 const BINARIES: [&str; 3] = ["vote", "result", "worker"];
 
+/// A bad value of each setting, and what the refusal must say.
+const BAD_SETTINGS: [(&str, &str, &str); 13] = [
+    ("PORT", "eighty", "invalid PORT=eighty"),
+    ("PORT", "70000", "invalid PORT=70000"),
+    ("REDIS_URL", "http://redis:6379", "invalid REDIS_URL="),
+    (
+        "DATABASE_URL",
+        "postgres://u:hunter2@db:nope/x",
+        "invalid DATABASE_URL=",
+    ),
+    ("OPTION_B", "Cats", "invalid OPTION_B=Cats"),
+    (
+        "BIND_ADDRESS",
+        "everywhere",
+        "invalid BIND_ADDRESS=everywhere",
+    ),
+    ("DRAIN_SECONDS", "-1", "invalid DRAIN_SECONDS=-1"),
+    ("DRAIN_SECONDS", "NaN", "invalid DRAIN_SECONDS=NaN"),
+    ("DRAIN_SECONDS", "inf", "invalid DRAIN_SECONDS=inf"),
+    (
+        "TRUSTED_PROXIES",
+        "10.0.0.0/33",
+        "invalid TRUSTED_PROXIES=10.0.0.0/33",
+    ),
+    (
+        "TRUSTED_PROXIES",
+        "proxy.local",
+        "invalid TRUSTED_PROXIES=proxy.local",
+    ),
+    ("METRICS_PORT", "ninety", "invalid METRICS_PORT=ninety"),
+    // The default PORT is 80: the same port twice is refused.
+    ("METRICS_PORT", "80", "invalid METRICS_PORT=80"),
+];
+
 #[test]
 fn a_bad_setting_stops_the_binary_with_a_message_naming_the_variable() {
-    let cases = [
-        ("PORT", "eighty", "invalid PORT=eighty"),
-        ("PORT", "70000", "invalid PORT=70000"),
-        ("REDIS_URL", "http://redis:6379", "invalid REDIS_URL="),
-        (
-            "DATABASE_URL",
-            "postgres://u:hunter2@db:nope/x",
-            "invalid DATABASE_URL=",
-        ),
-        ("OPTION_B", "Cats", "invalid OPTION_B=Cats"),
-        (
-            "BIND_ADDRESS",
-            "everywhere",
-            "invalid BIND_ADDRESS=everywhere",
-        ),
-        ("DRAIN_SECONDS", "-1", "invalid DRAIN_SECONDS=-1"),
-        ("DRAIN_SECONDS", "NaN", "invalid DRAIN_SECONDS=NaN"),
-        ("DRAIN_SECONDS", "inf", "invalid DRAIN_SECONDS=inf"),
-        (
-            "TRUSTED_PROXIES",
-            "10.0.0.0/33",
-            "invalid TRUSTED_PROXIES=10.0.0.0/33",
-        ),
-        (
-            "TRUSTED_PROXIES",
-            "proxy.local",
-            "invalid TRUSTED_PROXIES=proxy.local",
-        ),
-        ("METRICS_PORT", "ninety", "invalid METRICS_PORT=ninety"),
-        // The default PORT is 80: the same port twice is refused.
-        ("METRICS_PORT", "80", "invalid METRICS_PORT=80"),
-    ];
     for binary in BINARIES {
-        for (name, value, expected) in cases {
+        for (name, value, expected) in BAD_SETTINGS {
             if !binaries::variables(binary).contains_key(name) {
                 continue;
             }
-            let out = Command::new(binaries::path(binary))
-                .env_clear()
-                .env(name, value)
-                .output()
-                .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert_eq!(
-                out.status.code(),
-                Some(2),
-                "{binary} with {name}={value}: {text}"
-            );
-            assert!(
-                text.contains(expected),
-                "{binary} with {name}={value}: {text}"
-            );
-            assert!(
-                !text.contains("hunter2"),
-                "{binary} leaked a password: {text}"
-            );
+            stops_naming_the_variable(binary, name, value, expected);
         }
     }
+}
+
+/// `binary` with only `name=value` set exits 2 saying `expected`, and
+/// never shows the password in a URL.
+fn stops_naming_the_variable(binary: &str, name: &str, value: &str, expected: &str) {
+    let out = Command::new(binaries::path(binary))
+        .env_clear()
+        .env(name, value)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{binary} with {name}={value}: {text}"
+    );
+    assert!(
+        text.contains(expected),
+        "{binary} with {name}={value}: {text}"
+    );
+    assert!(
+        !text.contains("hunter2"),
+        "{binary} leaked a password: {text}"
+    );
 }
 
 #[test]

@@ -220,10 +220,17 @@ fn the_stand_ins_honour_the_official_images_contract() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("POSTGRES_PASSWORD"));
 
-    // As the manifests run it: uid 70, PGDATA below the volume's mount point,
-    // its own user and database; the password is needed over TCP.
+    let (_gone, name) = postgres_as_the_manifests_run_it(postgres);
+    postgres_serves_its_user_and_database_with_the_password(&name);
+    let _rgone = redis_as_the_manifests_run_it(redis);
+}
+
+/// As the manifests run it: uid 70, PGDATA below the volume's mount point,
+/// its own user and database; started and ready. The container (removed
+/// when the first value is dropped) and its name.
+fn postgres_as_the_manifests_run_it(postgres: &str) -> (Removed, String) {
     let name = format!("votingapp-test-pg-{}", std::process::id());
-    let _gone = Removed(name.clone());
+    let gone = Removed(name.clone());
     docker(&[
         "run",
         "-d",
@@ -252,12 +259,17 @@ fn the_stand_ins_honour_the_official_images_contract() {
         "postgres stand-in never ready: {}",
         docker(&["logs", &name])
     );
+    (gone, name)
+}
+
+/// The password is needed over TCP; the data belongs to uid 70.
+fn postgres_serves_its_user_and_database_with_the_password(name: &str) {
     let tcp = |password: &str| {
         docker_output(&[
             "exec",
             "-e",
             &format!("PGPASSWORD={password}"),
-            &name,
+            name,
             "psql",
             "-h",
             "127.0.0.1",
@@ -281,17 +293,20 @@ fn the_stand_ins_honour_the_official_images_contract() {
     );
     let owner = docker(&[
         "exec",
-        &name,
+        name,
         "stat",
         "-c",
         "%u",
         "/var/lib/postgresql/data/pgdata/PG_VERSION",
     ]);
     assert_eq!(owner.trim(), "70");
+}
 
-    // Redis as the manifests run it: uid 999, append-only, answering redis-cli ping.
+/// Redis as the manifests run it: uid 999, append-only, answering redis-cli
+/// ping, protected mode off. The container, removed when dropped.
+fn redis_as_the_manifests_run_it(redis: &str) -> Removed {
     let rname = format!("votingapp-test-redis-{}", std::process::id());
-    let _rgone = Removed(rname.clone());
+    let rgone = Removed(rname.clone());
     docker(&[
         "run",
         "-d",
@@ -323,6 +338,7 @@ fn the_stand_ins_honour_the_official_images_contract() {
         "protected-mode",
     ]);
     assert!(protected.contains("no"), "{protected}");
+    rgone
 }
 
 /// Removes a container (and its anonymous volumes) when dropped.
@@ -450,297 +466,350 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
     let _engine = ENGINE.lock().await;
     let mut steps = crate::harness::steps::Steps::new("compose");
     steps
-        .require("every image builds", async {
-            // Every image builds (from cache when scripts/test.sh has built them).
-            let build = Instant::now();
-            run_ok(script("build-images.sh").arg("--offline"));
-            eprintln!(
-                "containers: images built in {:.1} s",
-                build.elapsed().as_secs_f64()
-            );
-            for (image, size) in image_sizes() {
-                eprintln!("containers: {image:<26} {:6.1} MB", size as f64 / 1e6);
-            }
-        })
+        .require("every image builds", every_image_builds())
         .await;
     steps
-        .run("the :after images show their options", async {
-            for image in [
-                "localhost/votingapp/vote:after",
-                "localhost/votingapp/result:after",
-            ] {
-                let name = format!("votingapp-test-after-{}", std::process::id());
-                let _gone = Removed(name.clone());
-                docker(&["run", "-d", "--name", &name, "-p", "127.0.0.1::80", image]);
-                let port = docker(&["port", &name, "80"]);
-                let url = format!("http://{}/", port.lines().next().unwrap().trim());
-                let page = eventually(Duration::from_secs(20), "the :after page", || async {
-                    http_client(false)
-                        .get(&url)
-                        .send()
-                        .await
-                        .ok()?
-                        .text()
-                        .await
-                        .ok()
-                })
-                .await;
-                assert!(
-                    page.contains("Java") && page.contains(".NET"),
-                    "{image}: {page}"
-                );
-                assert!(!page.contains("Cats"), "{image}: {page}");
-            }
-        })
+        .run(
+            "the :after images show their options",
+            the_after_images_show_their_options(),
+        )
         .await;
-
     steps.check(
         "the images refuse a Redis URL without a certificate check",
-        || {
-            // Built without the insecure-TLS feature (the suite's own binaries
-            // have it, for its TLS tests): `#insecure` stops the start, exit 2.
-            for image in [
-                "localhost/votingapp/vote:before",
-                "localhost/votingapp/worker:latest",
-            ] {
-                let out = docker_output(&[
-                    "run",
-                    "--rm",
-                    "-e",
-                    "REDIS_URL=rediss://redis:6380/0#insecure",
-                    image,
-                ]);
-                let text = String::from_utf8_lossy(&out.stderr);
-                assert_eq!(out.status.code(), Some(2), "{image}: {text}");
-                assert!(text.contains("invalid REDIS_URL="), "{image}: {text}");
-                assert!(
-                    text.contains("not built into this binary"),
-                    "{image}: {text}"
-                );
-            }
-        },
+        the_images_refuse_a_redis_url_without_a_certificate_check,
     );
-
     let stack = ComposeStack::new("votingapp-ci");
     steps
-        .require("the stack comes up healthy and hardened", async {
-            let cold = Instant::now();
-            stack.run(&["up", "-d", "--wait"]);
-            eprintln!(
-                "containers: first healthy stack (new volumes) in {:.1} s",
-                cold.elapsed().as_secs_f64()
-            );
-            for service in ["vote", "result", "worker", "redis", "db"] {
-                assert_eq!(
-                    stack.inspect(service)["State"]["Health"]["Status"],
-                    "healthy",
-                    "{service}"
-                );
-            }
-            for (service, binary) in [("vote", "vote"), ("result", "result"), ("worker", "worker")]
-            {
-                let state = stack.inspect(service);
-                assert_eq!(state["Config"]["User"], "10001:10001", "{service}");
-                assert_eq!(state["HostConfig"]["ReadonlyRootfs"], true, "{service}");
-                let check: Vec<&str> = state["Config"]["Healthcheck"]["Test"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap())
-                    .collect();
-                assert_eq!(
-                    check,
-                    ["CMD", &format!("/usr/local/bin/{binary}"), "healthcheck"],
-                    "{service}"
-                );
-            }
-        })
+        .require(
+            "the stack comes up healthy and hardened",
+            the_stack_comes_up_healthy_and_hardened(&stack),
+        )
         .await;
     steps
-        .run("the published ports carry the pages only", async {
-            // The published ports carry the pages only: readiness and metrics are on
-            // METRICS_PORT, which compose does not publish.
-            for url in ["http://127.0.0.1:8080/", "http://127.0.0.1:8081/"] {
-                for path in ["readyz", "metrics"] {
-                    let res = http_client(false).get(format!("{url}{path}")).send().await;
-                    assert_eq!(res.unwrap().status(), 404, "{url}{path}");
-                }
-            }
-        })
+        .run(
+            "the published ports carry the pages only",
+            the_published_ports_carry_the_pages_only(),
+        )
         .await;
     steps
-        .require("a vote shows and a changed vote counts once", async {
-            // One visitor votes, with the cookie a browser keeps; it shows (how soon
-            // is a printed figure: a timing goal belongs to a benchmark).
-            assert_eq!(total().await, 0);
-            let visitor = http_client(true);
-            assert_eq!(
-                crate::harness::cast(&visitor, VOTE, "a").await.status(),
-                200
-            );
-            let seen = total_reaches(1, Duration::from_secs(10)).await;
-            eprintln!(
-                "containers: vote to /api/results in {} ms",
-                seen.as_millis()
-            );
-            let page = page_text("http://127.0.0.1:8081/").await;
-            assert!(page.contains("100%") && page.contains("1 vote"), "{page}");
-            assert_eq!(
-                crate::harness::cast(&visitor, VOTE, "b").await.status(),
-                200
-            );
-            let changed = eventually(Duration::from_secs(10), "the changed vote", || async {
-                get_json(RESULTS).await.filter(|t| t["b"] == 1)
-            })
-            .await;
-            assert_eq!(
-                (changed["a"].as_i64(), changed["total"].as_i64()),
-                (Some(0), Some(1))
-            );
-        })
+        .require(
+            "a vote shows and a changed vote counts once",
+            a_vote_shows_and_a_changed_vote_counts_once(),
+        )
         .await;
     steps
-        .require("the seed profile casts 3,000 votes, all counted", async {
-            // The seed profile: 3,000 votes, exit 0, all counted.
-            let seed = output(&mut stack.command(&["--profile", "seed", "run", "--rm", "seed"]));
-            let summary = String::from_utf8_lossy(&seed.stderr);
-            eprintln!(
-                "containers: {}",
-                summary
-                    .lines()
-                    .filter(|l| l.contains("seed:") || l.contains("ok"))
-                    .collect::<Vec<_>>()
-                    .join(" / ")
-            );
-            assert!(seed.status.success(), "seed failed: {summary}");
-            total_reaches(3001, Duration::from_secs(30)).await;
-        })
+        .require(
+            "the seed profile casts 3,000 votes, all counted",
+            the_seed_profile_casts_3000_votes_all_counted(&stack),
+        )
         .await;
     steps
-        .run("memory under a longer seed load", async {
-            // Memory under a longer seed load.
-            let mut load = stack
-                .command(&[
-                    "--profile",
-                    "seed",
-                    "run",
-                    "--rm",
-                    "seed",
-                    "--url",
-                    "http://vote/",
-                    "--votes",
-                    "2000000",
-                    "--duration",
-                    "8s",
-                    "--concurrency",
-                    "50",
-                ])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            // Letting time pass on purpose: docker stats samples the containers
-            // after some seconds under the load, whatever they do meanwhile.
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let project_filter = format!("label=com.docker.compose.project={}", stack.project);
-            let ids = docker(&["ps", "-q", "--filter", &project_filter]);
-            let mut stats_args = vec![
-                "stats",
-                "--no-stream",
-                "--format",
-                "{{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}",
-            ];
-            stats_args.extend(ids.lines());
-            eprintln!(
-                "containers: docker stats under seed load:\n{}",
-                docker(&stats_args)
-            );
-            assert!(load.wait().unwrap().success(), "the long seed run failed");
-        })
+        .run(
+            "memory under a longer seed load",
+            memory_under_a_longer_seed_load(&stack),
+        )
         .await;
     steps
-        .run("faults while votes flow lose no vote", async {
-            redis_lists_drained(&stack).await;
-            let before_faults = total().await;
-            let votes = Load::start(VOTE, "ct", 4);
-            votes
-                .flowing(200, "before the faults", || stack.recent_logs())
-                .await;
-            // The worker SIGKILLed by the engine: an operator starts it again.
-            let worker = stack.container("worker");
-            docker(&["kill", &worker]);
-            votes
-                .flowing(200, "while the worker is down", || stack.recent_logs())
-                .await;
-            stack.run(&["start", "worker"]);
-            wait_healthy(&stack, "worker");
-            // The worker's process killed from outside: the restart policy brings it back.
-            let (_, restarts) = started(&stack, "worker");
-            let pid = stack.inspect("worker")["State"]["Pid"].as_i64().unwrap();
-            run_ok(Command::new("kill").args(["-KILL", &pid.to_string()]));
-            eventually(Duration::from_secs(30), "the worker's restart", || async {
-                (started(&stack, "worker").1 > restarts).then_some(())
-            })
-            .await;
-            votes
-                .flowing(200, "after the worker restarted", || stack.recent_logs())
-                .await;
-            for service in ["db", "redis"] {
-                let (was, _) = started(&stack, service);
-                stack.run(&["restart", service]);
-                assert_ne!(started(&stack, service).0, was, "{service} did not restart");
-                votes
-                    .flowing(200, &format!("after {service} restarted"), || {
-                        stack.recent_logs()
-                    })
-                    .await;
-            }
-            let outcome = votes.finish().await;
-            let acknowledged = &outcome.acknowledged;
-            redis_lists_drained(&stack).await;
-            let stored: HashMap<String, String> = stack
-                .sql("SELECT id, vote FROM votes WHERE id LIKE 'ct-%'")
-                .lines()
-                .filter_map(|row| row.split_once('|'))
-                .map(|(id, vote)| (id.to_owned(), vote.to_owned()))
-                .collect();
-            let lost = outcome.lost(|id| stored.get(id).map(String::as_str));
-            eprintln!(
-                "containers: faults: {} votes acknowledged, failed {:?}, {} stored, {} lost",
-                acknowledged.len(),
-                outcome.failures,
-                stored.len(),
-                lost.len()
-            );
-            assert!(
-                lost.is_empty(),
-                "acknowledged votes missing or wrong: {:?}",
-                &lost[..lost.len().min(10)]
-            );
-            // result came back by itself, and counts what Postgres holds.
-            total_reaches(before_faults + stored.len() as i64, Duration::from_secs(30)).await;
-        })
+        .run(
+            "faults while votes flow lose no vote",
+            faults_while_votes_flow_lose_no_vote(&stack),
+        )
         .await;
     steps
-        .run("down and up again keep the votes", async {
-            // Stopped and started again without -v: the votes are still there.
-            let before = total().await;
-            stack.run(&["down"]);
-            let warm = Instant::now();
-            stack.run(&["up", "-d", "--wait"]);
-            eprintln!(
-                "containers: healthy stack again (kept volumes) in {:.1} s",
-                warm.elapsed().as_secs_f64()
-            );
-            assert_eq!(total().await, before);
-        })
+        .run(
+            "down and up again keep the votes",
+            down_and_up_again_keep_the_votes(&stack),
+        )
         .await;
     steps
-        .always("nothing is left behind", async {
-            // Nothing left behind.
-            stack.run(&["--profile", "seed", "down", "-v", "--remove-orphans"]);
-            assert_eq!(stack.leftovers(), Vec::<String>::new());
-        })
+        .always("nothing is left behind", nothing_is_left_behind(&stack))
         .await;
     steps.finish();
+}
+
+/// Every image builds (from cache when scripts/test.sh has built them).
+async fn every_image_builds() {
+    let build = Instant::now();
+    run_ok(script("build-images.sh").arg("--offline"));
+    eprintln!(
+        "containers: images built in {:.1} s",
+        build.elapsed().as_secs_f64()
+    );
+    for (image, size) in image_sizes() {
+        eprintln!("containers: {image:<26} {:6.1} MB", size as f64 / 1e6);
+    }
+}
+
+/// The `:after` images offer the workshop's options, not the original's.
+async fn the_after_images_show_their_options() {
+    for image in [
+        "localhost/votingapp/vote:after",
+        "localhost/votingapp/result:after",
+    ] {
+        let name = format!("votingapp-test-after-{}", std::process::id());
+        let _gone = Removed(name.clone());
+        docker(&["run", "-d", "--name", &name, "-p", "127.0.0.1::80", image]);
+        let port = docker(&["port", &name, "80"]);
+        let url = format!("http://{}/", port.lines().next().unwrap().trim());
+        let page = eventually(Duration::from_secs(20), "the :after page", || async {
+            http_client(false)
+                .get(&url)
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        })
+        .await;
+        assert!(
+            page.contains("Java") && page.contains(".NET"),
+            "{image}: {page}"
+        );
+        assert!(!page.contains("Cats"), "{image}: {page}");
+    }
+}
+
+/// Built without the insecure-TLS feature (the suite's own binaries have
+/// it, for its TLS tests): `#insecure` stops the start, exit 2.
+fn the_images_refuse_a_redis_url_without_a_certificate_check() {
+    for image in [
+        "localhost/votingapp/vote:before",
+        "localhost/votingapp/worker:latest",
+    ] {
+        let out = docker_output(&[
+            "run",
+            "--rm",
+            "-e",
+            "REDIS_URL=rediss://redis:6380/0#insecure",
+            image,
+        ]);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{image}: {text}");
+        assert!(text.contains("invalid REDIS_URL="), "{image}: {text}");
+        assert!(
+            text.contains("not built into this binary"),
+            "{image}: {text}"
+        );
+    }
+}
+
+/// Every service healthy; ours run as 10001 on a read-only root, checked by
+/// their own binary's `healthcheck`.
+async fn the_stack_comes_up_healthy_and_hardened(stack: &ComposeStack) {
+    let cold = Instant::now();
+    stack.run(&["up", "-d", "--wait"]);
+    eprintln!(
+        "containers: first healthy stack (new volumes) in {:.1} s",
+        cold.elapsed().as_secs_f64()
+    );
+    for service in ["vote", "result", "worker", "redis", "db"] {
+        assert_eq!(
+            stack.inspect(service)["State"]["Health"]["Status"],
+            "healthy",
+            "{service}"
+        );
+    }
+    for (service, binary) in [("vote", "vote"), ("result", "result"), ("worker", "worker")] {
+        let state = stack.inspect(service);
+        assert_eq!(state["Config"]["User"], "10001:10001", "{service}");
+        assert_eq!(state["HostConfig"]["ReadonlyRootfs"], true, "{service}");
+        let check: Vec<&str> = state["Config"]["Healthcheck"]["Test"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            check,
+            ["CMD", &format!("/usr/local/bin/{binary}"), "healthcheck"],
+            "{service}"
+        );
+    }
+}
+
+/// The published ports carry the pages only: readiness and metrics are on
+/// METRICS_PORT, which compose does not publish.
+async fn the_published_ports_carry_the_pages_only() {
+    for url in ["http://127.0.0.1:8080/", "http://127.0.0.1:8081/"] {
+        for path in ["readyz", "metrics"] {
+            let res = http_client(false).get(format!("{url}{path}")).send().await;
+            assert_eq!(res.unwrap().status(), 404, "{url}{path}");
+        }
+    }
+}
+
+/// One visitor votes, with the cookie a browser keeps; it shows (how soon
+/// is a printed figure: a timing goal belongs to a benchmark), and a changed
+/// vote replaces it.
+async fn a_vote_shows_and_a_changed_vote_counts_once() {
+    assert_eq!(total().await, 0);
+    let visitor = http_client(true);
+    assert_eq!(
+        crate::harness::cast(&visitor, VOTE, "a").await.status(),
+        200
+    );
+    let seen = total_reaches(1, Duration::from_secs(10)).await;
+    eprintln!(
+        "containers: vote to /api/results in {} ms",
+        seen.as_millis()
+    );
+    let page = page_text("http://127.0.0.1:8081/").await;
+    assert!(page.contains("100%") && page.contains("1 vote"), "{page}");
+    assert_eq!(
+        crate::harness::cast(&visitor, VOTE, "b").await.status(),
+        200
+    );
+    let changed = eventually(Duration::from_secs(10), "the changed vote", || async {
+        get_json(RESULTS).await.filter(|t| t["b"] == 1)
+    })
+    .await;
+    assert_eq!(
+        (changed["a"].as_i64(), changed["total"].as_i64()),
+        (Some(0), Some(1))
+    );
+}
+
+/// The seed profile: 3,000 votes, exit 0, all counted.
+async fn the_seed_profile_casts_3000_votes_all_counted(stack: &ComposeStack) {
+    let seed = output(&mut stack.command(&["--profile", "seed", "run", "--rm", "seed"]));
+    let summary = String::from_utf8_lossy(&seed.stderr);
+    eprintln!(
+        "containers: {}",
+        summary
+            .lines()
+            .filter(|l| l.contains("seed:") || l.contains("ok"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
+    assert!(seed.status.success(), "seed failed: {summary}");
+    total_reaches(3001, Duration::from_secs(30)).await;
+}
+
+/// Memory under a longer seed load (a printed figure); the run succeeds.
+async fn memory_under_a_longer_seed_load(stack: &ComposeStack) {
+    let mut load = stack
+        .command(&[
+            "--profile",
+            "seed",
+            "run",
+            "--rm",
+            "seed",
+            "--url",
+            "http://vote/",
+            "--votes",
+            "2000000",
+            "--duration",
+            "8s",
+            "--concurrency",
+            "50",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Letting time pass on purpose: docker stats samples the containers
+    // after some seconds under the load, whatever they do meanwhile.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let project_filter = format!("label=com.docker.compose.project={}", stack.project);
+    let ids = docker(&["ps", "-q", "--filter", &project_filter]);
+    let mut stats_args = vec![
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}",
+    ];
+    stats_args.extend(ids.lines());
+    eprintln!(
+        "containers: docker stats under seed load:\n{}",
+        docker(&stats_args)
+    );
+    assert!(load.wait().unwrap().success(), "the long seed run failed");
+}
+
+/// The worker killed twice and the stores restarted while votes flow: every
+/// acknowledged vote stored, and result counts what Postgres holds.
+async fn faults_while_votes_flow_lose_no_vote(stack: &ComposeStack) {
+    redis_lists_drained(stack).await;
+    let before_faults = total().await;
+    let votes = Load::start(VOTE, "ct", 4);
+    votes
+        .flowing(200, "before the faults", || stack.recent_logs())
+        .await;
+    kill_the_worker_twice(stack, &votes).await;
+    for service in ["db", "redis"] {
+        let (was, _) = started(stack, service);
+        stack.run(&["restart", service]);
+        assert_ne!(started(stack, service).0, was, "{service} did not restart");
+        votes
+            .flowing(200, &format!("after {service} restarted"), || {
+                stack.recent_logs()
+            })
+            .await;
+    }
+    let outcome = votes.finish().await;
+    let acknowledged = &outcome.acknowledged;
+    redis_lists_drained(stack).await;
+    let stored: HashMap<String, String> = stack
+        .sql("SELECT id, vote FROM votes WHERE id LIKE 'ct-%'")
+        .lines()
+        .filter_map(|row| row.split_once('|'))
+        .map(|(id, vote)| (id.to_owned(), vote.to_owned()))
+        .collect();
+    let lost = outcome.lost(|id| stored.get(id).map(String::as_str));
+    eprintln!(
+        "containers: faults: {} votes acknowledged, failed {:?}, {} stored, {} lost",
+        acknowledged.len(),
+        outcome.failures,
+        stored.len(),
+        lost.len()
+    );
+    assert!(
+        lost.is_empty(),
+        "acknowledged votes missing or wrong: {:?}",
+        &lost[..lost.len().min(10)]
+    );
+    // result came back by itself, and counts what Postgres holds.
+    total_reaches(before_faults + stored.len() as i64, Duration::from_secs(30)).await;
+}
+
+/// The worker SIGKILLed by the engine (an operator starts it again), then
+/// its process killed from outside (the restart policy brings it back).
+async fn kill_the_worker_twice(stack: &ComposeStack, votes: &Load) {
+    let worker = stack.container("worker");
+    docker(&["kill", &worker]);
+    votes
+        .flowing(200, "while the worker is down", || stack.recent_logs())
+        .await;
+    stack.run(&["start", "worker"]);
+    wait_healthy(stack, "worker");
+    let (_, restarts) = started(stack, "worker");
+    let pid = stack.inspect("worker")["State"]["Pid"].as_i64().unwrap();
+    run_ok(Command::new("kill").args(["-KILL", &pid.to_string()]));
+    eventually(Duration::from_secs(30), "the worker's restart", || async {
+        (started(stack, "worker").1 > restarts).then_some(())
+    })
+    .await;
+    votes
+        .flowing(200, "after the worker restarted", || stack.recent_logs())
+        .await;
+}
+
+/// Stopped and started again without -v: the votes are still there.
+async fn down_and_up_again_keep_the_votes(stack: &ComposeStack) {
+    let before = total().await;
+    stack.run(&["down"]);
+    let warm = Instant::now();
+    stack.run(&["up", "-d", "--wait"]);
+    eprintln!(
+        "containers: healthy stack again (kept volumes) in {:.1} s",
+        warm.elapsed().as_secs_f64()
+    );
+    assert_eq!(total().await, before);
+}
+
+/// Nothing left behind.
+async fn nothing_is_left_behind(stack: &ComposeStack) {
+    stack.run(&["--profile", "seed", "down", "-v", "--remove-orphans"]);
+    assert_eq!(stack.leftovers(), Vec::<String>::new());
 }

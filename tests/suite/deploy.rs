@@ -246,295 +246,374 @@ fn every_kubernetes_folder_parses_strictly_and_is_wired_right() {
             .display()
             .to_string();
         steps.check(&name.clone(), || {
-            // Read as it stands: no anchor (`&id001`) or alias (`*id001`).
-            for file in files {
-                let text = std::fs::read_to_string(file).unwrap();
-                let anchored = text
-                    .lines()
-                    .find(|l| [": &", ": *", "- &", "- *"].iter().any(|p| l.contains(p)));
-                assert!(
-                    anchored.is_none(),
-                    "{}: a YAML anchor or alias: {anchored:?}",
-                    file.display()
-                );
-            }
-            let first = parse(&files[0]);
-            assert!(
-                matches!(&first[0], Object::Namespace(ns) if ns.metadata.name.as_deref() == Some(NAMESPACE)),
-                "{name}: the first file kubectl applies must define the namespace"
-            );
-            let objects: Vec<Object> = files.iter().flat_map(|f| parse(f)).collect();
-            let pods = pods(&objects);
-            let services: Vec<&Service> = objects
-                .iter()
-                .filter_map(|o| {
-                    if let Object::Service(s) = o {
-                        Some(s)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            let config_maps: BTreeSet<String> = objects
-                .iter()
-                .filter_map(|o| {
-                    if let Object::ConfigMap(c) = o {
-                        c.metadata.name.clone()
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            let secrets: BTreeSet<String> = objects
-                .iter()
-                .filter_map(|o| {
-                    if let Object::Secret(s) = o {
-                        s.metadata.name.clone()
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-
-            // Everything lives in the workshop's namespace.
-            for object in &objects {
-                let namespace = match object {
-                    Object::Namespace(_) => continue,
-                    Object::Pod(o) => &o.metadata.namespace,
-                    Object::Service(o) => &o.metadata.namespace,
-                    Object::ReplicaSet(o) => &o.metadata.namespace,
-                    Object::Deployment(o) => &o.metadata.namespace,
-                    Object::StatefulSet(o) => &o.metadata.namespace,
-                    Object::Job(o) => &o.metadata.namespace,
-                    Object::ConfigMap(o) => &o.metadata.namespace,
-                    Object::Secret(o) => &o.metadata.namespace,
-                };
-                assert_eq!(namespace.as_deref(), Some(NAMESPACE), "{name}: {object:?}");
-            }
-
-            // Controllers select their own template.
-            for pod in &pods {
-                let Some(selector) = &pod.selector else {
-                    continue;
-                };
-                let labels = &pod.labels;
-                assert!(
-                    !selector.is_empty(),
-                    "{name}: a controller without a selector"
-                );
-                assert!(
-                    selector.iter().all(|(k, v)| labels.get(k) == Some(v)),
-                    "{name}: {selector:?} does not select {labels:?}"
-                );
-            }
-
-            // Services select pods, and their target ports exist on them.
-            let mut node_ports = BTreeSet::new();
-            for service in &services {
-                let svc_name = service.metadata.name.clone().unwrap();
-                let spec = service.spec.as_ref().unwrap();
-                let selector = spec.selector.clone().unwrap_or_default();
-                let selected: Vec<&PodShape> = pods
-                    .iter()
-                    .filter(|p| {
-                        !selector.is_empty() && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
-                    })
-                    .collect();
-                assert!(
-                    !selected.is_empty(),
-                    "{name}: service {svc_name} selects no pod"
-                );
-                for port in spec.ports.clone().unwrap_or_default() {
-                    if let Some(node_port) = port.node_port {
-                        assert!(
-                            node_ports.insert(node_port),
-                            "{name}: node port {node_port} used twice"
-                        );
-                    }
-                    let target = port
-                        .target_port
-                        .clone()
-                        .unwrap_or(IntOrString::Int(port.port));
-                    for pod in &selected {
-                        let found = pod.spec.containers.iter().flat_map(container_ports).any(
-                            |(pname, number)| match &target {
-                                IntOrString::Int(n) => number == *n,
-                                IntOrString::String(s) => pname.as_deref() == Some(s.as_str()),
-                            },
-                        );
-                        assert!(
-                            found,
-                            "{name}: service {svc_name} targets {target:?}, which {} does not expose",
-                            pod.owner
-                        );
-                    }
-                }
-            }
-
-            // No variable our binaries read is shadowed by a Service's injected ones.
-            let ours: BTreeSet<&String> = facts.values().flat_map(|f| f.vars.iter()).collect();
-            for service in &services {
-                for var in injected(service.metadata.name.as_deref().unwrap(), service) {
-                    assert!(
-                        !ours.contains(&var),
-                        "{name}: service variables would shadow {var}"
-                    );
-                }
-            }
-
-            for pod in &pods {
-                // Port 80 comes from the binaries' file capability, not a sysctl.
-                let sysctls = pod
-                    .spec
-                    .security_context
-                    .as_ref()
-                    .and_then(|s| s.sysctls.clone());
-                assert!(sysctls.is_none(), "{name}: {} sets {sysctls:?}", pod.owner);
-                let mut ports = BTreeSet::new();
-                for container in &pod.spec.containers {
-                    for (_, port) in container_ports(container) {
-                        assert!(
-                            ports.insert(port),
-                            "{name}: two containers of {} use port {port}",
-                            pod.owner
-                        );
-                    }
-                    let image = container.image.clone().unwrap();
-                    if image.starts_with(OURS) {
-                        assert!(
-                            built.contains(&image),
-                            "{name}: {image} is not an image the Dockerfile builds ({built:?})"
-                        );
-                    }
-                    for env in container.env.clone().unwrap_or_default() {
-                        if let Some(from) = &env.value_from {
-                            if let Some(r) = &from.config_map_key_ref {
-                                assert!(
-                                    config_maps.contains(&r.name),
-                                    "{name}: config map {} is not defined",
-                                    r.name
-                                );
-                            }
-                            if let Some(r) = &from.secret_key_ref {
-                                assert!(
-                                    secrets.contains(&r.name),
-                                    "{name}: secret {} is not defined",
-                                    r.name
-                                );
-                            }
-                        }
-                    }
-                    let Some(binary) = our_binary(&image) else {
-                        let added = container
-                            .security_context
-                            .as_ref()
-                            .and_then(|s| s.capabilities.as_ref())
-                            .and_then(|c| c.add.clone());
-                        assert!(added.is_none(), "{name}: {image} adds {added:?}");
-                        continue;
-                    };
-                    let fact = &facts[binary];
-                    for env in container.env.clone().unwrap_or_default() {
-                        assert!(
-                            fact.vars.contains(&env.name),
-                            "{name}: {binary} does not read {}",
-                            env.name
-                        );
-                    }
-                    let exposed: Vec<i32> = container_ports(container)
-                        .into_iter()
-                        .map(|(_, n)| n)
-                        .collect();
-                    assert_eq!(
-                        exposed,
-                        vec![i32::from(fact.default_port)],
-                        "{name}: {binary} listens on {}",
-                        fact.default_port
-                    );
-                    // The worker is behind no Service: a readiness probe could only
-                    // take its pod (shared with result) out of result's Service.
-                    if binary == "worker" {
-                        assert!(
-                            container.readiness_probe.is_none(),
-                            "{name}: the worker has a readiness probe"
-                        );
-                    }
-                    let probes = [
-                        ("readiness", &container.readiness_probe),
-                        ("liveness", &container.liveness_probe),
-                    ];
-                    let wanted = if binary == "worker" {
-                        &probes[1..]
-                    } else {
-                        &probes[..]
-                    };
-                    for (kind, probe) in wanted {
-                        let get = probe
-                            .as_ref()
-                            .and_then(|p| p.http_get.clone())
-                            .unwrap_or_else(|| panic!("{name}: {binary} has no {kind} probe"));
-                        let expected = if *kind == "readiness" {
-                            "/readyz"
-                        } else {
-                            "/healthz"
-                        };
-                        assert_eq!(
-                            get.path.as_deref(),
-                            Some(expected),
-                            "{name}: {binary} {kind} probe"
-                        );
-                        assert_eq!(
-                            get.port,
-                            IntOrString::Int(i32::from(fact.default_port)),
-                            "{name}: {binary} {kind} probe port"
-                        );
-                    }
-                    // What the pod says once, a container may say otherwise.
-                    let sc = container
-                        .security_context
-                        .clone()
-                        .unwrap_or_else(|| panic!("{name}: {binary} has no securityContext"));
-                    let pod_sc = pod.spec.security_context.clone().unwrap_or_default();
-                    assert_eq!(
-                        sc.run_as_non_root.or(pod_sc.run_as_non_root),
-                        Some(true),
-                        "{name}: {binary}"
-                    );
-                    assert!(
-                        sc.run_as_user
-                            .or(pod_sc.run_as_user)
-                            .is_some_and(|uid| uid >= 10_000),
-                        "{name}: {binary} runs as a high UID"
-                    );
-                    assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}: {binary}");
-                    assert_eq!(
-                        sc.allow_privilege_escalation,
-                        Some(false),
-                        "{name}: {binary}"
-                    );
-                    // Every capability dropped but the one a binary listening
-                    // below 1024 needs (it carries it as a file capability).
-                    let capabilities = sc.capabilities.clone().unwrap_or_default();
-                    assert_eq!(
-                        capabilities.drop,
-                        Some(vec!["ALL".to_owned()]),
-                        "{name}: {binary}"
-                    );
-                    assert_eq!(
-                        capabilities.add.unwrap_or_default(),
-                        binds_low_port(binary, fact),
-                        "{name}: {binary} capabilities added"
-                    );
-                    let resources = container.resources.clone().unwrap_or_default();
-                    assert!(
-                        resources.requests.is_some() && resources.limits.is_some(),
-                        "{name}: {binary} resources"
-                    );
-                }
-            }
+            no_yaml_anchor(files);
+            let folder = Folder::read(&name, files, &facts, &built);
+            folder.everything_in_the_namespace();
+            folder.controllers_select_their_template();
+            folder.services_select_pods_and_their_ports();
+            folder.no_service_shadows_our_variables();
+            folder.pods_are_wired();
         });
     }
     steps.finish();
+}
+
+/// Read as it stands: no anchor (`&id001`) or alias (`*id001`).
+fn no_yaml_anchor(files: &[PathBuf]) {
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let anchored = text
+            .lines()
+            .find(|l| [": &", ": *", "- &", "- *"].iter().any(|p| l.contains(p)));
+        assert!(
+            anchored.is_none(),
+            "{}: a YAML anchor or alias: {anchored:?}",
+            file.display()
+        );
+    }
+}
+
+/// One k8s/ folder as `kubectl apply -f` takes it, with what its checks
+/// compare it to: our binaries' facts and the images the Dockerfile builds.
+struct Folder<'a> {
+    name: &'a str,
+    objects: Vec<Object>,
+    pods: Vec<PodShape>,
+    facts: &'a BTreeMap<&'a str, BinaryFacts>,
+    built: &'a BTreeSet<String>,
+}
+
+impl<'a> Folder<'a> {
+    /// Parses the folder's files; the first one must define the namespace.
+    fn read(
+        name: &'a str,
+        files: &[PathBuf],
+        facts: &'a BTreeMap<&'a str, BinaryFacts>,
+        built: &'a BTreeSet<String>,
+    ) -> Self {
+        let first = parse(&files[0]);
+        assert!(
+            matches!(&first[0], Object::Namespace(ns) if ns.metadata.name.as_deref() == Some(NAMESPACE)),
+            "{name}: the first file kubectl applies must define the namespace"
+        );
+        let objects: Vec<Object> = files.iter().flat_map(|f| parse(f)).collect();
+        let pods = pods(&objects);
+        Self {
+            name,
+            objects,
+            pods,
+            facts,
+            built,
+        }
+    }
+
+    fn services(&self) -> Vec<&Service> {
+        self.objects
+            .iter()
+            .filter_map(|o| {
+                if let Object::Service(s) = o {
+                    Some(s)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Everything lives in the workshop's namespace.
+    fn everything_in_the_namespace(&self) {
+        let name = self.name;
+        for object in &self.objects {
+            let namespace = match object {
+                Object::Namespace(_) => continue,
+                Object::Pod(o) => &o.metadata.namespace,
+                Object::Service(o) => &o.metadata.namespace,
+                Object::ReplicaSet(o) => &o.metadata.namespace,
+                Object::Deployment(o) => &o.metadata.namespace,
+                Object::StatefulSet(o) => &o.metadata.namespace,
+                Object::Job(o) => &o.metadata.namespace,
+                Object::ConfigMap(o) => &o.metadata.namespace,
+                Object::Secret(o) => &o.metadata.namespace,
+            };
+            assert_eq!(namespace.as_deref(), Some(NAMESPACE), "{name}: {object:?}");
+        }
+    }
+
+    /// Controllers select their own template.
+    fn controllers_select_their_template(&self) {
+        let name = self.name;
+        for pod in &self.pods {
+            let Some(selector) = &pod.selector else {
+                continue;
+            };
+            let labels = &pod.labels;
+            assert!(
+                !selector.is_empty(),
+                "{name}: a controller without a selector"
+            );
+            assert!(
+                selector.iter().all(|(k, v)| labels.get(k) == Some(v)),
+                "{name}: {selector:?} does not select {labels:?}"
+            );
+        }
+    }
+
+    /// Services select pods, and their target ports exist on them.
+    fn services_select_pods_and_their_ports(&self) {
+        let name = self.name;
+        let mut node_ports = BTreeSet::new();
+        for service in self.services() {
+            let svc_name = service.metadata.name.clone().unwrap();
+            let spec = service.spec.as_ref().unwrap();
+            let selector = spec.selector.clone().unwrap_or_default();
+            let selected: Vec<&PodShape> = self
+                .pods
+                .iter()
+                .filter(|p| {
+                    !selector.is_empty() && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                })
+                .collect();
+            assert!(
+                !selected.is_empty(),
+                "{name}: service {svc_name} selects no pod"
+            );
+            for port in spec.ports.clone().unwrap_or_default() {
+                if let Some(node_port) = port.node_port {
+                    assert!(
+                        node_ports.insert(node_port),
+                        "{name}: node port {node_port} used twice"
+                    );
+                }
+                let target = port
+                    .target_port
+                    .clone()
+                    .unwrap_or(IntOrString::Int(port.port));
+                for pod in &selected {
+                    let found = pod.spec.containers.iter().flat_map(container_ports).any(
+                        |(pname, number)| match &target {
+                            IntOrString::Int(n) => number == *n,
+                            IntOrString::String(s) => pname.as_deref() == Some(s.as_str()),
+                        },
+                    );
+                    assert!(
+                        found,
+                        "{name}: service {svc_name} targets {target:?}, which {} does not expose",
+                        pod.owner
+                    );
+                }
+            }
+        }
+    }
+
+    /// No variable our binaries read is shadowed by a Service's injected ones.
+    fn no_service_shadows_our_variables(&self) {
+        let name = self.name;
+        let ours: BTreeSet<&String> = self.facts.values().flat_map(|f| f.vars.iter()).collect();
+        for service in self.services() {
+            for var in injected(service.metadata.name.as_deref().unwrap(), service) {
+                assert!(
+                    !ours.contains(&var),
+                    "{name}: service variables would shadow {var}"
+                );
+            }
+        }
+    }
+
+    /// Every pod: no sysctl, no port used twice, our images built, what its
+    /// containers reference defined, added capabilities only on our binaries,
+    /// and each of our containers as [`Folder::our_container`] wants it.
+    fn pods_are_wired(&self) {
+        let name = self.name;
+        for pod in &self.pods {
+            // Port 80 comes from the binaries' file capability, not a sysctl.
+            let sysctls = pod
+                .spec
+                .security_context
+                .as_ref()
+                .and_then(|s| s.sysctls.clone());
+            assert!(sysctls.is_none(), "{name}: {} sets {sysctls:?}", pod.owner);
+            let mut ports = BTreeSet::new();
+            for container in &pod.spec.containers {
+                for (_, port) in container_ports(container) {
+                    assert!(
+                        ports.insert(port),
+                        "{name}: two containers of {} use port {port}",
+                        pod.owner
+                    );
+                }
+                let image = container.image.clone().unwrap();
+                if image.starts_with(OURS) {
+                    let built = self.built;
+                    assert!(
+                        built.contains(&image),
+                        "{name}: {image} is not an image the Dockerfile builds ({built:?})"
+                    );
+                }
+                self.references_defined(container);
+                let Some(binary) = our_binary(&image) else {
+                    let added = container
+                        .security_context
+                        .as_ref()
+                        .and_then(|s| s.capabilities.as_ref())
+                        .and_then(|c| c.add.clone());
+                    assert!(added.is_none(), "{name}: {image} adds {added:?}");
+                    continue;
+                };
+                self.our_container(pod, container, binary);
+            }
+        }
+    }
+
+    /// The ConfigMaps and Secrets a container's variables come from are defined.
+    fn references_defined(&self, container: &Container) {
+        let name = self.name;
+        let defined = |pick: fn(&Object) -> Option<String>| -> BTreeSet<String> {
+            self.objects.iter().filter_map(pick).collect()
+        };
+        let config_maps = defined(|o| match o {
+            Object::ConfigMap(c) => c.metadata.name.clone(),
+            _ => None,
+        });
+        let secrets = defined(|o| match o {
+            Object::Secret(s) => s.metadata.name.clone(),
+            _ => None,
+        });
+        for env in container.env.clone().unwrap_or_default() {
+            if let Some(from) = &env.value_from {
+                if let Some(r) = &from.config_map_key_ref {
+                    assert!(
+                        config_maps.contains(&r.name),
+                        "{name}: config map {} is not defined",
+                        r.name
+                    );
+                }
+                if let Some(r) = &from.secret_key_ref {
+                    assert!(
+                        secrets.contains(&r.name),
+                        "{name}: secret {} is not defined",
+                        r.name
+                    );
+                }
+            }
+        }
+    }
+
+    /// One of our binaries' containers: it sets only variables the binary
+    /// reads, exposes its port, is probed where it answers, and is hardened.
+    fn our_container(&self, pod: &PodShape, container: &Container, binary: &str) {
+        let name = self.name;
+        let fact = &self.facts[binary];
+        for env in container.env.clone().unwrap_or_default() {
+            assert!(
+                fact.vars.contains(&env.name),
+                "{name}: {binary} does not read {}",
+                env.name
+            );
+        }
+        let exposed: Vec<i32> = container_ports(container)
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(
+            exposed,
+            vec![i32::from(fact.default_port)],
+            "{name}: {binary} listens on {}",
+            fact.default_port
+        );
+        self.probes(container, binary, fact);
+        self.hardened(pod, container, binary, fact);
+    }
+
+    /// Readiness on `/readyz` (not the worker's) and liveness on `/healthz`,
+    /// at the binary's port.
+    fn probes(&self, container: &Container, binary: &str, fact: &BinaryFacts) {
+        let name = self.name;
+        // The worker is behind no Service: a readiness probe could only
+        // take its pod (shared with result) out of result's Service.
+        if binary == "worker" {
+            assert!(
+                container.readiness_probe.is_none(),
+                "{name}: the worker has a readiness probe"
+            );
+        }
+        let probes = [
+            ("readiness", &container.readiness_probe),
+            ("liveness", &container.liveness_probe),
+        ];
+        let wanted = if binary == "worker" {
+            &probes[1..]
+        } else {
+            &probes[..]
+        };
+        for (kind, probe) in wanted {
+            let get = probe
+                .as_ref()
+                .and_then(|p| p.http_get.clone())
+                .unwrap_or_else(|| panic!("{name}: {binary} has no {kind} probe"));
+            let expected = if *kind == "readiness" {
+                "/readyz"
+            } else {
+                "/healthz"
+            };
+            assert_eq!(
+                get.path.as_deref(),
+                Some(expected),
+                "{name}: {binary} {kind} probe"
+            );
+            assert_eq!(
+                get.port,
+                IntOrString::Int(i32::from(fact.default_port)),
+                "{name}: {binary} {kind} probe port"
+            );
+        }
+    }
+
+    /// A non-root high UID, a read-only root, no escalation, every
+    /// capability dropped but what the binary needs, requests and limits.
+    fn hardened(&self, pod: &PodShape, container: &Container, binary: &str, fact: &BinaryFacts) {
+        let name = self.name;
+        // What the pod says once, a container may say otherwise.
+        let sc = container
+            .security_context
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: {binary} has no securityContext"));
+        let pod_sc = pod.spec.security_context.clone().unwrap_or_default();
+        assert_eq!(
+            sc.run_as_non_root.or(pod_sc.run_as_non_root),
+            Some(true),
+            "{name}: {binary}"
+        );
+        assert!(
+            sc.run_as_user
+                .or(pod_sc.run_as_user)
+                .is_some_and(|uid| uid >= 10_000),
+            "{name}: {binary} runs as a high UID"
+        );
+        assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}: {binary}");
+        assert_eq!(
+            sc.allow_privilege_escalation,
+            Some(false),
+            "{name}: {binary}"
+        );
+        // Every capability dropped but the one a binary listening
+        // below 1024 needs (it carries it as a file capability).
+        let capabilities = sc.capabilities.clone().unwrap_or_default();
+        assert_eq!(
+            capabilities.drop,
+            Some(vec!["ALL".to_owned()]),
+            "{name}: {binary}"
+        );
+        assert_eq!(
+            capabilities.add.unwrap_or_default(),
+            binds_low_port(binary, fact),
+            "{name}: {binary} capabilities added"
+        );
+        let resources = container.resources.clone().unwrap_or_default();
+        assert!(
+            resources.requests.is_some() && resources.limits.is_some(),
+            "{name}: {binary} resources"
+        );
+    }
 }
 
 /// `localhost/votingapp/...` tags the bake file builds, checked against the Dockerfile's stages.
@@ -595,6 +674,18 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
     )
     .unwrap();
     let services = compose["services"].as_mapping().unwrap();
+    compose_runs_our_four_images_from_their_targets(services, &built);
+    let (theirs, exporters) = compose_images_not_ours(services);
+    the_exporters_profile_runs_the_sidecars_images(&exporters);
+    the_manifests_run_the_same_images(&expected, &theirs);
+}
+
+/// Each compose service of ours runs an image the bake file builds, from the
+/// Dockerfile target of its name: vote, result, worker and seed.
+fn compose_runs_our_four_images_from_their_targets(
+    services: &serde_norway::Mapping,
+    built: &BTreeSet<String>,
+) {
     let mut ours = BTreeSet::new();
     for (name, service) in services {
         let image = service["image"].as_str().unwrap().to_owned();
@@ -616,9 +707,13 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
         4,
         "vote, result, worker and seed in compose: {ours:?}"
     );
+}
 
-    // The `exporters` profile runs what k8s/app's observability component
-    // runs as sidecars, the same images.
+/// The images compose runs that are not ours: the stores, and the
+/// `exporters` profile's.
+fn compose_images_not_ours(
+    services: &serde_norway::Mapping,
+) -> (BTreeSet<String>, BTreeSet<String>) {
     let is_exporter = |service: &serde_norway::Value| {
         service["profiles"]
             .as_sequence()
@@ -637,6 +732,12 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
         .filter_map(|service| service["image"].as_str())
         .map(String::from)
         .collect();
+    (theirs, exporters)
+}
+
+/// The `exporters` profile runs what k8s/app's observability component
+/// runs as sidecars, the same images.
+fn the_exporters_profile_runs_the_sidecars_images(exporters: &BTreeSet<String>) {
     let mut sidecars = BTreeSet::new();
     for file in ["redis-exporter.yaml", "postgres-exporter.yaml"] {
         let path = repo().join("k8s/app/components/observability").join(file);
@@ -648,11 +749,15 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
         );
     }
     assert_eq!(
-        exporters, sidecars,
+        *exporters, sidecars,
         "compose's exporters profile and k8s/app's sidecars run the same exporter images"
     );
     assert_eq!(exporters.len(), 2, "{exporters:?}");
+}
 
+/// The workshop's manifests run every image we build and only those, and
+/// the Redis and Postgres images compose runs.
+fn the_manifests_run_the_same_images(expected: &BTreeSet<String>, theirs: &BTreeSet<String>) {
     let mut in_k8s = BTreeSet::new();
     let mut databases_in_k8s = BTreeSet::new();
     for files in folders().values() {
@@ -670,11 +775,11 @@ fn the_compose_file_bake_file_dockerfile_and_manifests_name_the_same_images() {
         }
     }
     assert_eq!(
-        in_k8s, expected,
+        in_k8s, *expected,
         "the manifests use every image we build, and only those"
     );
     assert_eq!(
-        databases_in_k8s, theirs,
+        databases_in_k8s, *theirs,
         "compose and the manifests run the same Redis and Postgres images"
     );
 }

@@ -5,8 +5,8 @@
 
 use crate::harness::service::Service;
 use crate::harness::stalling_proxy::StallingProxy;
+use crate::harness::worker::{counts, drained, logged, push, stamped};
 use crate::harness::{eventually, metric, Stack};
-use crate::worker_service::{counts, drained, logged, push, stamped};
 use common::redis_link::{CallError, RedisLink};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -32,62 +32,19 @@ fn expected_counts(expected: &BTreeMap<String, String>) -> (i64, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_killed_at_random_lose_no_vote_and_each_voters_last_vote_wins() {
     const VOTES: usize = 20_000;
-    const VOTERS: usize = 5_000;
     let stack = Stack::start("chaos-kill-workers");
     let (mut rng, seed) = seeded();
-    let worker_env = |id: &str| {
-        stack.env(&[
-            ("WORKER_ID", id),
-            ("BATCH_SIZE", "100"),
-            ("HEARTBEAT_TTL_MS", "1000"),
-        ])
-    };
     let mut workers: Vec<Service> = (0..3)
-        .map(|i| Service::spawn("worker", &stack.dir, &worker_env(&format!("w{i}"))))
-        .collect();
-
-    // Every voter votes four times, at random; the queue is in casting order.
-    let mut expected = BTreeMap::new();
-    let votes: Vec<String> = (0..VOTES)
         .map(|i| {
-            // The first VOTERS votes give every voter one; the rest are random.
-            let voter = if i < VOTERS {
-                i
-            } else {
-                rng.random_range(0..VOTERS)
-            };
-            let voter = format!("voter{voter:04}");
-            let choice = if rng.random_bool(0.5) { "a" } else { "b" };
-            expected.insert(voter.clone(), choice.to_owned());
-            stamped(&voter, choice, i as i64 + 1)
+            Service::spawn(
+                "worker",
+                &stack.dir,
+                &chaos_worker_env(&stack, &format!("w{i}")),
+            )
         })
         .collect();
-
-    let mut kills = 0;
-    let mut new_ids = 0;
-    let mut chunks = votes.chunks(500);
-    let started = Instant::now();
-    loop {
-        if let Some(chunk) = chunks.next() {
-            push(&stack, chunk).await;
-        } else if stack.queued().await == 0 || started.elapsed() > Duration::from_secs(60) {
-            break;
-        }
-        // Chaos on purpose: the workers run a random while between kills.
-        tokio::time::sleep(Duration::from_millis(rng.random_range(100..300))).await;
-        let victim = rng.random_range(0..workers.len());
-        workers[victim].kill9();
-        kills += 1;
-        // Half come back under the same id (a container restart); the others
-        // as a new worker, so the dead one's batch must be recovered by expiry.
-        let id = if rng.random_bool(0.5) {
-            format!("w{victim}")
-        } else {
-            new_ids += 1;
-            format!("w{victim}-{new_ids}")
-        };
-        workers[victim] = Service::spawn("worker", &stack.dir, &worker_env(&id));
-    }
+    let (votes, expected) = every_voter_votes_four_times(&mut rng, VOTES);
+    let (kills, new_ids) = push_while_killing_workers(&stack, &mut rng, &mut workers, &votes).await;
     drained(&stack).await;
 
     let stored = stack.stored_votes().await;
@@ -105,6 +62,77 @@ async fn three_workers_killed_at_random_lose_no_vote_and_each_voters_last_vote_w
     assert_eq!((missing, wrong), (0, 0), "seed {seed}");
     assert_eq!(stored, expected, "seed {seed}");
     assert_eq!(counts(&stack).await, expected_counts(&expected));
+}
+
+/// A chaos worker's environment: small batches, a 1 s heartbeat.
+fn chaos_worker_env(stack: &Stack, id: &str) -> Vec<(String, String)> {
+    stack.env(&[
+        ("WORKER_ID", id),
+        ("BATCH_SIZE", "100"),
+        ("HEARTBEAT_TTL_MS", "1000"),
+    ])
+}
+
+/// `count` stamped votes in casting order, and each voter's last choice:
+/// every voter votes four times on average, at random.
+fn every_voter_votes_four_times(
+    rng: &mut StdRng,
+    count: usize,
+) -> (Vec<String>, BTreeMap<String, String>) {
+    const VOTERS: usize = 5_000;
+    let mut expected = BTreeMap::new();
+    let votes: Vec<String> = (0..count)
+        .map(|i| {
+            // The first VOTERS votes give every voter one; the rest are random.
+            let voter = if i < VOTERS {
+                i
+            } else {
+                rng.random_range(0..VOTERS)
+            };
+            let voter = format!("voter{voter:04}");
+            let choice = if rng.random_bool(0.5) { "a" } else { "b" };
+            expected.insert(voter.clone(), choice.to_owned());
+            stamped(&voter, choice, i as i64 + 1)
+        })
+        .collect();
+    (votes, expected)
+}
+
+/// Pushes `votes` 500 at a time, killing a random worker (SIGKILL) after
+/// each push and on until the queue is empty (60 s at most); half come back
+/// under the same id, half under a new one. Returns the kills and new ids.
+async fn push_while_killing_workers(
+    stack: &Stack,
+    rng: &mut StdRng,
+    workers: &mut [Service],
+    votes: &[String],
+) -> (usize, usize) {
+    let mut kills = 0;
+    let mut new_ids = 0;
+    let mut chunks = votes.chunks(500);
+    let started = Instant::now();
+    loop {
+        if let Some(chunk) = chunks.next() {
+            push(stack, chunk).await;
+        } else if stack.queued().await == 0 || started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        // Chaos on purpose: the workers run a random while between kills.
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..300))).await;
+        let victim = rng.random_range(0..workers.len());
+        workers[victim].kill9();
+        kills += 1;
+        // Half come back under the same id (a container restart); the others
+        // as a new worker, so the dead one's batch must be recovered by expiry.
+        let id = if rng.random_bool(0.5) {
+            format!("w{victim}")
+        } else {
+            new_ids += 1;
+            format!("w{victim}-{new_ids}")
+        };
+        workers[victim] = Service::spawn("worker", &stack.dir, &chaos_worker_env(stack, &id));
+    }
+    (kills, new_ids)
 }
 
 /// Voters voting again and again through the vote service until stopped,
@@ -335,71 +363,24 @@ async fn sigterm_under_load_fails_no_request_the_vote_service_accepted() {
     // A drain long enough that a request stamped "before the signal" but
     // delayed by a busy machine still reaches an open listener.
     let mut vote = stack.vote(&[("DRAIN_SECONDS", "2")]).await;
-    // A new connection per request, so no request rides a connection the
-    // server is closing; every request sent before the signal must succeed.
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let signalled: Arc<std::sync::OnceLock<Instant>> = Arc::new(std::sync::OnceLock::new());
-    let stop = Arc::new(AtomicBool::new(false));
-    let served = Arc::new(AtomicUsize::new(0));
-    let refused_after = Arc::new(AtomicUsize::new(0));
-    let url = vote.url("/");
-    let lanes: Vec<_> = (0..16)
-        .map(|_| {
-            let (client, url, signalled) = (client.clone(), url.clone(), signalled.clone());
-            let (stop, served, refused_after) =
-                (stop.clone(), served.clone(), refused_after.clone());
-            tokio::spawn(async move {
-                let mut outcomes = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let before_signal = signalled.get().is_none();
-                    let res = client
-                        .post(&url)
-                        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                        .body("vote=a")
-                        .send()
-                        .await;
-                    let ok = matches!(&res, Ok(res) if res.status() == 200);
-                    outcomes.push((before_signal, ok));
-                    if ok {
-                        served.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        if !before_signal {
-                            refused_after.fetch_add(1, Ordering::Relaxed);
-                        }
-                        // A client's pause before trying again.
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-                outcomes
-            })
-        })
-        .collect();
+    let lanes = LanesAroundASignal::start(&vote.url("/"));
     // Drive the run through each phase until it is seen, not for fixed times.
     eventually(
         Duration::from_secs(30),
         "votes served before the signal",
-        || async { (served.load(Ordering::Relaxed) >= 200).then_some(()) },
+        || async { (lanes.served.load(Ordering::Relaxed) >= 200).then_some(()) },
     )
     .await;
-    signalled.set(Instant::now()).unwrap();
+    lanes.signalled.set(Instant::now()).unwrap();
     vote.sigterm();
     let status = vote.exit_status(Duration::from_secs(15)).await;
     eventually(
         Duration::from_secs(30),
         "requests refused after the stop",
-        || async { (refused_after.load(Ordering::Relaxed) >= 16).then_some(()) },
+        || async { (lanes.refused_after.load(Ordering::Relaxed) >= 16).then_some(()) },
     )
     .await;
-    stop.store(true, Ordering::Relaxed);
-    let mut outcomes = Vec::new();
-    for lane in lanes {
-        outcomes.extend(lane.await.unwrap());
-    }
+    let outcomes = lanes.finish().await;
     let count = |before: bool, ok: bool| outcomes.iter().filter(|o| **o == (before, ok)).count();
     let (ok_before, failed_before) = (count(true, true), count(true, false));
     let (ok_after, refused) = (count(false, true), count(false, false));
@@ -417,6 +398,81 @@ async fn sigterm_under_load_fails_no_request_the_vote_service_accepted() {
     let queued = stack.queued().await;
     println!("queued {queued}, acknowledged {ok}");
     assert!(queued >= ok as i64, "an acknowledged vote is missing");
+}
+
+/// 16 lanes posting votes until stopped, each request on a new connection;
+/// every outcome is kept as (sent before the signal, served).
+struct LanesAroundASignal {
+    signalled: Arc<std::sync::OnceLock<Instant>>,
+    stop: Arc<AtomicBool>,
+    served: Arc<AtomicUsize>,
+    refused_after: Arc<AtomicUsize>,
+    lanes: Vec<tokio::task::JoinHandle<Vec<(bool, bool)>>>,
+}
+
+impl LanesAroundASignal {
+    fn start(url: &str) -> Self {
+        // A new connection per request, so no request rides a connection the
+        // server is closing; every request sent before the signal must succeed.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let signalled: Arc<std::sync::OnceLock<Instant>> = Arc::new(std::sync::OnceLock::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicUsize::new(0));
+        let refused_after = Arc::new(AtomicUsize::new(0));
+        let lanes = (0..16)
+            .map(|_| {
+                let (client, url, signalled) = (client.clone(), url.to_owned(), signalled.clone());
+                let (stop, served, refused_after) =
+                    (stop.clone(), served.clone(), refused_after.clone());
+                tokio::spawn(async move {
+                    let mut outcomes = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let before_signal = signalled.get().is_none();
+                        let res = client
+                            .post(&url)
+                            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                            .body("vote=a")
+                            .send()
+                            .await;
+                        let ok = matches!(&res, Ok(res) if res.status() == 200);
+                        outcomes.push((before_signal, ok));
+                        if ok {
+                            served.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            if !before_signal {
+                                refused_after.fetch_add(1, Ordering::Relaxed);
+                            }
+                            // A client's pause before trying again.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                    outcomes
+                })
+            })
+            .collect();
+        Self {
+            signalled,
+            stop,
+            served,
+            refused_after,
+            lanes,
+        }
+    }
+
+    /// Stops the lanes: every outcome, (sent before the signal, served).
+    async fn finish(self) -> Vec<(bool, bool)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut outcomes = Vec::new();
+        for lane in self.lanes {
+            outcomes.extend(lane.await.unwrap());
+        }
+        outcomes
+    }
 }
 
 #[tokio::test]

@@ -76,69 +76,12 @@ async fn a_voters_last_vote_wins_across_replicas_whose_clocks_disagree() {
         return;
     };
     let stack = Stack::start("last-vote-wins");
-    let (ahead_clock, behind_clock) = (
-        stack.dir.join("ahead.clock"),
-        stack.dir.join("behind.clock"),
-    );
-    let mut ahead =
-        vote_with_clock(&stack, &library, &ahead_clock, &format!("+{SKEW_SECONDS}s")).await;
-    let behind = vote_with_clock(
-        &stack,
-        &library,
-        &behind_clock,
-        &format!("-{SKEW_SECONDS}s"),
-    )
-    .await;
-
-    // The clocks really disagree, as the replicas' stamps show.
-    let skew = SKEW_SECONDS * 1_000_000;
-    let (a, now, b) = (
-        stamp_of_a_new_voter(&stack, &ahead).await,
-        now_micros(),
-        stamp_of_a_new_voter(&stack, &behind).await,
-    );
-    assert!(
-        a > now + skew / 2 && b < now - skew / 2,
-        "libfaketime did not skew the replicas' clocks: ahead {a}, now {now}, behind {b}"
-    );
-
-    // Twenty voters, six votes each, alternating replicas; half start on
-    // the replica ahead, half behind, so the last vote lands on either.
-    // After the third vote the clock ahead steps back to 10 s behind and
-    // its replica restarts.
-    let voters: Vec<String> = (0..20).map(|voter| format!("clocks{voter:02}")).collect();
-    let browsers: Vec<reqwest::Client> = voters
-        .iter()
-        .map(|id| browser_of(id, &ahead.url("/")))
-        .collect();
-    let choices = ["a", "b", "b", "a", "a", "b"];
-    for (round, choice) in choices.into_iter().enumerate() {
-        if round == 3 {
-            drop(ahead);
-            ahead = vote_with_clock(&stack, &library, &ahead_clock, "-10s").await;
-            let stepped = stamp_of_a_new_voter(&stack, &ahead).await;
-            assert!(
-                stepped < now_micros() - 5 * 1_000_000,
-                "the clock ahead did not step back: {stepped}"
-            );
-        }
-        for (voter, browser) in browsers.iter().enumerate() {
-            let replica = if (voter + round) % 2 == 0 {
-                &ahead
-            } else {
-                &behind
-            };
-            let res = cast(browser, &replica.url("/"), choice).await;
-            assert_eq!(res.status(), 200, "voter {}, vote {round}", voters[voter]);
-        }
-    }
-    let last: std::collections::BTreeMap<String, String> = voters
-        .into_iter()
-        .map(|id| (id, choices[choices.len() - 1].to_owned()))
-        .collect();
-
+    let ahead_clock = stack.dir.join("ahead.clock");
+    let (ahead, behind) = replicas_whose_clocks_disagree(&stack, &library, &ahead_clock).await;
+    let (last, _ahead) =
+        six_votes_each_alternating_replicas(&stack, &library, &ahead_clock, ahead, &behind).await;
     let _worker = stack.worker(&[]).await;
-    crate::worker_service::drained(&stack).await;
+    crate::harness::worker::drained(&stack).await;
     let stored = stack.stored_votes().await;
     let reversed: Vec<&String> = last
         .iter()
@@ -151,6 +94,75 @@ async fn a_voters_last_vote_wins_across_replicas_whose_clocks_disagree() {
         reversed.len(),
         last.len()
     );
+}
+
+/// Two vote replicas, one with its clock ahead (read from `ahead_clock`)
+/// and one behind; the clocks really disagree, as the replicas' stamps show.
+async fn replicas_whose_clocks_disagree(
+    stack: &Stack,
+    library: &std::path::Path,
+    ahead_clock: &std::path::Path,
+) -> (Service, Service) {
+    let behind_clock = stack.dir.join("behind.clock");
+    let ahead = vote_with_clock(stack, library, ahead_clock, &format!("+{SKEW_SECONDS}s")).await;
+    let behind = vote_with_clock(stack, library, &behind_clock, &format!("-{SKEW_SECONDS}s")).await;
+
+    // The clocks really disagree, as the replicas' stamps show.
+    let skew = SKEW_SECONDS * 1_000_000;
+    let (a, now, b) = (
+        stamp_of_a_new_voter(stack, &ahead).await,
+        now_micros(),
+        stamp_of_a_new_voter(stack, &behind).await,
+    );
+    assert!(
+        a > now + skew / 2 && b < now - skew / 2,
+        "libfaketime did not skew the replicas' clocks: ahead {a}, now {now}, behind {b}"
+    );
+    (ahead, behind)
+}
+
+/// Twenty voters, six votes each, alternating replicas; half start on the
+/// replica ahead, half behind, so the last vote lands on either. After the
+/// third vote the clock ahead steps back to 10 s behind and its replica
+/// restarts. Returns each voter's last choice, and the restarted replica.
+async fn six_votes_each_alternating_replicas(
+    stack: &Stack,
+    library: &std::path::Path,
+    ahead_clock: &std::path::Path,
+    mut ahead: Service,
+    behind: &Service,
+) -> (std::collections::BTreeMap<String, String>, Service) {
+    let voters: Vec<String> = (0..20).map(|voter| format!("clocks{voter:02}")).collect();
+    let browsers: Vec<reqwest::Client> = voters
+        .iter()
+        .map(|id| browser_of(id, &ahead.url("/")))
+        .collect();
+    let choices = ["a", "b", "b", "a", "a", "b"];
+    for (round, choice) in choices.into_iter().enumerate() {
+        if round == 3 {
+            drop(ahead);
+            ahead = vote_with_clock(stack, library, ahead_clock, "-10s").await;
+            let stepped = stamp_of_a_new_voter(stack, &ahead).await;
+            assert!(
+                stepped < now_micros() - 5 * 1_000_000,
+                "the clock ahead did not step back: {stepped}"
+            );
+        }
+        for (voter, browser) in browsers.iter().enumerate() {
+            let replica = if (voter + round) % 2 == 0 {
+                &ahead
+            } else {
+                behind
+            };
+            let res = cast(browser, &replica.url("/"), choice).await;
+            assert_eq!(res.status(), 200, "voter {}, vote {round}", voters[voter]);
+        }
+    }
+    let last = voters
+        .into_iter()
+        .map(|id| (id, choices[choices.len() - 1].to_owned()))
+        .collect();
+    (last, ahead)
 }
 
 /// A browser that already holds the cookie `voter_id=<id>` for the host of

@@ -10,6 +10,7 @@ use crate::harness::compose::repo_root;
 use crate::harness::load::Load;
 use crate::harness::pod_monitor::{namespace_of, scrape_config, shipped, PodTarget};
 use crate::harness::prometheus::{program, Prometheus};
+use crate::harness::service::Service;
 use crate::harness::{cast, eventually, http_client, Stack, TestDir};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -66,6 +67,47 @@ fn dashboard_queries() -> Vec<(String, String)> {
 #[tokio::test]
 async fn every_dashboard_query_returns_data_from_prometheus_scraping_the_services() {
     let stack = Stack::start("observability");
+    let (vote, worker, result, prometheus) = services_scraped_as_k8s_app(&stack).await;
+    let namespace = namespace_of("k8s/app/base");
+    each_service_is_a_job_of_its_own(&prometheus, &namespace).await;
+
+    // A viewer watching live, a vote refused as a bad request, then votes flowing.
+    let viewer = http_client(false)
+        .get(result.url("/events"))
+        .send()
+        .await
+        .expect("open /events");
+    assert_eq!(viewer.status(), 200);
+    let refused = cast(&http_client(true), &vote.url("/"), "z").await;
+    assert_eq!(refused.status(), 400);
+    let load = Load::start(&vote.url("/"), "observed", 2);
+    load.flowing(200, "before querying Prometheus", String::new)
+        .await;
+    // Readiness probes, as the kubelet's, set dependency_up.
+    let (vote, worker, result) = (
+        vote.ready().await,
+        worker.ready().await,
+        result.ready().await,
+    );
+
+    every_panel_shows_data_of_its_namespace_only(&prometheus, &namespace).await;
+    // What the panels show is what the services count.
+    let stored = prometheus.query("sum(votes_stored_total)").await;
+    assert!(
+        stored[0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|n| n >= 1.0),
+        "{stored:?}"
+    );
+    let outcome = load.finish().await;
+    assert_eq!(outcome.failed(), 0);
+    drop((vote, worker, result, viewer));
+}
+
+/// vote, the worker and result as k8s/app runs them (/metrics on a port of
+/// its own), and Prometheus scraping them with the pod-monitor's job.
+async fn services_scraped_as_k8s_app(stack: &Stack) -> (Service, Service, Service, Prometheus) {
     // As k8s/app runs them: /metrics on a port of its own.
     let split = [("METRICS_PORT", "0")];
     let vote = stack.vote(&split).await;
@@ -91,9 +133,11 @@ async fn every_dashboard_query_returns_data_from_prometheus_scraping_the_service
         pods.len(),
     )
     .await;
+    (vote, worker, result, prometheus)
+}
 
-    // Each service is a job of its own, in the app's namespace.
-    let namespace = namespace_of("k8s/app/base");
+/// Each service is a job of its own, in the app's namespace.
+async fn each_service_is_a_job_of_its_own(prometheus: &Prometheus, namespace: &str) {
     let jobs: BTreeSet<String> = prometheus
         .query(&format!("up{{namespace={namespace:?}}}"))
         .await
@@ -105,28 +149,13 @@ async fn every_dashboard_query_returns_data_from_prometheus_scraping_the_service
         BTreeSet::from(["vote".into(), "worker".into(), "result".into()]),
         "the jobs the PodMonitor's relabelling gives"
     );
+}
 
-    // A viewer watching live, a vote refused as a bad request, then votes flowing.
-    let viewer = http_client(false)
-        .get(result.url("/events"))
-        .send()
-        .await
-        .expect("open /events");
-    assert_eq!(viewer.status(), 200);
-    let refused = cast(&http_client(true), &vote.url("/"), "z").await;
-    assert_eq!(refused.status(), 400);
-    let load = Load::start(&vote.url("/"), "observed", 2);
-    load.flowing(200, "before querying Prometheus", String::new)
-        .await;
-    // Readiness probes, as the kubelet's, set dependency_up.
-    let (vote, worker, result) = (
-        vote.ready().await,
-        worker.ready().await,
-        result.ready().await,
-    );
-
+/// Every panel's expression, its variables set, returns data; set to another
+/// namespace, none.
+async fn every_panel_shows_data_of_its_namespace_only(prometheus: &Prometheus, namespace: &str) {
     for (panel, expr) in dashboard_queries() {
-        let scoped = with_variables(&expr, &namespace);
+        let scoped = with_variables(&expr, namespace);
         let what = format!("data for the panel {panel:?}: {scoped}");
         let series = eventually(Duration::from_secs(30), &what, || async {
             let series = prometheus.query(&scoped).await;
@@ -150,18 +179,6 @@ async fn every_dashboard_query_returns_data_from_prometheus_scraping_the_service
             "the panel {panel:?} shows series of namespace {namespace} when the dashboard is set to another: {elsewhere} -> {foreign:?}"
         );
     }
-    // What the panels show is what the services count.
-    let stored = prometheus.query("sum(votes_stored_total)").await;
-    assert!(
-        stored[0]["value"][1]
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            .is_some_and(|n| n >= 1.0),
-        "{stored:?}"
-    );
-    let outcome = load.finish().await;
-    assert_eq!(outcome.failed(), 0);
-    drop((vote, worker, result, viewer));
 }
 
 /// The PrometheusRule's `spec` (a plain rule file) written to `dir`, with or

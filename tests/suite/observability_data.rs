@@ -74,45 +74,92 @@ async fn synchronous_standby_names(client: &tokio_postgres::Client, value: &str)
 
 #[tokio::test]
 async fn the_data_alerts_read_what_the_exporters_report_and_hold_on_each_fault() {
-    let dir = TestDir::new("data-alerts");
-    let mut master = RedisServer::start(&dir, false);
-    let replica = RedisServer::replica_of(&master, &dir, 1);
-    let primary = Postgres::start(&dir);
-    let standby = Postgres::standby_of(&primary, &dir);
+    let mut tier = WatchedDataTier::start().await;
+    let prometheus = &tier.prometheus;
+    every_metric_the_alerts_read_is_scraped(prometheus).await;
+    let alerts = data_alerts();
+    assert_eq!(alerts.len(), 4, "{alerts:?}");
+    no_alert_holds_while_all_is_well(prometheus, &alerts).await;
+    redis_near_its_maxmemory_raises_its_alert(&tier.master, prometheus, &alerts).await;
+    a_missing_synchronous_standby_raises_its_alert(&tier.primary, prometheus, &alerts).await;
+    // The replica cut from its master.
+    tier.master.stop();
+    let broken = holds_for(
+        &tier.prometheus,
+        "RedisReplicationBroken",
+        &alerts["RedisReplicationBroken"],
+    )
+    .await;
+    assert_eq!(broken, ["redis-1"]);
+}
 
-    let redis_master = Exporter::redis(&dir, "redis-exporter-0", master.port).await;
-    let redis_replica = Exporter::redis(&dir, "redis-exporter-1", replica.port).await;
-    let postgres = Exporter::postgres(&dir, "postgres-exporter-0", &primary.url()).await;
-    let redis_patch = format!("{COMPONENT}/redis-exporter.yaml");
-    let db_patch = format!("{COMPONENT}/postgres-exporter.yaml");
-    let pods = [
-        PodTarget::of(
-            "k8s/app/base/redis.yaml",
-            Some(&redis_patch),
-            "redis-0",
-            "metrics",
-            redis_master.port,
-        ),
-        PodTarget::of(
-            "k8s/app/base/redis.yaml",
-            Some(&redis_patch),
-            "redis-1",
-            "metrics",
-            redis_replica.port,
-        ),
-        PodTarget::of(
-            "k8s/app/base/db.yaml",
-            Some(&db_patch),
-            "db-0",
-            "metrics",
-            postgres.port,
-        ),
-    ];
-    let monitor = shipped(COMPONENT, "data-pod-monitor.yaml");
-    let prometheus =
-        Prometheus::start(&dir, vec![scrape_config(&monitor, 0, &pods)], pods.len()).await;
+/// A Redis master with a replica, a Postgres primary with a standby, an
+/// exporter for redis-0, redis-1 and db-0, and Prometheus scraping them with
+/// the shipped PodMonitor's job. Fields drop in order: Prometheus first,
+/// the directory last.
+struct WatchedDataTier {
+    prometheus: Prometheus,
+    _exporters: [Exporter; 3],
+    _standby: Postgres,
+    primary: Postgres,
+    _replica: RedisServer,
+    master: RedisServer,
+    _dir: TestDir,
+}
 
-    // Every metric the alerts read, with the labels they match on.
+impl WatchedDataTier {
+    async fn start() -> Self {
+        let dir = TestDir::new("data-alerts");
+        let master = RedisServer::start(&dir, false);
+        let replica = RedisServer::replica_of(&master, &dir, 1);
+        let primary = Postgres::start(&dir);
+        let standby = Postgres::standby_of(&primary, &dir);
+
+        let redis_master = Exporter::redis(&dir, "redis-exporter-0", master.port).await;
+        let redis_replica = Exporter::redis(&dir, "redis-exporter-1", replica.port).await;
+        let postgres = Exporter::postgres(&dir, "postgres-exporter-0", &primary.url()).await;
+        let redis_patch = format!("{COMPONENT}/redis-exporter.yaml");
+        let db_patch = format!("{COMPONENT}/postgres-exporter.yaml");
+        let pods = [
+            PodTarget::of(
+                "k8s/app/base/redis.yaml",
+                Some(&redis_patch),
+                "redis-0",
+                "metrics",
+                redis_master.port,
+            ),
+            PodTarget::of(
+                "k8s/app/base/redis.yaml",
+                Some(&redis_patch),
+                "redis-1",
+                "metrics",
+                redis_replica.port,
+            ),
+            PodTarget::of(
+                "k8s/app/base/db.yaml",
+                Some(&db_patch),
+                "db-0",
+                "metrics",
+                postgres.port,
+            ),
+        ];
+        let monitor = shipped(COMPONENT, "data-pod-monitor.yaml");
+        let prometheus =
+            Prometheus::start(&dir, vec![scrape_config(&monitor, 0, &pods)], pods.len()).await;
+        Self {
+            prometheus,
+            _exporters: [redis_master, redis_replica, postgres],
+            _standby: standby,
+            primary,
+            _replica: replica,
+            master,
+            _dir: dir,
+        }
+    }
+}
+
+/// Every metric the alerts read, with the labels they match on.
+async fn every_metric_the_alerts_read_is_scraped(prometheus: &Prometheus) {
     let scoped = r#"app_kubernetes_io_part_of="votingapp", namespace="votingapp""#;
     for (metric, job, pod) in [
         ("redis_memory_used_bytes", "redis", "redis-0"),
@@ -131,19 +178,28 @@ async fn the_data_alerts_read_what_the_exporters_report_and_hold_on_each_fault()
         .await;
         eprintln!("{query} -> {}", series[0]["value"][1]);
     }
-    let alerts = data_alerts();
-    assert_eq!(alerts.len(), 4, "{alerts:?}");
+}
 
-    // All well: no alert's expression holds.
-    for (alert, expr) in &alerts {
+/// All well: no alert's expression holds.
+async fn no_alert_holds_while_all_is_well(
+    prometheus: &Prometheus,
+    alerts: &BTreeMap<String, String>,
+) {
+    for (alert, expr) in alerts {
         let series = prometheus.query(expr).await;
         assert!(
             series.is_empty(),
             "{alert} holds while all is well: {series:?}"
         );
     }
+}
 
-    // Redis near its maxmemory: its used memory is 90% of a new limit.
+/// Redis near its maxmemory: its used memory is 90% of a new limit.
+async fn redis_near_its_maxmemory_raises_its_alert(
+    master: &RedisServer,
+    prometheus: &Prometheus,
+    alerts: &BTreeMap<String, String>,
+) {
     let mut redis = master.connection().await;
     let used: String = redis::cmd("INFO")
         .arg("memory")
@@ -164,33 +220,29 @@ async fn the_data_alerts_read_what_the_exporters_report_and_hold_on_each_fault()
         .await
         .unwrap();
     let near = holds_for(
-        &prometheus,
+        prometheus,
         "RedisMemoryNearLimit",
         &alerts["RedisMemoryNearLimit"],
     )
     .await;
     assert_eq!(near, ["redis-0"]);
+}
 
-    // A primary that asks for a synchronous standby its standby is not.
+/// A primary that asks for a synchronous standby its standby is not; put
+/// back once the alert holds.
+async fn a_missing_synchronous_standby_raises_its_alert(
+    primary: &Postgres,
+    prometheus: &Prometheus,
+    alerts: &BTreeMap<String, String>,
+) {
     let client = primary.client().await;
     synchronous_standby_names(&client, "'nobody'").await;
     let missing = holds_for(
-        &prometheus,
+        prometheus,
         "PostgresSynchronousStandbyMissing",
         &alerts["PostgresSynchronousStandbyMissing"],
     )
     .await;
     assert_eq!(missing, ["db-0"]);
     synchronous_standby_names(&client, "DEFAULT").await;
-
-    // The replica cut from its master.
-    master.stop();
-    let broken = holds_for(
-        &prometheus,
-        "RedisReplicationBroken",
-        &alerts["RedisReplicationBroken"],
-    )
-    .await;
-    assert_eq!(broken, ["redis-1"]);
-    drop((standby, replica));
 }

@@ -2,6 +2,7 @@
 //! moving under that load, and structured logs with request ids.
 
 use crate::harness::scripted_server::{self, ScriptedResponse};
+use crate::harness::service::Service;
 use crate::harness::{eventually, http_client, sample, Stack};
 use std::time::Duration;
 
@@ -29,61 +30,13 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
     let worker = stack.worker(&[]).await;
     let result = stack.result(&[]).await.ready().await;
     let before = crate::harness::page_text(&vote.url("/metrics")).await;
-    let vote_url = vote.url("/");
-    let (summary, table) = crate::harness::seed::summary(
-        &[
-            "--url",
-            &vote_url,
-            "--votes",
-            "3000",
-            "--concurrency",
-            "20",
-            "--threads",
-            "3",
-            "--split",
-            "2:1",
-        ],
-        &stack.dir,
-    )
-    .await;
-    // Twenty connections over three threads (7, 7, 6) share one count of
-    // votes: exactly 3,000 sent, the split exact over them.
-    assert_eq!(
-        (
-            summary["ok"].as_u64(),
-            summary["ok_a"].as_u64(),
-            summary["ok_b"].as_u64(),
-            summary["threads"].as_u64()
-        ),
-        (Some(3000), Some(2000), Some(1000), Some(3))
-    );
-    assert!(summary["requests_per_s"].as_f64().unwrap() > 0.0);
-    assert!(summary["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
-    assert!(
-        table.contains("requests/s") && table.contains("p99"),
-        "{table}"
-    );
+    seed_casts_3000_votes_split_2_to_1(&stack, &vote).await;
 
     // Every vote reaches the results page: 2:1 over 3,000 voters.
     let api = result.url("/api/results");
     crate::harness::tally_until(&api, 2000, 1000, Duration::from_secs(30)).await;
 
-    let after = crate::harness::page_text(&vote.url("/metrics")).await;
-    let accepted = |m: &str| {
-        sample(m, r#"votes_accepted_total{choice="a"}"#)
-            + sample(m, r#"votes_accepted_total{choice="b"}"#)
-    };
-    assert_eq!(accepted(&after) - accepted(&before), 3000.0, "{after}");
-    assert!(
-        after.contains("http_request_duration_seconds_bucket"),
-        "{after}"
-    );
-    let posts = sample(
-        &after,
-        r#"http_requests_total{route="/",method="POST",status="200"}"#,
-    );
-    assert_eq!(posts, 3000.0, "{after}");
-
+    vote_counted_every_request(&vote, &before).await;
     let worker_metrics = crate::harness::page_text(&worker.url("/metrics")).await;
     assert_eq!(
         sample(&worker_metrics, "votes_stored_total"),
@@ -103,6 +56,63 @@ async fn the_load_generator_casts_its_split_and_the_metrics_move_with_it() {
         sample(&result_metrics, "result_updates_pushed_total") >= 1.0,
         "{result_metrics}"
     );
+}
+
+/// Twenty connections over three threads (7, 7, 6) share one count of
+/// votes: exactly 3,000 sent, the split exact over them.
+async fn seed_casts_3000_votes_split_2_to_1(stack: &Stack, vote: &Service) {
+    let vote_url = vote.url("/");
+    let (summary, table) = crate::harness::seed::summary(
+        &[
+            "--url",
+            &vote_url,
+            "--votes",
+            "3000",
+            "--concurrency",
+            "20",
+            "--threads",
+            "3",
+            "--split",
+            "2:1",
+        ],
+        &stack.dir,
+    )
+    .await;
+    assert_eq!(
+        (
+            summary["ok"].as_u64(),
+            summary["ok_a"].as_u64(),
+            summary["ok_b"].as_u64(),
+            summary["threads"].as_u64()
+        ),
+        (Some(3000), Some(2000), Some(1000), Some(3))
+    );
+    assert!(summary["requests_per_s"].as_f64().unwrap() > 0.0);
+    assert!(summary["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    assert!(
+        table.contains("requests/s") && table.contains("p99"),
+        "{table}"
+    );
+}
+
+/// vote's metrics since `before`: 3,000 votes accepted, 3,000 POSTs
+/// answered 200, and their durations.
+async fn vote_counted_every_request(vote: &Service, before: &str) {
+    let after = crate::harness::page_text(&vote.url("/metrics")).await;
+    let accepted = |m: &str| {
+        sample(m, r#"votes_accepted_total{choice="a"}"#)
+            + sample(m, r#"votes_accepted_total{choice="b"}"#)
+    };
+    assert_eq!(accepted(&after) - accepted(before), 3000.0, "{after}");
+    assert!(
+        after.contains("http_request_duration_seconds_bucket"),
+        "{after}"
+    );
+    let posts = sample(
+        &after,
+        r#"http_requests_total{route="/",method="POST",status="200"}"#,
+    );
+    assert_eq!(posts, 3000.0, "{after}");
 }
 
 #[tokio::test]

@@ -162,6 +162,36 @@ async fn pages_served(url: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// `count` connections that each send `burst` and never read.
+async fn stalled_connections(port: u16, count: usize, burst: &[u8]) -> Vec<tokio::net::TcpStream> {
+    let mut connections = Vec::new();
+    for _ in 0..count {
+        let mut connection = connect(port).await;
+        // Whatever the server does not read stays in the kernel's buffers;
+        // the write is bounded and never waits for the server for long.
+        let _ = tokio::time::timeout(Duration::from_secs(5), connection.write_all(burst)).await;
+        connections.push(connection);
+    }
+    connections
+}
+
+/// The pages the server answered, once it has done what it will: its count
+/// stops moving (120 s at most).
+async fn served_once_settled(metrics: &str) -> u64 {
+    let settle_by = Instant::now() + Duration::from_secs(120);
+    let mut served = pages_served(metrics).await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = pages_served(metrics).await;
+        if now == served {
+            break;
+        }
+        served = now;
+        assert!(Instant::now() < settle_by, "still answering after 120 s");
+    }
+    served
+}
+
 #[tokio::test]
 async fn clients_that_pipeline_and_never_read_pin_neither_memory_nor_cpu() {
     const CONNECTIONS: usize = 24;
@@ -183,27 +213,8 @@ async fn clients_that_pipeline_and_never_read_pin_neither_memory_nor_cpu() {
     .await;
     let before = memory_kib(pid, "VmRSS:");
 
-    let mut connections = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let mut connection = connect(vote.port).await;
-        // Whatever the server does not read stays in the kernel's buffers;
-        // the write is bounded and never waits for the server for long.
-        let _ = tokio::time::timeout(Duration::from_secs(5), connection.write_all(&burst)).await;
-        connections.push(connection);
-    }
-    // The server has done what it will once its count stops moving.
-    let metrics = vote.operations_url("/metrics");
-    let settle_by = Instant::now() + Duration::from_secs(120);
-    let mut served = pages_served(&metrics).await;
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = pages_served(&metrics).await;
-        if now == served {
-            break;
-        }
-        served = now;
-        assert!(Instant::now() < settle_by, "still answering after 120 s");
-    }
+    let connections = stalled_connections(vote.port, CONNECTIONS, &burst).await;
+    let served = served_once_settled(&vote.operations_url("/metrics")).await;
     let peak = memory_kib(pid, "VmHWM:");
     let ticks = cpu_ticks(pid);
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -93,9 +93,15 @@ fn listening(port: u16) -> bool {
 async fn run_sh_refuses_a_taken_port_and_a_second_run_and_leaves_the_first_alone() {
     let dir = TestDir::new("run-sh");
     let run_dir = dir.join("run");
+    a_taken_port_stops_the_run_before_anything_starts(&run_dir).await;
+    let (first, running, voter) = the_first_run_takes_votes(&run_dir).await;
+    a_second_run_refuses_and_the_first_keeps_working(&run_dir, &first, &voter).await;
+    ctrl_c_stops_the_run_and_everything_it_started(&first, running).await;
+}
 
-    // A taken port: exit 1 naming the port and its variable; nothing started.
-    let mut taken = Run::new(&run_dir);
+/// A taken port: exit 1 naming the port and its variable; nothing started.
+async fn a_taken_port_stops_the_run_before_anything_starts(run_dir: &Path) {
+    let mut taken = Run::new(run_dir);
     let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let squatted = squatter.local_addr().unwrap().port();
     taken.env.retain(|(k, _)| k != "VOTE_PORT");
@@ -109,9 +115,14 @@ async fn run_sh_refuses_a_taken_port_and_a_second_run_and_leaves_the_first_alone
     );
     assert!(!listening(taken.redis_port), "Redis was started anyway");
     drop(squatter);
+}
 
-    // The first run comes up and takes votes.
-    let first = Run::new(&run_dir);
+/// The first run comes up and takes votes: the run, its process, and a
+/// voter that keeps its cookie.
+async fn the_first_run_takes_votes(
+    run_dir: &Path,
+) -> (Run, tokio::process::Child, reqwest::Client) {
+    let first = Run::new(run_dir);
     let running = first
         .command()
         .stdout(Stdio::piped())
@@ -134,16 +145,23 @@ async fn run_sh_refuses_a_taken_port_and_a_second_run_and_leaves_the_first_alone
         },
     )
     .await;
+    (first, running, voter)
+}
 
-    // A second run on the same folder refuses, and the first keeps working.
-    let second = Run::new(&run_dir);
+/// A second run on the same folder refuses, and the first keeps working.
+async fn a_second_run_refuses_and_the_first_keeps_working(
+    run_dir: &Path,
+    first: &Run,
+    voter: &reqwest::Client,
+) {
+    let second = Run::new(run_dir);
     let (code, stderr) = second.to_the_end().await;
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("another ./scripts/run.sh is running"),
         "{stderr}"
     );
-    assert_eq!(cast(&voter, &first.vote_url(), "b").await.status(), 200);
+    assert_eq!(cast(voter, &first.vote_url(), "b").await.status(), 200);
     let logs = run_dir.join("logs");
     for log in ["vote", "worker", "result", "redis", "postgres"] {
         assert!(
@@ -152,10 +170,15 @@ async fn run_sh_refuses_a_taken_port_and_a_second_run_and_leaves_the_first_alone
             logs.display()
         );
     }
+}
 
-    // Ctrl-C as a terminal sends it: to the script and to every service it
-    // started (one process group). Exit 0 saying so, and nothing of it left
-    // listening (about 6 s: the services' 5 s drain, then Postgres's shutdown).
+/// Ctrl-C as a terminal sends it: to the script and to every service it
+/// started (one process group). Exit 0 saying so, and nothing of it left
+/// listening (about 6 s: the services' 5 s drain, then Postgres's shutdown).
+async fn ctrl_c_stops_the_run_and_everything_it_started(
+    first: &Run,
+    running: tokio::process::Child,
+) {
     let group = running.id().expect("run.sh's pid");
     let _ = std::process::Command::new("kill")
         .args(["-INT", "--", &format!("-{group}")])

@@ -2,10 +2,10 @@
 //! migrate`), an earlier release's database is upgraded, workers starting
 //! together migrate once, and `result` reads with SELECT and LISTEN only.
 
-use crate::harness::{binaries, eventually, tally_until, Stack};
-use crate::worker_service::{
+use crate::harness::worker::{
     drained, logged, original_worker_table, push, stamped, worker_with_schema,
 };
+use crate::harness::{binaries, eventually, tally_until, Stack};
 use std::time::Duration;
 
 /// What `worker migrate` prints and its exit code.
@@ -44,7 +44,7 @@ fn every_version() -> Vec<i32> {
 }
 
 async fn tally(stack: &Stack) -> (i64, i64) {
-    crate::worker_service::counts(stack).await
+    crate::harness::worker::counts(stack).await
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@
 //! moved.
 
 use crate::harness::postgres::Postgres;
+use crate::harness::worker::{counts, push, stamped};
 use crate::harness::{eventually, get_json, Stack, TestDir};
-use crate::worker_service::{counts, push, stamped};
 use std::time::{Duration, Instant};
 
 /// A second server with the current schema, and a `DATABASE_URL` listing

@@ -121,21 +121,29 @@ async fn a_server_the_ca_did_not_sign_or_of_another_name_is_refused_with_the_rea
     let trusted = Authority::new(&dir, "trusted");
     let stranger = Authority::new(&dir, "stranger");
     let servers = Servers::start(&dir, &stranger, &["127.0.0.1"]);
+    a_server_signed_by_an_untrusted_ca_is_refused(&dir, &trusted, &servers).await;
+    a_server_of_another_name_is_refused_by_verify_full_only(&dir, &trusted).await;
+}
 
-    // Signed by a CA we do not trust: no connection, and the reason shown.
+/// Signed by a CA we do not trust: no connection, and the reason shown.
+async fn a_server_signed_by_an_untrusted_ca_is_refused(
+    dir: &TestDir,
+    trusted: &Authority,
+    servers: &Servers,
+) {
     let untrusted = env(&[
         ("REDIS_URL", &servers.redis_url()),
         ("REDIS_CA_FILE", path(&trusted.ca_file)),
         ("DATABASE_URL", &servers.database_url("verify-full")),
         ("DATABASE_CA_FILE", path(&trusted.ca_file)),
     ]);
-    let worker = Service::spawn("worker", &dir, &untrusted).healthy().await;
+    let worker = Service::spawn("worker", dir, &untrusted).healthy().await;
     let redis = dependency(&worker, "redis", false).await;
     let postgres = dependency(&worker, "postgres", false).await;
     for state in [&redis, &postgres] {
         assert!(state.contains("UnknownIssuer"), "{state}");
     }
-    let vote = Service::spawn("vote", &dir, &untrusted).healthy().await;
+    let vote = Service::spawn("vote", dir, &untrusted).healthy().await;
     let refused = cast(&http_client(true), &vote.url("/"), "a").await;
     assert_eq!(
         refused.status(),
@@ -155,14 +163,19 @@ async fn a_server_the_ca_did_not_sign_or_of_another_name_is_refused_with_the_rea
     let stderr = migrate.stderr;
     assert_eq!(migrate.code, Some(1), "{stderr}");
     assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+}
 
-    // The right CA but a certificate for another name: verify-full refuses,
-    // verify-ca (chain only) accepts.
+/// The right CA but a certificate for another name: verify-full refuses,
+/// verify-ca (chain only) accepts.
+async fn a_server_of_another_name_is_refused_by_verify_full_only(
+    dir: &TestDir,
+    trusted: &Authority,
+) {
     let other_dir = TestDir::new("tls-other-name");
-    let other_name = Servers::start(&other_dir, &trusted, &["db.internal"]);
+    let other_name = Servers::start(&other_dir, trusted, &["db.internal"]);
     let full = Service::spawn(
         "worker",
-        &dir,
+        dir,
         &env(&[
             ("REDIS_URL", &other_name.redis_url()),
             ("REDIS_CA_FILE", path(&trusted.ca_file)),
@@ -178,7 +191,7 @@ async fn a_server_the_ca_did_not_sign_or_of_another_name_is_refused_with_the_rea
     assert!(redis.contains("not valid for name"), "{redis}");
     let chain_only = Service::spawn(
         "worker",
-        &dir,
+        dir,
         &env(&[
             ("REDIS_URL", &format!("{}#insecure", other_name.redis_url())),
             ("DATABASE_URL", &other_name.database_url("verify-ca")),

@@ -165,9 +165,27 @@ async fn every_bad_vote_gets_a_clear_4xx_and_queues_nothing() {
     let stack = Stack::start("vote-bad-input");
     let vote = stack.vote(&[]).await;
     let client = http_client(false);
+    for case in bad_votes() {
+        refused_clearly(&client, &vote.url("/"), case).await;
+    }
+    assert_eq!(stack.queued().await, 0, "no bad vote may be queued");
+    let metrics = client
+        .get(vote.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("votes_rejected_total"), "{metrics}");
+}
+
+/// Every way a vote request can be bad: its form, its content type, its
+/// cookie.
+fn bad_votes() -> Vec<BadVote> {
     let huge = format!("vote=a&pad={}", "x".repeat(4096));
     let long_cookie = format!("voter_id={}", "a".repeat(300));
-    let cases = [
+    vec![
         BadVote::form("unknown choice", "vote=c", 400, "is not an option here"),
         BadVote::form("empty choice", "vote=", 400, "is not an option here"),
         BadVote::form("missing field", "choice=a", 400, "The form had no vote"),
@@ -206,52 +224,45 @@ async fn every_bad_vote_gets_a_clear_4xx_and_queues_nothing() {
         BadVote::cookie("SQL in the cookie", "voter_id=x'%3B DROP TABLE votes;--"),
         BadVote::cookie("HTML in the cookie", "voter_id=<b>hi</b>"),
         BadVote::cookie("oversized cookie", &long_cookie),
-    ];
-    for BadVote {
+    ]
+}
+
+/// `case` posted to `url`: refused with its status and message, a bad
+/// cookie cleared, the input escaped.
+async fn refused_clearly(client: &reqwest::Client, url: &str, case: BadVote) {
+    let BadVote {
         what,
         content_type,
         body,
         cookie,
         status,
         message,
-    } in cases
-    {
-        let mut req = client.post(vote.url("/")).body(body);
-        if !content_type.is_empty() {
-            req = req.header(CONTENT_TYPE, content_type);
-        }
-        if let Some(cookie) = &cookie {
-            req = req.header(COOKIE, cookie.as_str());
-        }
-        let res = req.send().await.unwrap();
-        assert_eq!(res.status().as_u16(), status, "{what}");
-        if cookie.is_some() {
-            let cleared = res
-                .headers()
-                .get(SET_COOKIE)
-                .expect("the bad cookie is cleared");
-            assert!(
-                cleared.to_str().unwrap().contains("Max-Age=0"),
-                "{what}: {cleared:?}"
-            );
-        }
-        let html = res.text().await.unwrap();
-        assert!(
-            html.contains(message),
-            "{what}: expected {message:?} in {html}"
-        );
-        assert!(!html.contains("<script>"), "{what}: input must be escaped");
+    } = case;
+    let mut req = client.post(url).body(body);
+    if !content_type.is_empty() {
+        req = req.header(CONTENT_TYPE, content_type);
     }
-    assert_eq!(stack.queued().await, 0, "no bad vote may be queued");
-    let metrics = client
-        .get(vote.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("votes_rejected_total"), "{metrics}");
+    if let Some(cookie) = &cookie {
+        req = req.header(COOKIE, cookie.as_str());
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status().as_u16(), status, "{what}");
+    if cookie.is_some() {
+        let cleared = res
+            .headers()
+            .get(SET_COOKIE)
+            .expect("the bad cookie is cleared");
+        assert!(
+            cleared.to_str().unwrap().contains("Max-Age=0"),
+            "{what}: {cleared:?}"
+        );
+    }
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(message),
+        "{what}: expected {message:?} in {html}"
+    );
+    assert!(!html.contains("<script>"), "{what}: input must be escaped");
 }
 
 #[tokio::test]

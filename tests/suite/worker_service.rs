@@ -1,54 +1,11 @@
 //! The worker: one row per voter, the last vote wins, poison is set aside, it
 //! waits for its databases, and it keeps the original table working.
 
-use crate::harness::{eventually, metric, Stack};
+use crate::harness::worker::{
+    counts, drained, logged, original, original_worker_table, push, stamped, worker_with_schema,
+};
+use crate::harness::{metric, Stack};
 use std::time::Duration;
-
-pub async fn push(stack: &Stack, messages: &[String]) {
-    let mut redis = stack.redis.connection().await;
-    let _: i64 = redis::cmd("RPUSH")
-        .arg("votes")
-        .arg(messages)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-}
-
-pub fn stamped(voter: &str, vote: &str, ts: i64) -> String {
-    serde_json::json!({ "voter_id": voter, "vote": vote, "ts": ts }).to_string()
-}
-
-fn original(voter: &str, vote: &str) -> String {
-    serde_json::json!({ "voter_id": voter, "vote": vote }).to_string()
-}
-
-/// Waits until the queue and every processing list are empty.
-pub async fn drained(stack: &Stack) {
-    let redis = stack.redis.connection().await;
-    eventually(Duration::from_secs(60), "the queue to drain", || {
-        let mut redis = redis.clone();
-        async move {
-            let queued: i64 = redis::cmd("LLEN")
-                .arg("votes")
-                .query_async(&mut redis)
-                .await
-                .ok()?;
-            let processing: Vec<String> = redis::cmd("KEYS")
-                .arg("votes:processing:*")
-                .query_async(&mut redis)
-                .await
-                .ok()?;
-            (queued == 0 && processing.is_empty()).then_some(())
-        }
-    })
-    .await;
-}
-
-pub async fn counts(stack: &Stack) -> (i64, i64) {
-    let client = stack.pg.client().await;
-    let tally = result::totals::read_tally(&client).await.unwrap();
-    (tally.a, tally.b)
-}
 
 async fn dead_letters(stack: &Stack) -> Vec<String> {
     stack.list("votes:dead").await
@@ -117,12 +74,10 @@ async fn poison_goes_to_the_dead_letter_list_and_the_rest_is_stored_verbatim() {
     );
 }
 
-#[tokio::test]
-async fn votes_postgres_refuses_are_set_aside_with_the_reason_and_the_rest_is_stored() {
-    let stack = Stack::start("worker-refused");
-    let worker = worker_with_schema(&stack).await;
+/// Two kinds of refusal an operator might add: a constraint (no voter
+/// `banned-*`), and a trigger (none `audit-*`).
+async fn refuse_banned_and_audited_voters(stack: &Stack) {
     let pg = stack.pg.client().await;
-    // Two kinds of refusal an operator might add: a constraint, and a trigger.
     pg.batch_execute(
         "ALTER TABLE votes ADD CONSTRAINT no_banned_voters CHECK (id NOT LIKE 'banned-%');
          CREATE FUNCTION refuse_audited() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -135,6 +90,31 @@ async fn votes_postgres_refuses_are_set_aside_with_the_reason_and_the_rest_is_st
     )
     .await
     .unwrap();
+}
+
+/// What `votes:rejected` holds: (voter, SQLSTATE, reason) of each entry.
+async fn rejected_votes(stack: &Stack) -> Vec<(String, String, String)> {
+    let entries = stack.list("votes:rejected").await;
+    entries
+        .iter()
+        .map(|entry| {
+            let entry: serde_json::Value = serde_json::from_str(entry).unwrap();
+            let message: serde_json::Value =
+                serde_json::from_str(entry["message"].as_str().unwrap()).unwrap();
+            (
+                message["voter_id"].as_str().unwrap().to_owned(),
+                entry["sqlstate"].as_str().unwrap().to_owned(),
+                entry["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn votes_postgres_refuses_are_set_aside_with_the_reason_and_the_rest_is_stored() {
+    let stack = Stack::start("worker-refused");
+    let worker = worker_with_schema(&stack).await;
+    refuse_banned_and_audited_voters(&stack).await;
     let refused = ["banned-1", "audit-7", "banned-2"];
     let mut messages: Vec<String> = (0..500)
         .map(|i| stamped(&format!("ok-{i:03}"), if i % 2 == 0 { "a" } else { "b" }, i))
@@ -147,20 +127,7 @@ async fn votes_postgres_refuses_are_set_aside_with_the_reason_and_the_rest_is_st
 
     assert_eq!(stack.stored_votes().await.len(), 500);
     assert_eq!(counts(&stack).await, (250, 250));
-    let entries = stack.list("votes:rejected").await;
-    let mut rejected: Vec<(String, String, String)> = entries
-        .iter()
-        .map(|entry| {
-            let entry: serde_json::Value = serde_json::from_str(entry).unwrap();
-            let message: serde_json::Value =
-                serde_json::from_str(entry["message"].as_str().unwrap()).unwrap();
-            (
-                message["voter_id"].as_str().unwrap().to_owned(),
-                entry["sqlstate"].as_str().unwrap().to_owned(),
-                entry["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let mut rejected = rejected_votes(&stack).await;
     rejected.sort();
     assert_eq!(rejected.len(), 3, "{rejected:?}");
     assert_eq!(rejected[0].0, "audit-7");
@@ -221,36 +188,6 @@ async fn the_worker_started_before_its_databases_waits_for_them() {
         ),
         (Some("ok"), Some("ok"))
     );
-}
-
-/// A worker that has brought the schema up to date.
-pub async fn worker_with_schema(stack: &Stack) -> crate::harness::service::Service {
-    let worker = stack.worker(&[]).await;
-    logged(&worker, "schema current").await;
-    worker
-}
-
-/// Waits (10 s at most) until `service` has logged `line`.
-pub async fn logged(service: &crate::harness::service::Service, line: &str) {
-    let what = format!("{} to log {line:?}", service.name);
-    eventually(Duration::from_secs(10), &what, || async {
-        service.log_text().contains(line).then_some(())
-    })
-    .await;
-}
-
-/// The table the original worker creates, with the rows it would write.
-pub async fn original_worker_table(pg: &tokio_postgres::Client, rows: &[(&str, &str)]) {
-    pg.batch_execute(
-        "CREATE TABLE IF NOT EXISTS votes (id VARCHAR(255) NOT NULL UNIQUE, vote VARCHAR(255) NOT NULL)",
-    )
-    .await
-    .unwrap();
-    for (id, vote) in rows {
-        pg.execute("INSERT INTO votes (id, vote) VALUES ($1, $2)", &[id, vote])
-            .await
-            .unwrap();
-    }
 }
 
 #[tokio::test]

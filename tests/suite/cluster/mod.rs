@@ -14,7 +14,7 @@ use crate::harness::compose::{offline_images, repo_root, APP_IMAGES};
 use crate::harness::load::Load;
 use crate::harness::{eventually, get_json, http_client, page_text, TestDir};
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One cluster test at a time: the workshop's NodePorts are fixed.
@@ -325,6 +325,29 @@ async fn the_workshop_runs_on_a_real_cluster() {
     let _engine = crate::harness::compose::ENGINE.lock().await;
     let _one = CLUSTER.lock().await;
     let work = TestDir::new("workshop");
+    images_on_the_node();
+    let (cluster, work) = (&cluster, work.path.as_path());
+    let mut steps = crate::harness::steps::Steps::new("workshop");
+    steps.run("ex1", ex1_one_pod(cluster, work)).await;
+    steps
+        .run("ex3", ex3_votes_cross_node_ports(cluster, work))
+        .await;
+    steps
+        .run("ex4", ex4_replica_set_replaces_a_pod(cluster, work))
+        .await;
+    steps
+        .run("ex5", ex5_new_template_spares_pods(cluster, work))
+        .await;
+    steps.run("ex6", ex6(cluster, work)).await;
+    steps
+        .run("ex7", ex7_volume_keeps_the_votes(cluster, work))
+        .await;
+    steps.run("ex8", ex8(cluster, work)).await;
+    steps.finish();
+}
+
+/// Every image the workshop runs is on the node: it can pull nothing.
+fn images_on_the_node() {
     for image in APP_IMAGES
         .iter()
         .map(|i| i.to_string())
@@ -337,311 +360,314 @@ async fn the_workshop_runs_on_a_real_cluster() {
              ./scripts/offline-images.sh and ./scripts/build-images.sh --offline"
         );
     }
+}
 
-    let mut steps = crate::harness::steps::Steps::new("workshop");
-    // ex1: one Pod.
-    steps
-        .run("ex1", async {
-            let ex = Exercise::applied(&cluster, "wk-ex1", "ex1", &work.path);
-            cluster.wait_ready(&ex.ns, "app=redis", 1, READY);
-            eprintln!("cluster: ex1: pod redis Running and Ready");
+/// ex1: one Pod.
+async fn ex1_one_pod(cluster: &Cluster, work: &Path) {
+    let ex = Exercise::applied(cluster, "wk-ex1", "ex1", work);
+    cluster.wait_ready(&ex.ns, "app=redis", 1, READY);
+    eprintln!("cluster: ex1: pod redis Running and Ready");
+}
+
+/// ex3: two Pods and three Services; a vote through one NodePort shows on the other.
+async fn ex3_votes_cross_node_ports(cluster: &Cluster, work: &Path) {
+    let ex = Exercise::applied(cluster, "wk-ex3", "ex3", work);
+    cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+    cluster.wait_ready(&ex.ns, "app=results", 1, READY);
+    cast_all(cluster, &ex.ns, "ex3", 3).await;
+    total_reaches(cluster, &ex.ns, 3).await;
+    eprintln!("cluster: ex3: 3 votes through NodePort 31000 shown on NodePort 31001");
+}
+
+/// ex4: a ReplicaSet replaces a deleted pod.
+async fn ex4_replica_set_replaces_a_pod(cluster: &Cluster, work: &Path) {
+    let ex = Exercise::applied(cluster, "wk-ex4", "ex4", work);
+    let before = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+    cluster.run(&["delete", "pod", "-n", &ex.ns, &before[0], "--wait=false"]);
+    let after = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+    assert_ne!(before, after, "the ReplicaSet did not replace the pod");
+    eprintln!(
+        "cluster: ex4: deleted {}, the ReplicaSet started {}",
+        before[0], after[0]
+    );
+}
+
+/// ex5: a ReplicaSet's new template does not touch running pods; votes never fail.
+async fn ex5_new_template_spares_pods(cluster: &Cluster, work: &Path) {
+    let ex = Exercise::applied(cluster, "wk-ex5", "ex5/v1", work);
+    let v1 = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
+    cluster.wait_ready(&ex.ns, "app=results", 1, READY);
+    node_ports_answer(cluster, &ex.ns).await;
+    let votes = Load::start(VOTE, "ex5", 2);
+    votes
+        .flowing(50, "before v2", || failure_report(cluster, &ex.ns))
+        .await;
+    cluster.apply_exercise("ex5/v2", &ex.ns, work);
+    votes
+        .flowing(100, "after v2", || failure_report(cluster, &ex.ns))
+        .await;
+    let outcome = votes.finish().await;
+    assert_eq!(
+        pod_field(cluster, &ex.ns, "app=voter", "metadata.name"),
+        v1,
+        "a ReplicaSet replaced its pod"
+    );
+    assert_eq!(
+        outcome.failed(),
+        0,
+        "votes failed while v2 was applied: {:?}",
+        outcome.failures
+    );
+    eprintln!(
+        "cluster: ex5: v2 applied, pods untouched, {} votes, 0 failed",
+        outcome.acknowledged.len()
+    );
+}
+
+/// ex6: Deployments roll v1 -> v2 while votes flow; then the data tier apart.
+async fn ex6(cluster: &Cluster, work: &Path) {
+    let ex = Exercise::applied(cluster, "wk-ex6", "ex6/v1", work);
+    ex6_rolling_update_fails_no_vote(cluster, &ex.ns, work).await;
+    ex6_result_stays_without_redis(cluster, &ex.ns).await;
+    ex6_data_tier_counts_every_replica(cluster, &ex.ns, work).await;
+}
+
+/// ex6/v1 rolled to ex6/v2 while votes flow: none fails.
+async fn ex6_rolling_update_fails_no_vote(cluster: &Cluster, ns: &str, work: &Path) {
+    cluster.wait_ready(ns, "app=voter", 1, READY);
+    cluster.wait_ready(ns, "app=results", 1, READY);
+    node_ports_answer(cluster, ns).await;
+    let votes = Load::start(VOTE, "ex6", 2);
+    votes
+        .flowing(50, "before the rolling update", || {
+            failure_report(cluster, ns)
         })
         .await;
-
-    // ex3: two Pods and three Services; a vote through one NodePort shows on the other.
-    steps
-        .run("ex3", async {
-            let ex = Exercise::applied(&cluster, "wk-ex3", "ex3", &work.path);
-            cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-            cluster.wait_ready(&ex.ns, "app=results", 1, READY);
-            cast_all(&cluster, &ex.ns, "ex3", 3).await;
-            total_reaches(&cluster, &ex.ns, 3).await;
-            eprintln!("cluster: ex3: 3 votes through NodePort 31000 shown on NodePort 31001");
+    cluster.apply_exercise("ex6/v2", ns, work);
+    for deploy in ["deploy/voter", "deploy/voting-result"] {
+        cluster.run(&["rollout", "status", "-n", ns, deploy, "--timeout=180s"]);
+    }
+    votes
+        .flowing(50, "after the rolling update", || {
+            failure_report(cluster, ns)
         })
         .await;
+    let outcome = votes.finish().await;
+    eprintln!(
+        "cluster: ex6: v1 -> v2 rolled with {} votes acknowledged, failed: {:?}",
+        outcome.acknowledged.len(),
+        outcome.failures
+    );
+    assert_eq!(
+        outcome.failed(),
+        0,
+        "votes failed during the rolling update"
+    );
+    vote_page_offers("Java", ".NET").await;
+}
 
-    // ex4: a ReplicaSet replaces a deleted pod.
-    steps
-        .run("ex4", async {
-            let ex = Exercise::applied(&cluster, "wk-ex4", "ex4", &work.path);
-            let before = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-            cluster.run(&["delete", "pod", "-n", &ex.ns, &before[0], "--wait=false"]);
-            let after = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-            assert_ne!(before, after, "the ReplicaSet did not replace the pod");
-            eprintln!(
-                "cluster: ex4: deleted {}, the ReplicaSet started {}",
-                before[0], after[0]
-            );
-        })
-        .await;
+/// The Redis side gone (voter holds Redis up to v2): the result pod, which
+/// shares its pod with the worker, stays in its Service.
+async fn ex6_result_stays_without_redis(cluster: &Cluster, ns: &str) {
+    cluster.run(&["scale", "-n", ns, "deploy/voter", "--replicas=0"]);
+    cluster.wait_ready(ns, "app=voter", 0, READY);
+    // Letting time pass on purpose, to show that something does not
+    // happen: two readiness periods (5 s each) of the result pod
+    // with Redis gone, then it must still be in its Service.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let endpoints = cluster.run(&[
+        "get",
+        "endpoints",
+        "result",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.subsets[*].addresses[*].ip}",
+    ]);
+    assert!(
+        !endpoints.trim().is_empty(),
+        "result left its Service when Redis went"
+    );
+    let tally = get_json(RESULTS)
+        .await
+        .expect("the result NodePort answers without Redis");
+    assert!(
+        tally["total"].as_i64().unwrap() > 0,
+        "{tally}; the pods' last lines:\n{}",
+        failure_report(cluster, ns)
+    );
+    eprintln!("cluster: ex6: Redis side scaled to 0, result still in its Service ({endpoints})");
+    cluster.run(&["scale", "-n", ns, "deploy/voter", "--replicas=1"]);
+}
 
-    // ex5: a ReplicaSet's new template does not touch running pods; votes never fail.
-    steps
-        .run("ex5", async {
-            let ex = Exercise::applied(&cluster, "wk-ex5", "ex5/v1", &work.path);
-            let v1 = cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-            cluster.wait_ready(&ex.ns, "app=results", 1, READY);
-            node_ports_answer(&cluster, &ex.ns).await;
-            let votes = Load::start(VOTE, "ex5", 2);
-            votes
-                .flowing(50, "before v2", || failure_report(&cluster, &ex.ns))
-                .await;
-            cluster.apply_exercise("ex5/v2", &ex.ns, &work.path);
-            votes
-                .flowing(100, "after v2", || failure_report(&cluster, &ex.ns))
-                .await;
-            let outcome = votes.finish().await;
-            assert_eq!(
-                pod_field(&cluster, &ex.ns, "app=voter", "metadata.name"),
-                v1,
-                "a ReplicaSet replaced its pod"
-            );
-            assert_eq!(
-                outcome.failed(),
-                0,
-                "votes failed while v2 was applied: {:?}",
-                outcome.failures
-            );
-            eprintln!(
-                "cluster: ex5: v2 applied, pods untouched, {} votes, 0 failed",
-                outcome.acknowledged.len()
-            );
-        })
-        .await;
+/// ex6 whole: the data tier apart, two replicas of each; 40 votes spread
+/// over the vote replicas are all counted.
+async fn ex6_data_tier_counts_every_replica(cluster: &Cluster, ns: &str, work: &Path) {
+    cluster.apply_exercise("ex6", ns, work);
+    cluster.wait_ready(ns, "app=data-pipeline", 1, READY);
+    cluster.wait_ready(ns, "app=voter", 2, READY);
+    cluster.wait_ready(ns, "app=results", 2, READY);
+    // The data tier is new: its database starts empty.
+    node_ports_answer(cluster, ns).await;
+    total_reaches(cluster, ns, 0).await;
+    let served_by = cast_all(cluster, ns, "ex6final", 40).await;
+    total_reaches(cluster, ns, 40).await;
+    assert!(
+        served_by.len() >= 2,
+        "one vote replica answered everything: {served_by:?}"
+    );
+    eprintln!(
+        "cluster: ex6: 40 votes over {} vote replicas all counted",
+        served_by.len()
+    );
+}
 
-    // ex6: Deployments roll v1 -> v2 while votes flow; then the data tier apart.
-    steps
-        .run("ex6", async {
-            let ex = Exercise::applied(&cluster, "wk-ex6", "ex6/v1", &work.path);
-            cluster.wait_ready(&ex.ns, "app=voter", 1, READY);
-            cluster.wait_ready(&ex.ns, "app=results", 1, READY);
-            node_ports_answer(&cluster, &ex.ns).await;
-            let votes = Load::start(VOTE, "ex6", 2);
-            votes
-                .flowing(50, "before the rolling update", || {
-                    failure_report(&cluster, &ex.ns)
-                })
-                .await;
-            cluster.apply_exercise("ex6/v2", &ex.ns, &work.path);
-            for deploy in ["deploy/voter", "deploy/voting-result"] {
-                cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
-            }
-            votes
-                .flowing(50, "after the rolling update", || {
-                    failure_report(&cluster, &ex.ns)
-                })
-                .await;
-            let outcome = votes.finish().await;
-            eprintln!(
-                "cluster: ex6: v1 -> v2 rolled with {} votes acknowledged, failed: {:?}",
-                outcome.acknowledged.len(),
-                outcome.failures
-            );
-            assert_eq!(
-                outcome.failed(),
-                0,
-                "votes failed during the rolling update"
-            );
-            vote_page_offers("Java", ".NET").await;
+/// ex7: the database pod deleted; the StatefulSet's volume keeps the votes.
+async fn ex7_volume_keeps_the_votes(cluster: &Cluster, work: &Path) {
+    let ex = Exercise::applied(cluster, "wk-ex7", "ex7", work);
+    cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
+    cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
+    cluster.wait_ready(&ex.ns, "app=results", 2, READY);
+    cast_all(cluster, &ex.ns, "ex7", 10).await;
+    total_reaches(cluster, &ex.ns, 10).await;
+    cluster.run(&["delete", "pod", "-n", &ex.ns, "data-pipeline-0"]);
+    cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
+    total_reaches(cluster, &ex.ns, 10).await;
+    eprintln!("cluster: ex7: data-pipeline-0 deleted and back, 10 votes kept");
+}
 
-            // The Redis side gone (voter holds Redis up to v2): the result pod,
-            // which shares its pod with the worker, stays in its Service.
-            cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=0"]);
-            cluster.wait_ready(&ex.ns, "app=voter", 0, READY);
-            // Letting time pass on purpose, to show that something does not
-            // happen: two readiness periods (5 s each) of the result pod
-            // with Redis gone, then it must still be in its Service.
-            tokio::time::sleep(Duration::from_secs(12)).await;
-            let endpoints = cluster.run(&[
-                "get",
-                "endpoints",
-                "result",
-                "-n",
-                &ex.ns,
-                "-o",
-                "jsonpath={.subsets[*].addresses[*].ip}",
+/// ex8: the seed Job, and a ConfigMap change reaching the pods.
+async fn ex8(cluster: &Cluster, work: &Path) {
+    let ex = Exercise::new(cluster, "wk-ex8");
+    ex8_seed_job_survives_a_failed_attempt(cluster, &ex.ns, work).await;
+    ex8_seed_counted_exactly_once(cluster, &ex.ns).await;
+    ex8_config_map_change_shown_after_a_restart(cluster, &ex.ns).await;
+}
+
+/// A forced failed attempt: with no vote pod yet, seed's first attempt
+/// waits for vote to take a vote; its container is killed there (exit 137,
+/// as when a node loses the pod), the Job counts a failure and runs seed
+/// again once the vote pods are back, and completes.
+async fn ex8_seed_job_survives_a_failed_attempt(cluster: &Cluster, ns: &str, work: &Path) {
+    cluster.apply_exercise_scaled("ex8", ns, work, &[("voter", 0)]);
+    let namespace = format!("label=io.kubernetes.pod.namespace={ns}");
+    let first_attempt = eventually(
+        Duration::from_secs(90),
+        "seed's first attempt to run",
+        || async {
+            let ids = crate::harness::compose::docker(&[
+                "ps",
+                "-q",
+                "--filter",
+                &namespace,
+                "--filter",
+                "label=io.kubernetes.container.name=seed",
             ]);
-            assert!(
-                !endpoints.trim().is_empty(),
-                "result left its Service when Redis went"
-            );
-            let tally = get_json(RESULTS)
-                .await
-                .expect("the result NodePort answers without Redis");
-            assert!(
-                tally["total"].as_i64().unwrap() > 0,
-                "{tally}; the pods' last lines:\n{}",
-                failure_report(&cluster, &ex.ns)
-            );
-            eprintln!(
-                "cluster: ex6: Redis side scaled to 0, result still in its Service ({endpoints})"
-            );
-            cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=1"]);
+            ids.lines().next().map(str::to_owned)
+        },
+    )
+    .await;
+    crate::harness::compose::docker(&["kill", &first_attempt]);
+    eventually(
+        Duration::from_secs(60),
+        "the Job to count the failed attempt",
+        || async {
+            let failed = seed_failures(cluster, ns);
+            (failed.trim().parse::<u32>().ok()? >= 1).then_some(())
+        },
+    )
+    .await;
+    cluster.run(&["scale", "-n", ns, "deploy/voter", "--replicas=2"]);
+    cluster.run(&[
+        "wait",
+        "-n",
+        ns,
+        "--for=condition=complete",
+        "job/seed",
+        "--timeout=240s",
+    ]);
+    node_ports_answer(cluster, ns).await;
+}
 
-            cluster.apply_exercise("ex6", &ex.ns, &work.path);
-            cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
-            cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
-            cluster.wait_ready(&ex.ns, "app=results", 2, READY);
-            // The data tier is new: its database starts empty.
-            node_ports_answer(&cluster, &ex.ns).await;
-            total_reaches(&cluster, &ex.ns, 0).await;
-            let served_by = cast_all(&cluster, &ex.ns, "ex6final", 40).await;
-            total_reaches(&cluster, &ex.ns, 40).await;
-            assert!(
-                served_by.len() >= 2,
-                "one vote replica answered everything: {served_by:?}"
-            );
-            eprintln!(
-                "cluster: ex6: 40 votes over {} vote replicas all counted",
-                served_by.len()
-            );
-        })
-        .await;
+/// The seed Job's failed attempts so far (`.status.failed`, as kubectl prints it).
+fn seed_failures(cluster: &Cluster, ns: &str) -> String {
+    cluster.run(&[
+        "get",
+        "job",
+        "seed",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.status.failed}",
+    ])
+}
 
-    // ex7: the database pod deleted; the StatefulSet's volume keeps the votes.
-    steps
-        .run("ex7", async {
-            let ex = Exercise::applied(&cluster, "wk-ex7", "ex7", &work.path);
-            cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
-            cluster.wait_ready(&ex.ns, "app=voter", 2, READY);
-            cluster.wait_ready(&ex.ns, "app=results", 2, READY);
-            cast_all(&cluster, &ex.ns, "ex7", 10).await;
-            total_reaches(&cluster, &ex.ns, 10).await;
-            cluster.run(&["delete", "pod", "-n", &ex.ns, "data-pipeline-0"]);
-            cluster.wait_ready(&ex.ns, "app=data-pipeline", 1, READY);
-            total_reaches(&cluster, &ex.ns, 10).await;
-            eprintln!("cluster: ex7: data-pipeline-0 deleted and back, 10 votes kept");
-        })
-        .await;
+/// seed waits for a vote to be taken, and a failed attempt is run again
+/// with the same voters (their ids come from the Job's uid), so the tally
+/// is exactly 3,000 however many attempts it took.
+async fn ex8_seed_counted_exactly_once(cluster: &Cluster, ns: &str) {
+    let succeeded = cluster.run(&[
+        "get",
+        "pods",
+        "-n",
+        ns,
+        "-l",
+        "job-name=seed",
+        "--field-selector=status.phase=Succeeded",
+        "-o",
+        "name",
+    ]);
+    let pod = succeeded.lines().next().expect("a seed pod that succeeded");
+    let logs = cluster.run(&["logs", "-n", ns, pod]);
+    assert!(
+        logs.contains("ok           3000") && logs.contains("errors       0"),
+        "{logs}"
+    );
+    let total = eventually(
+        Duration::from_secs(60),
+        "the seed's votes in the tally",
+        || async {
+            let total = get_json(RESULTS).await.and_then(|t| t["total"].as_i64())?;
+            (total >= 3000).then_some(total)
+        },
+    )
+    .await;
+    let attempts = seed_failures(cluster, ns);
+    assert_eq!(
+        total, 3000,
+        "the Job's voters counted once each (failed attempts: {attempts:?})"
+    );
+    eprintln!("cluster: ex8: {attempts} failed seed attempt(s), then a tally of exactly 3,000");
+}
 
-    // ex8: the seed Job, and a ConfigMap change reaching the pods.
-    steps
-        .run("ex8", async {
-            let ex = Exercise::new(&cluster, "wk-ex8");
-            // A forced failed attempt: with no vote pod yet, seed's first attempt
-            // waits for vote to take a vote; its container is killed there (exit
-            // 137, as when a node loses the pod), the Job counts a failure and
-            // runs seed again once the vote pods are back.
-            cluster.apply_exercise_scaled("ex8", &ex.ns, &work.path, &[("voter", 0)]);
-            let namespace = format!("label=io.kubernetes.pod.namespace={}", ex.ns);
-            let first_attempt = eventually(
-                Duration::from_secs(90),
-                "seed's first attempt to run",
-                || async {
-                    let ids = crate::harness::compose::docker(&[
-                        "ps",
-                        "-q",
-                        "--filter",
-                        &namespace,
-                        "--filter",
-                        "label=io.kubernetes.container.name=seed",
-                    ]);
-                    ids.lines().next().map(str::to_owned)
-                },
-            )
-            .await;
-            crate::harness::compose::docker(&["kill", &first_attempt]);
-            eventually(
-                Duration::from_secs(60),
-                "the Job to count the failed attempt",
-                || async {
-                    let failed = cluster.run(&[
-                        "get",
-                        "job",
-                        "seed",
-                        "-n",
-                        &ex.ns,
-                        "-o",
-                        "jsonpath={.status.failed}",
-                    ]);
-                    (failed.trim().parse::<u32>().ok()? >= 1).then_some(())
-                },
-            )
-            .await;
-            cluster.run(&["scale", "-n", &ex.ns, "deploy/voter", "--replicas=2"]);
-            cluster.run(&[
-                "wait",
-                "-n",
-                &ex.ns,
-                "--for=condition=complete",
-                "job/seed",
-                "--timeout=240s",
-            ]);
-            node_ports_answer(&cluster, &ex.ns).await;
-            // seed waits for a vote to be taken, and a failed attempt is run
-            // again with the same voters (their ids come from the Job's uid), so
-            // the tally is exactly 3,000 however many attempts it took.
-            let succeeded = cluster.run(&[
-                "get",
-                "pods",
-                "-n",
-                &ex.ns,
-                "-l",
-                "job-name=seed",
-                "--field-selector=status.phase=Succeeded",
-                "-o",
-                "name",
-            ]);
-            let pod = succeeded.lines().next().expect("a seed pod that succeeded");
-            let logs = cluster.run(&["logs", "-n", &ex.ns, pod]);
-            assert!(
-                logs.contains("ok           3000") && logs.contains("errors       0"),
-                "{logs}"
-            );
-            let total = eventually(
-                Duration::from_secs(60),
-                "the seed's votes in the tally",
-                || async {
-                    let total = get_json(RESULTS).await.and_then(|t| t["total"].as_i64())?;
-                    (total >= 3000).then_some(total)
-                },
-            )
-            .await;
-            let attempts = cluster.run(&[
-                "get",
-                "job",
-                "seed",
-                "-n",
-                &ex.ns,
-                "-o",
-                "jsonpath={.status.failed}",
-            ]);
-            assert_eq!(
-                total, 3000,
-                "the Job's voters counted once each (failed attempts: {attempts:?})"
-            );
-            eprintln!(
-                "cluster: ex8: {attempts} failed seed attempt(s), then a tally of exactly 3,000"
-            );
-            let page = page_text("http://127.0.0.1:31000/").await;
-            assert!(page.contains("Tabs") && page.contains("Spaces"), "{page}");
-            cluster.run(&[
-                "patch",
-                "configmap",
-                "poll",
-                "-n",
-                &ex.ns,
-                "--type",
-                "merge",
-                "-p",
-                r#"{"data":{"option-a":"Vim","option-b":"Emacs"}}"#,
-            ]);
-            cluster.run(&[
-                "rollout",
-                "restart",
-                "-n",
-                &ex.ns,
-                "deploy/voter",
-                "deploy/voting-result",
-            ]);
-            for deploy in ["deploy/voter", "deploy/voting-result"] {
-                cluster.run(&["rollout", "status", "-n", &ex.ns, deploy, "--timeout=180s"]);
-            }
-            vote_page_offers("Vim", "Emacs").await;
-            eprintln!(
-            "cluster: ex8: seed Job complete (3,000 votes), ConfigMap change shown after a restart"
-        );
-        })
-        .await;
-    steps.finish();
+/// The poll's ConfigMap changed: the vote page shows it once the pods restart.
+async fn ex8_config_map_change_shown_after_a_restart(cluster: &Cluster, ns: &str) {
+    let page = page_text("http://127.0.0.1:31000/").await;
+    assert!(page.contains("Tabs") && page.contains("Spaces"), "{page}");
+    cluster.run(&[
+        "patch",
+        "configmap",
+        "poll",
+        "-n",
+        ns,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"option-a":"Vim","option-b":"Emacs"}}"#,
+    ]);
+    cluster.run(&[
+        "rollout",
+        "restart",
+        "-n",
+        ns,
+        "deploy/voter",
+        "deploy/voting-result",
+    ]);
+    for deploy in ["deploy/voter", "deploy/voting-result"] {
+        cluster.run(&["rollout", "status", "-n", ns, deploy, "--timeout=180s"]);
+    }
+    vote_page_offers("Vim", "Emacs").await;
+    eprintln!(
+        "cluster: ex8: seed Job complete (3,000 votes), ConfigMap change shown after a restart"
+    );
 }

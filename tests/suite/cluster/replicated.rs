@@ -13,6 +13,7 @@
 
 use super::app::{kustomization, stored_votes, stores_reached, NAMESPACE};
 use super::{cluster_or_skip, Exercise, CLUSTER, READY};
+use crate::harness::cluster::Cluster;
 use crate::harness::compose::{docker, docker_output};
 use crate::harness::load::Load;
 use crate::harness::{eventually, get_json};
@@ -31,6 +32,22 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     }
     let _engine = crate::harness::compose::ENGINE.lock().await;
     let app = Exercise::new(&cluster, NAMESPACE);
+    the_replicated_tier_comes_up(&cluster).await;
+    let first_master = sentinel_master(&cluster);
+    let run = Run::start(&cluster).await;
+    let silenced = run.silence_the_redis_master(first_master).await;
+    let patroni = run.delete_the_patroni_leader().await;
+    let deleted = run.delete_the_redis_masters_pod().await;
+    run.delete_every_redis_pod(&deleted).await;
+    run.every_acknowledged_vote_stored(&silenced, &patroni)
+        .await;
+    old_leader_rejoins_as_a_standby(&cluster, &patroni).await;
+    drop(app);
+}
+
+/// k8s/app with replicated-data on one node, every pod Ready, every vote
+/// and result pod reaching its store, and the Sentinels formed.
+async fn the_replicated_tier_comes_up(cluster: &Cluster) {
     cluster.run(&["create", "namespace", NAMESPACE]);
     let dir = kustomization(
         "replicated-cluster",
@@ -53,20 +70,7 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
             READY,
         );
     }
-    stores_reached(&cluster).await;
-    let sentinel_master = || {
-        redis_cli(
-            &cluster,
-            "redis-1",
-            "sentinel",
-            &["SENTINEL", "get-master-addr-by-name", "votingapp"],
-        )
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-    };
+    stores_reached(cluster).await;
     // The Sentinels learn a replica from the master's INFO, every 10 s: the
     // pods all start at once, and a master lost before they know a replica
     // leaves that replica following the lost master (60 s of refused votes
@@ -74,207 +78,316 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     eventually(
         Duration::from_secs(60),
         "every Sentinel to know both replicas and both other Sentinels",
-        || async { sentinels_formed(&cluster).then_some(()) },
+        || async { sentinels_formed(cluster).then_some(()) },
     )
     .await;
-    let first_master = sentinel_master();
-    let ip = cluster.run(&[
-        "get",
-        "service",
-        "vote",
-        "-n",
-        NAMESPACE,
-        "-o",
-        "jsonpath={.spec.clusterIP}",
-    ]);
-    let result_ip = cluster.run(&[
-        "get",
-        "service",
-        "result",
-        "-n",
-        NAMESPACE,
-        "-o",
-        "jsonpath={.spec.clusterIP}",
-    ]);
-    let result = format!("http://{}", result_ip.trim());
-    let report = || super::failure_report(&cluster, NAMESPACE);
-    let votes = Load::start(&format!("http://{}/", ip.trim()), "rd", 4);
-    votes.flowing(100, "before the failovers", report).await;
+}
 
-    // The Redis master stops answering until the Sentinels replace it.
-    let pod = first_master
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let pod_filter = format!("label=io.kubernetes.pod.name={pod}");
-    let container = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &pod_filter,
-        "--filter",
-        "label=io.kubernetes.container.name=redis",
-    ]);
-    let container = container.trim().to_owned();
-    assert!(!container.is_empty(), "no redis container for {pod}");
-    // SIGSTOP to the container's redis-server (its first process), not
-    // `docker pause`: a probe's `docker exec` caught by the freeze hangs,
-    // and holds the container so that `docker unpause` hung with it (seen
-    // in CI).
-    docker(&["kill", "--signal=STOP", &container]);
-    let stopped = Instant::now();
-    let promoted = eventually(
-        Duration::from_secs(60),
-        "the Sentinels to promote a replica",
-        || async {
-            let master = sentinel_master();
-            (!master.is_empty() && master != first_master).then_some(master)
-        },
+/// The master `redis-1`'s Sentinel names (`redis-announce-N`), empty
+/// when it does not answer.
+fn sentinel_master(cluster: &Cluster) -> String {
+    redis_cli(
+        cluster,
+        "redis-1",
+        "sentinel",
+        &["SENTINEL", "get-master-addr-by-name", "votingapp"],
     )
-    .await;
-    let failed_over = stopped.elapsed();
-    votes.flowing(100, "after the Redis failover", report).await;
-    let accepted_again = stopped.elapsed();
-    // The kubelet may have restarted the silent container meanwhile (its
-    // liveness probe): then there is nothing left to continue.
-    let _ = docker_output(&["kill", "--signal=CONT", &container]);
+    .lines()
+    .next()
+    .unwrap_or_default()
+    .trim()
+    .to_owned()
+}
 
-    // The Patroni leader's pod goes; the synchronous standby takes its place.
-    let leader = || patroni_leader(&cluster);
-    let first_leader = leader().expect("a Patroni leader before the failover");
-    let total = || async { get_json(&format!("{result}/api/results")).await?["total"].as_i64() };
-    let stored_before = total().await.unwrap_or_default();
-    cluster.run(&[
-        "delete",
-        "pod",
-        "-n",
-        NAMESPACE,
-        &first_leader.pod,
-        "--wait=false",
-    ]);
-    let deleted = Instant::now();
-    let new_leader = eventually(
-        Duration::from_secs(90),
-        "Patroni to promote another db pod",
-        || async { leader().filter(|l| l.pod != first_leader.pod) },
-    )
-    .await;
-    let promoted_after = deleted.elapsed();
-    eventually(
-        Duration::from_secs(90),
-        "votes stored again (the result's total past the one at the deletion)",
-        || async { (total().await? > stored_before).then_some(()) },
-    )
-    .await;
-    let stored_again = deleted.elapsed();
-    votes
-        .flowing(100, "after the Patroni failover", report)
+/// The run: votes flowing through the vote Service, and the result
+/// Service's address (`http://<cluster IP>`).
+struct Run<'a> {
+    cluster: &'a Cluster,
+    votes: Load,
+    result: String,
+}
+
+/// The Redis master silenced (SIGSTOP) until the Sentinels promoted a replica.
+struct SilencedMaster {
+    first_master: String,
+    promoted: String,
+    failed_over: Duration,
+    accepted_again: Duration,
+}
+
+/// The Patroni leader's pod deleted, and the standby Patroni promoted.
+struct PatroniFailover {
+    first_leader: Leader,
+    new_leader: Leader,
+    promoted_after: Duration,
+    stored_again: Duration,
+}
+
+/// The Redis master's pod deleted, and the master the tier settled on (the
+/// same node resumed, or a replica promoted).
+struct DeletedMaster {
+    master: String,
+    settled_on: String,
+    votes_again: Duration,
+    settled: Duration,
+}
+
+impl<'a> Run<'a> {
+    /// Starts votes through the vote Service, flowing before the failovers.
+    async fn start(cluster: &'a Cluster) -> Run<'a> {
+        let ip = cluster.run(&[
+            "get",
+            "service",
+            "vote",
+            "-n",
+            NAMESPACE,
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ]);
+        let result_ip = cluster.run(&[
+            "get",
+            "service",
+            "result",
+            "-n",
+            NAMESPACE,
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ]);
+        let result = format!("http://{}", result_ip.trim());
+        let votes = Load::start(&format!("http://{}/", ip.trim()), "rd", 4);
+        let run = Run {
+            cluster,
+            votes,
+            result,
+        };
+        run.flowing("before the failovers").await;
+        run
+    }
+
+    /// Waits for 100 more votes acknowledged `what`; on failure, the pods' last lines.
+    async fn flowing(&self, what: &str) {
+        self.votes
+            .flowing(100, what, || super::failure_report(self.cluster, NAMESPACE))
+            .await;
+    }
+
+    /// The result Service's total.
+    async fn total(&self) -> Option<i64> {
+        get_json(&format!("{}/api/results", self.result)).await?["total"].as_i64()
+    }
+
+    /// The Redis master stops answering until the Sentinels replace it.
+    async fn silence_the_redis_master(&self, first_master: String) -> SilencedMaster {
+        let pod = pod_of(&first_master);
+        let pod_filter = format!("label=io.kubernetes.pod.name={pod}");
+        let container = docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &pod_filter,
+            "--filter",
+            "label=io.kubernetes.container.name=redis",
+        ]);
+        let container = container.trim().to_owned();
+        assert!(!container.is_empty(), "no redis container for {pod}");
+        // SIGSTOP to the container's redis-server (its first process), not
+        // `docker pause`: a probe's `docker exec` caught by the freeze hangs,
+        // and holds the container so that `docker unpause` hung with it (seen
+        // in CI).
+        docker(&["kill", "--signal=STOP", &container]);
+        let stopped = Instant::now();
+        let promoted = eventually(
+            Duration::from_secs(60),
+            "the Sentinels to promote a replica",
+            || async {
+                let master = sentinel_master(self.cluster);
+                (!master.is_empty() && master != first_master).then_some(master)
+            },
+        )
         .await;
+        let failed_over = stopped.elapsed();
+        self.flowing("after the Redis failover").await;
+        let accepted_again = stopped.elapsed();
+        // The kubelet may have restarted the silent container meanwhile (its
+        // liveness probe): then there is nothing left to continue.
+        let _ = docker_output(&["kill", "--signal=CONT", &container]);
+        SilencedMaster {
+            first_master,
+            promoted,
+            failed_over,
+            accepted_again,
+        }
+    }
 
-    // The Redis master's pod deleted. Its replacement is back at the same
-    // address (its Service, redis-announce-N), so either it answers before
-    // the Sentinels' down-after and resumes as the master they name, or they
-    // promote a replica and it comes back as one (start-redis.sh follows the
-    // latest config epoch, not its own file). Either way the tier settles on
-    // one master every Sentinel names, and votes flow.
-    let master = agreed_master(&cluster).expect("the Sentinels agree before the pod goes");
-    let pod_deleted = Instant::now();
-    delete_pods(&cluster, &[&pod_of(&master)]);
-    votes
-        .flowing(100, "after the Redis master's pod went", report)
+    /// The Patroni leader's pod goes; the synchronous standby takes its place.
+    async fn delete_the_patroni_leader(&self) -> PatroniFailover {
+        let cluster = self.cluster;
+        let first_leader = patroni_leader(cluster).expect("a Patroni leader before the failover");
+        let stored_before = self.total().await.unwrap_or_default();
+        cluster.run(&[
+            "delete",
+            "pod",
+            "-n",
+            NAMESPACE,
+            &first_leader.pod,
+            "--wait=false",
+        ]);
+        let deleted = Instant::now();
+        let new_leader = eventually(
+            Duration::from_secs(90),
+            "Patroni to promote another db pod",
+            || async { patroni_leader(cluster).filter(|l| l.pod != first_leader.pod) },
+        )
         .await;
-    let pod_votes_again = pod_deleted.elapsed();
-    cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
-    let replacement = eventually(
-        Duration::from_secs(60),
-        "the tier to settle on one master every Sentinel names after the master's pod went",
-        || async {
-            let agreed = agreed_master(&cluster)?;
-            (redis_masters(&cluster) == [pod_of(&agreed)]).then_some(agreed)
-        },
-    )
-    .await;
-    let pod_settled = pod_deleted.elapsed();
+        let promoted_after = deleted.elapsed();
+        eventually(
+            Duration::from_secs(90),
+            "votes stored again (the result's total past the one at the deletion)",
+            || async { (self.total().await? > stored_before).then_some(()) },
+        )
+        .await;
+        let stored_again = deleted.elapsed();
+        self.flowing("after the Patroni failover").await;
+        PatroniFailover {
+            first_leader,
+            new_leader,
+            promoted_after,
+            stored_again,
+        }
+    }
 
-    // All three Redis pods at once, as a power cut would. Each start script
-    // follows the master the Sentinels name with the highest epoch, so at
-    // most one starts as the master. The Sentinels may still fail over once
-    // more after (a pod back at a new address is down to a Sentinel that
-    // resolved its name before: seen in CI), so what must hold is that the
-    // tier settles on one master that all of them name, and votes flow.
-    let all_deleted = Instant::now();
-    delete_pods(&cluster, &["redis-0", "redis-1", "redis-2"]);
-    cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
-    let after_restart = eventually(
-        Duration::from_secs(90),
-        "the restarted nodes to settle on one master that every Sentinel names",
-        || async {
-            let agreed = agreed_master(&cluster)?;
-            (redis_masters(&cluster) == [pod_of(&agreed)]).then_some(agreed)
-        },
-    )
-    .await;
-    votes
-        .flowing(100, "after all Redis pods restarted", report)
+    /// The Redis master's pod deleted. Its replacement is back at the same
+    /// address (its Service, redis-announce-N), so either it answers before
+    /// the Sentinels' down-after and resumes as the master they name, or
+    /// they promote a replica and it comes back as one (start-redis.sh
+    /// follows the latest config epoch, not its own file). Either way votes
+    /// flow, and the tier settles on one master every Sentinel names.
+    async fn delete_the_redis_masters_pod(&self) -> DeletedMaster {
+        let cluster = self.cluster;
+        let master = agreed_master(cluster).expect("the Sentinels agree before the pod goes");
+        let pod_deleted = Instant::now();
+        delete_pods(cluster, &[&pod_of(&master)]);
+        self.flowing("after the Redis master's pod went").await;
+        let votes_again = pod_deleted.elapsed();
+        cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
+        let settled_on = eventually(
+            Duration::from_secs(60),
+            "the tier to settle on one master every Sentinel names after the master's pod went",
+            || async {
+                let agreed = agreed_master(cluster)?;
+                (redis_masters(cluster) == [pod_of(&agreed)]).then_some(agreed)
+            },
+        )
         .await;
-    let restarted_votes_again = all_deleted.elapsed();
-    let decisions = start_decisions(&cluster);
-    eprintln!(
-        "cluster: replicated-data: Redis master pod {master} deleted: votes taken again by \
-         {:.1} s, settled on the master {replacement} by {:.1} s ({}); all three \
-         Redis pods deleted: the start scripts decided {decisions:?}, the master {after_restart} \
-         ({replacement} before), votes taken again by {:.1} s",
-        pod_votes_again.as_secs_f64(),
-        pod_settled.as_secs_f64(),
-        if replacement == master {
+        DeletedMaster {
+            master,
+            settled_on,
+            votes_again,
+            settled: pod_deleted.elapsed(),
+        }
+    }
+
+    /// All three Redis pods at once, as a power cut would. Each start script
+    /// follows the master the Sentinels name with the highest epoch, so at
+    /// most one starts as the master. The Sentinels may still fail over once
+    /// more after (a pod back at a new address is down to a Sentinel that
+    /// resolved its name before: seen in CI), so what must hold is that the
+    /// tier settles on one master that all of them name, and votes flow.
+    async fn delete_every_redis_pod(&self, deleted: &DeletedMaster) {
+        let cluster = self.cluster;
+        let all_deleted = Instant::now();
+        delete_pods(cluster, &["redis-0", "redis-1", "redis-2"]);
+        cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
+        let after_restart = eventually(
+            Duration::from_secs(90),
+            "the restarted nodes to settle on one master that every Sentinel names",
+            || async {
+                let agreed = agreed_master(cluster)?;
+                (redis_masters(cluster) == [pod_of(&agreed)]).then_some(agreed)
+            },
+        )
+        .await;
+        self.flowing("after all Redis pods restarted").await;
+        let restarted_votes_again = all_deleted.elapsed();
+        let decisions = start_decisions(cluster);
+        let DeletedMaster {
+            master, settled_on, ..
+        } = deleted;
+        let how = if settled_on == master {
             "the pod resumed as the master"
         } else {
             "a replica promoted"
-        },
-        restarted_votes_again.as_secs_f64(),
-    );
-    let started_as_master = decisions
-        .iter()
-        .filter(|(_, decided)| decided.last().is_some_and(|d| d == "starting as master"))
-        .count();
-    assert!(
-        started_as_master <= 1,
-        "two nodes started as the master: {decisions:?}"
-    );
-    let outcome = votes.finish().await;
+        };
+        eprintln!(
+            "cluster: replicated-data: Redis master pod {master} deleted: votes taken again by \
+             {:.1} s, settled on the master {settled_on} by {:.1} s ({how}); all three Redis pods \
+             deleted: the start scripts decided {decisions:?}, the master {after_restart} \
+             ({settled_on} before), votes taken again by {:.1} s",
+            deleted.votes_again.as_secs_f64(),
+            deleted.settled.as_secs_f64(),
+            restarted_votes_again.as_secs_f64(),
+        );
+        let started_as_master = decisions
+            .iter()
+            .filter(|(_, decided)| decided.last().is_some_and(|d| d == "starting as master"))
+            .count();
+        assert!(
+            started_as_master <= 1,
+            "two nodes started as the master: {decisions:?}"
+        );
+    }
 
-    let api = format!("{result}/api/results");
-    let acknowledged = outcome.acknowledged.len() as i64;
-    eventually(
-        Duration::from_secs(60),
-        "every acknowledged vote in result",
-        || async {
-            let total = get_json(&api).await?["total"].as_i64()?;
-            (total >= acknowledged).then_some(())
-        },
-    )
-    .await;
-    let stored = stored_votes(&cluster, &new_leader.pod);
-    let lost = outcome.lost(|id| stored.get(id).map(String::as_str));
-    eprintln!(
-        "cluster: replicated-data: {first_master} stopped, {promoted} promoted after {:.1} s, \
-         votes taken again by {:.1} s; then the Patroni leader {} deleted: {} promoted after {:.1} s, \
-         votes stored again after {:.1} s; {acknowledged} votes acknowledged, {} lost; \
-         requests that failed (not acknowledged): {:?}",
-        failed_over.as_secs_f64(),
-        accepted_again.as_secs_f64(),
-        first_leader.pod,
-        new_leader.pod,
-        promoted_after.as_secs_f64(),
-        stored_again.as_secs_f64(),
-        lost.len(),
-        outcome.failures
-    );
-    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    /// Votes stop; every acknowledged vote is in the new Patroni leader.
+    async fn every_acknowledged_vote_stored(
+        self,
+        silenced: &SilencedMaster,
+        patroni: &PatroniFailover,
+    ) {
+        let outcome = self.votes.finish().await;
+        let api = format!("{}/api/results", self.result);
+        let acknowledged = outcome.acknowledged.len() as i64;
+        eventually(
+            Duration::from_secs(60),
+            "every acknowledged vote in result",
+            || async {
+                let total = get_json(&api).await?["total"].as_i64()?;
+                (total >= acknowledged).then_some(())
+            },
+        )
+        .await;
+        let stored = stored_votes(self.cluster, &patroni.new_leader.pod);
+        let lost = outcome.lost(|id| stored.get(id).map(String::as_str));
+        let SilencedMaster {
+            first_master,
+            promoted,
+            ..
+        } = silenced;
+        eprintln!(
+            "cluster: replicated-data: {first_master} stopped, {promoted} promoted after {:.1} s, \
+             votes taken again by {:.1} s; then the Patroni leader {} deleted: {} promoted after {:.1} s, \
+             votes stored again after {:.1} s; {acknowledged} votes acknowledged, {} lost; \
+             requests that failed (not acknowledged): {:?}",
+            silenced.failed_over.as_secs_f64(),
+            silenced.accepted_again.as_secs_f64(),
+            patroni.first_leader.pod,
+            patroni.new_leader.pod,
+            patroni.promoted_after.as_secs_f64(),
+            patroni.stored_again.as_secs_f64(),
+            lost.len(),
+            outcome.failures
+        );
+        assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    }
+}
 
-    // The deleted pod comes back as a standby of the new leader, and the
-    // Service still reaches the new leader alone.
+/// The deleted pod comes back as a standby of the new leader, and the
+/// Service still reaches the new leader alone.
+async fn old_leader_rejoins_as_a_standby(cluster: &Cluster, patroni: &PatroniFailover) {
+    let PatroniFailover {
+        first_leader,
+        new_leader,
+        ..
+    } = patroni;
     cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=db", 3, READY);
     eventually(
         Duration::from_secs(90),
@@ -296,12 +409,14 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
         },
     )
     .await;
-    assert_eq!(leader().map(|l| l.pod), Some(new_leader.pod.clone()));
+    assert_eq!(
+        patroni_leader(cluster).map(|l| l.pod),
+        Some(new_leader.pod.clone())
+    );
     eprintln!(
         "cluster: replicated-data: {} back as a standby of {}",
         first_leader.pod, new_leader.pod
     );
-    drop(app);
 }
 
 /// `redis-cli ARGS...` in a Redis pod's container (`redis` or `sentinel`, on
@@ -329,7 +444,7 @@ fn redis_cli(
     String::from_utf8_lossy(&cluster.kubectl_output(&all).stdout).into_owned()
 }
 
-/// The master all three Sentinels name (`redis-N.redis-nodes`), when they
+/// The master all three Sentinels name (`redis-announce-N`), when they
 /// all answer and agree.
 fn agreed_master(cluster: &crate::harness::cluster::Cluster) -> Option<String> {
     let answers: Vec<String> = ["redis-0", "redis-1", "redis-2"]

@@ -199,19 +199,7 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> (String, Injected) {
     let mut injected = None;
     let what = match fault {
         Fault::Partition { node, seconds } => {
-            let node = node.resolve(stack);
-            let container = stack.container(node);
-            let at = attachment(stack, node);
-            injected = Some(Injected::now());
-            docker(&["network", "disconnect", "-f", &at.network, &container]);
-            tokio::time::sleep(Duration::from_secs(*seconds)).await;
-            let mut connect = vec!["network", "connect", "--ip", &at.address];
-            for alias in &at.aliases {
-                connect.extend(["--alias", alias]);
-            }
-            connect.extend([at.network.as_str(), &container]);
-            docker(&connect);
-            format!("{node} cut off for {seconds} s")
+            partition(stack, node.resolve(stack), *seconds, &mut injected).await
         }
         Fault::Pause { node, seconds } => {
             let node = node.resolve(stack);
@@ -231,36 +219,13 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> (String, Injected) {
             docker(&["start", &container]);
             format!("{node} killed, started again 2 s later")
         }
-        Fault::KillPostgresLeader => {
-            let from = patroni::leader(stack).expect("no Postgres node leads");
-            let container = stack.container(from.service());
-            injected = Some(Injected::now());
-            docker(&["kill", &container]);
-            let to = patroni::new_leader(stack, &from.name, RECOVERY_LIMIT)
-                .await
-                .unwrap_or_else(|| panic!("no node promoted:\n{}", patroni::events(stack)));
-            docker(&["start", &container]);
-            format!("Postgres leader {} killed, {} promoted", from.name, to.name)
-        }
+        Fault::KillPostgresLeader => kill_the_postgres_leader(stack, &mut injected).await,
         Fault::TwoSwitchovers => {
             let first = switchover(stack, &mut injected).await;
             let second = switchover(stack, &mut injected).await;
             format!("switchovers {first}, then {second}")
         }
-        Fault::StandbysDown { seconds } => {
-            let leader = patroni::leader(stack).expect("no Postgres node leads");
-            let standbys: Vec<String> = patroni::NODES
-                .into_iter()
-                .filter(|node| *node != leader.service())
-                .map(|node| stack.container(node))
-                .collect();
-            let ids: Vec<&str> = standbys.iter().map(String::as_str).collect();
-            injected = Some(Injected::now());
-            docker(&[&["stop", "-t", "5"], &ids[..]].concat());
-            tokio::time::sleep(Duration::from_secs(*seconds)).await;
-            docker(&[&["start"], &ids[..]].concat());
-            format!("both standbys of {} down for {seconds} s", leader.name)
-        }
+        Fault::StandbysDown { seconds } => standbys_down(stack, *seconds, &mut injected).await,
         Fault::RedisRestartTogether => {
             let containers: Vec<String> = NODES.iter().map(|node| stack.container(node)).collect();
             let ids: Vec<&str> = containers.iter().map(String::as_str).collect();
@@ -271,6 +236,62 @@ async fn inflict(stack: &ComposeStack, fault: &Fault) -> (String, Injected) {
         }
     };
     (what, injected.expect("every fault marks its injection"))
+}
+
+/// Cuts `node` off its network for `seconds`, then connects it again at
+/// its address and with its aliases.
+async fn partition(
+    stack: &ComposeStack,
+    node: &str,
+    seconds: u64,
+    injected: &mut Option<Injected>,
+) -> String {
+    let container = stack.container(node);
+    let at = attachment(stack, node);
+    *injected = Some(Injected::now());
+    docker(&["network", "disconnect", "-f", &at.network, &container]);
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let mut connect = vec!["network", "connect", "--ip", &at.address];
+    for alias in &at.aliases {
+        connect.extend(["--alias", alias]);
+    }
+    connect.extend([at.network.as_str(), &container]);
+    docker(&connect);
+    format!("{node} cut off for {seconds} s")
+}
+
+/// Kills the Postgres leader's container, waits for Patroni to promote
+/// another node, and starts it again.
+async fn kill_the_postgres_leader(stack: &ComposeStack, injected: &mut Option<Injected>) -> String {
+    let from = patroni::leader(stack).expect("no Postgres node leads");
+    let container = stack.container(from.service());
+    *injected = Some(Injected::now());
+    docker(&["kill", &container]);
+    let to = patroni::new_leader(stack, &from.name, RECOVERY_LIMIT)
+        .await
+        .unwrap_or_else(|| panic!("no node promoted:\n{}", patroni::events(stack)));
+    docker(&["start", &container]);
+    format!("Postgres leader {} killed, {} promoted", from.name, to.name)
+}
+
+/// Stops both standbys of the Postgres leader for `seconds`.
+async fn standbys_down(
+    stack: &ComposeStack,
+    seconds: u64,
+    injected: &mut Option<Injected>,
+) -> String {
+    let leader = patroni::leader(stack).expect("no Postgres node leads");
+    let standbys: Vec<String> = patroni::NODES
+        .into_iter()
+        .filter(|node| *node != leader.service())
+        .map(|node| stack.container(node))
+        .collect();
+    let ids: Vec<&str> = standbys.iter().map(String::as_str).collect();
+    *injected = Some(Injected::now());
+    docker(&[&["stop", "-t", "5"], &ids[..]].concat());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    docker(&[&["start"], &ids[..]].concat());
+    format!("both standbys of {} down for {seconds} s", leader.name)
 }
 
 /// Asks Patroni to move the primary to its synchronous standby (in
@@ -342,6 +363,55 @@ fn leader_and_timeline(stack: &ComposeStack) -> String {
     })
 }
 
+/// Injects and heals `fault` (at its time since `began`), then checks and
+/// prints that votes flow and the result page moves again, and that the
+/// data tier healed.
+async fn one_fault(
+    stack: &ComposeStack,
+    voters: &ReturningVoters,
+    fault: &Fault,
+    seed: u64,
+    began: Instant,
+) {
+    let at = began.elapsed().as_secs_f64();
+    let leader_before = leader_and_timeline(stack);
+    let (what, injected) = inflict(stack, fault).await;
+    let started = injected.at;
+    let healed_at = Instant::now();
+    let healed_after = (healed_at - started).as_secs_f64();
+    let flowing = voters.flowing(50, RECOVERY_LIMIT).await;
+    assert!(
+        flowing,
+        "seed {seed}: votes not accepted {RECOVERY_LIMIT:?} after: {what}\n{}",
+        stack.recent_logs()
+    );
+    let (gap, accepted) = voters.longest_gap(started);
+    // Under a second between acknowledgements is the flow's own pace
+    // on this busy machine, not an outage.
+    let accepted = if gap < 1.0 {
+        "votes accepted throughout".to_owned()
+    } else {
+        format!("votes unacknowledged for {gap:.1} s, accepted again by {accepted:.1} s")
+    };
+    let (still, moved) = injected.page_still(healed_at).await.unwrap_or_else(|| {
+        panic!(
+            "seed {seed}: the result page did not move {RECOVERY_LIMIT:?} after: {what}\n{}",
+            stack.recent_logs()
+        )
+    });
+    let page = if still < 1.0 {
+        "the result page moved throughout".to_owned()
+    } else {
+        format!("the result page still for {still:.1} s, moving again by {moved:.1} s")
+    };
+    healed(stack).await;
+    eprintln!(
+        "containers: faults: +{at:.0} s {what} (healed after {healed_after:.1} s): \
+         {accepted}, {page}; Postgres leader {leader_before} before, {} after",
+        leader_and_timeline(stack)
+    );
+}
+
 /// Runs one schedule on a fresh stack; panics (naming the seed) on a lost
 /// vote or a stack that does not recover.
 async fn run_schedule(seed: u64) {
@@ -358,43 +428,7 @@ async fn run_schedule(seed: u64) {
     );
     let began = Instant::now();
     for fault in &faults {
-        let at = began.elapsed().as_secs_f64();
-        let leader_before = leader_and_timeline(&stack);
-        let (what, injected) = inflict(&stack, fault).await;
-        let started = injected.at;
-        let healed_at = Instant::now();
-        let healed_after = (healed_at - started).as_secs_f64();
-        let flowing = voters.flowing(50, RECOVERY_LIMIT).await;
-        assert!(
-            flowing,
-            "seed {seed}: votes not accepted {RECOVERY_LIMIT:?} after: {what}\n{}",
-            stack.recent_logs()
-        );
-        let (gap, accepted) = voters.longest_gap(started);
-        // Under a second between acknowledgements is the flow's own pace
-        // on this busy machine, not an outage.
-        let accepted = if gap < 1.0 {
-            "votes accepted throughout".to_owned()
-        } else {
-            format!("votes unacknowledged for {gap:.1} s, accepted again by {accepted:.1} s")
-        };
-        let (still, moved) = injected.page_still(healed_at).await.unwrap_or_else(|| {
-            panic!(
-                "seed {seed}: the result page did not move {RECOVERY_LIMIT:?} after: {what}\n{}",
-                stack.recent_logs()
-            )
-        });
-        let page = if still < 1.0 {
-            "the result page moved throughout".to_owned()
-        } else {
-            format!("the result page still for {still:.1} s, moving again by {moved:.1} s")
-        };
-        healed(&stack).await;
-        eprintln!(
-            "containers: faults: +{at:.0} s {what} (healed after {healed_after:.1} s): \
-             {accepted}, {page}; Postgres leader {leader_before} before, {} after",
-            leader_and_timeline(&stack)
-        );
+        one_fault(&stack, &voters, fault, seed, began).await;
     }
     let histories = voters.finish().await;
     queue_drained(&stack, node_service(&redis_master(&stack))).await;

@@ -342,27 +342,33 @@ async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goe
         started.elapsed().as_secs_f64()
     );
 
-    // With a replica confirming each vote: the Redis master, then the
-    // Postgres primary.
+    with_a_replica_confirming_each_vote_no_failover_loses_one(&stack).await;
+    the_converse_what_a_master_alone_held_is_printed(&stack).await;
+}
+
+/// With a replica confirming each vote: the Redis master killed, the three
+/// Redis nodes restarted together, then the Postgres primary killed; every
+/// acknowledged vote is in the Postgres leader.
+async fn with_a_replica_confirming_each_vote_no_failover_loses_one(stack: &ComposeStack) {
     let votes = Load::start(VOTE, "rep", LANES);
     votes
         .flowing(200, "before the failovers", || stack.recent_logs())
         .await;
-    let redis = lose_the_redis_master(&stack, &votes).await;
+    let redis = lose_the_redis_master(stack, &votes).await;
     eprintln!(
         "containers: replicated: Redis master {} killed; {} promoted after {:.1} s, votes \
          accepted again by {:.1} s, the result page moved again by {:.1} s",
         redis.from, redis.to, redis.promoted, redis.accepted, redis.result_moved
     );
 
-    let accepted = restart_all_nodes_together(&stack, &votes, &redis.to).await;
+    let accepted = restart_all_nodes_together(stack, &votes, &redis.to).await;
     eprintln!(
         "containers: replicated: the three Redis nodes stopped and started together: {} still \
          the master, votes accepted again by {accepted:.1} s",
         redis.to
     );
 
-    let postgres = lose_the_postgres_leader(&stack, &votes).await;
+    let postgres = lose_the_postgres_leader(stack, &votes).await;
     eprintln!(
         "containers: replicated: Postgres leader {} killed; {} promoted by Patroni after {:.1} s, \
          the result page moved again by {:.1} s (vote kept taking votes: they wait in Redis); \
@@ -375,7 +381,7 @@ async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goe
         postgres.rejoined
     );
     let outcome = votes.finish().await;
-    let lost = lost_after_drain(&stack, &redis.to, &outcome).await;
+    let lost = lost_after_drain(stack, &redis.to, &outcome).await;
     eprintln!(
         "containers: replicated: REDIS_MIN_REPLICAS=1: {} votes acknowledged, {} lost; \
          refused or failed (not acknowledged): {:?}",
@@ -387,8 +393,12 @@ async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goe
         lost.is_empty(),
         "acknowledged but not in the Postgres leader: {lost:?}"
     );
+}
 
-    // The converse: vote acknowledges what the master alone has.
+/// The converse: vote acknowledges what the master alone has
+/// (`REDIS_MIN_REPLICAS=0`); the new master killed, what that lost is
+/// printed, not judged.
+async fn the_converse_what_a_master_alone_held_is_printed(stack: &ComposeStack) {
     let mut unconfirmed = stack.command(&["up", "-d", "--wait", "vote"]);
     unconfirmed.env("REDIS_MIN_REPLICAS", "0");
     run_ok(&mut unconfirmed);
@@ -396,9 +406,9 @@ async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goe
     votes
         .flowing(200, "with REDIS_MIN_REPLICAS=0", || stack.recent_logs())
         .await;
-    let redis = lose_the_redis_master(&stack, &votes).await;
+    let redis = lose_the_redis_master(stack, &votes).await;
     let outcome = votes.finish().await;
-    let lost = lost_after_drain(&stack, &redis.to, &outcome).await;
+    let lost = lost_after_drain(stack, &redis.to, &outcome).await;
     eprintln!(
         "containers: replicated: REDIS_MIN_REPLICAS=0: Redis master {} killed, votes accepted \
          again by {:.1} s: {} votes acknowledged, {} of them lost with the master",

@@ -26,7 +26,14 @@ fn build(profile_dir: &Path) {
             // images are built without it). `--tests` unifies features as
             // the test run's own build did (scripts/test.sh), so that the
             // binaries it built are current and this is no rebuild.
-            .args(["build", "--quiet", "--workspace", "--lib", "--bins", "--tests"])
+            .args([
+                "build",
+                "--quiet",
+                "--workspace",
+                "--lib",
+                "--bins",
+                "--tests",
+            ])
             .args(["--features", "common/insecure-tls"])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
         if profile_dir.file_name().is_some_and(|p| p == "release") {

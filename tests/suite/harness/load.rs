@@ -3,7 +3,7 @@
 //! can check that every acknowledged vote was stored) and what was refused.
 
 use crate::harness::http_client;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,6 +48,27 @@ pub struct Outcome {
 impl Outcome {
     pub fn failed(&self) -> usize {
         self.failures.values().sum()
+    }
+
+    /// Of the votes acknowledged after the mark `before` (from
+    /// [`Load::acknowledged_voters`]): how many, and how many of them
+    /// [`Outcome::lost`] counts.
+    pub fn lost_after<'s>(
+        &self,
+        before: &HashSet<String>,
+        stored: impl Fn(&str) -> Option<&'s str>,
+    ) -> (usize, usize) {
+        let after = self
+            .acknowledged
+            .keys()
+            .filter(|id| !before.contains(*id))
+            .count();
+        let lost = self
+            .lost(stored)
+            .into_iter()
+            .filter(|id| !before.contains(*id))
+            .count();
+        (after, lost)
     }
 
     /// The acknowledged votes that the store lacks or holds with another
@@ -113,6 +134,12 @@ impl Load {
 
     pub fn acknowledged(&self) -> usize {
         self.acknowledged.lock().unwrap().len()
+    }
+
+    /// The voters acknowledged so far: a mark in the run, so that a test can
+    /// tell the votes acknowledged after it from the ones before.
+    pub fn acknowledged_voters(&self) -> HashSet<String> {
+        self.acknowledged.lock().unwrap().keys().cloned().collect()
     }
 
     /// Votes answered so far, acknowledged or not.

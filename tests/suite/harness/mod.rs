@@ -27,6 +27,7 @@ pub mod steps;
 pub mod tls;
 pub mod tls_proxy;
 pub mod voters;
+pub mod worker;
 
 pub use stack::Stack;
 
