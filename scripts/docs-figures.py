@@ -13,11 +13,11 @@ A doc quotes a figure by following it with a marker naming its key:
 
     vote spends 14.6 us<!-- fig:vote.cpu_us.returning --> of CPU per vote
 
-The number (or range, `6.6-7.5`) nearest before the marker, with no digit
-between them, must be the file's value at the precision the doc writes it
+The number (or range, `6.6-7.5`) nearest before the marker on its line, with no
+digit between them, must be the file's value at the precision the doc writes it
 (14.59 may be quoted 14.6 or 15, not 14.7). Between the lines
-`<!-- figures:begin PREFIX -->` and `<!-- figures:end -->` stands a table of
-every figure whose key starts with PREFIX, rendered from the files.
+`<!-- figures:begin FILE [PREFIX] -->` and `<!-- figures:end -->` stands a
+table of the figures of FILE (bench or tests) whose key starts with PREFIX.
 
   docs-figures.py check    exit 1 naming each quote or table the files do not
                            hold (after a self-test of the comparison)
@@ -43,10 +43,11 @@ BENCH_HEADER = ("# Written by scripts/bench.sh (scripts/docs-figures.py record);
                 "a run replaces the lines of the figures it measured. Do not edit.\n")
 
 NUMBER = r"\d[\d,]*(?:\.\d+)?"
-QUOTE = re.compile(r"(" + NUMBER + r")(?:\s*[-\u2013]\s*(" + NUMBER + r"))?([^\d]*?)"
+QUOTE = re.compile(r"(" + NUMBER + r")(?:\s*[-\u2013]\s*(" + NUMBER + r"))?([^\d\n]*?)"
                    r"<!-- fig:([A-Za-z0-9_.\-]+) -->")
-TABLE = re.compile(r"^<!-- figures:begin ([A-Za-z0-9_.\-]*) -->\n.*?^<!-- figures:end -->$",
-                   re.M | re.S)
+MARKER = re.compile(r"<!-- fig:[^>]*-->")
+TABLE = re.compile(r"^<!-- figures:begin (bench|tests)(?: ([A-Za-z0-9_.\-]+))? -->\n.*?"
+                   r"^<!-- figures:end -->$", re.M | re.S)
 
 
 def read_tsv(path, columns):
@@ -68,7 +69,8 @@ def read_tsv(path, columns):
 
 
 def figures():
-    """Every figure of both files, by key; a key in both is an error."""
+    """Every figure of both files, by key; a key in both is an error. Each row
+    says which file it came from (`file`: bench or tests)."""
     bench = read_tsv(os.path.join(ROOT, BENCH), BENCH_COLUMNS)
     tests = read_tsv(os.path.join(ROOT, TESTS), TESTS_COLUMNS)
     for key, row in tests.items():
@@ -76,6 +78,9 @@ def figures():
             sys.exit(f"{TESTS}: {key} must name its source (the test) and its date")
         if key in bench:
             sys.exit(f"{key} is in both {BENCH} and {TESTS}")
+    for rows, name in ((bench, "bench"), (tests, "tests")):
+        for row in rows.values():
+            row["file"] = name
     return {**bench, **tests}
 
 
@@ -114,11 +119,12 @@ def quotes(text):
         yield m
 
 
-def render_table(prefix, figs):
-    """The figures whose key starts with prefix, grouped by where and with what
-    they were measured."""
-    keys = sorted(k for k in figs if k.startswith(prefix))
-    out = [f"<!-- figures:begin {prefix} -->"]
+def render_table(file, prefix, figs):
+    """The figures of one file whose key starts with prefix, grouped by where
+    and with what they were measured."""
+    prefix = prefix or ""
+    keys = sorted(k for k, r in figs.items() if r["file"] == file and k.startswith(prefix))
+    out = [f"<!-- figures:begin {file}{' ' + prefix if prefix else ''} -->"]
     groups = {}
     for k in keys:
         r = figs[k]
@@ -149,6 +155,11 @@ def docs():
 def problems_in(path, text, figs):
     """Each quote or table of one doc that the figures do not hold."""
     found = []
+    quoted = {m.end() for m in quotes(text)}
+    for m in MARKER.finditer(text):
+        if m.end() not in quoted:
+            line = text.count("\n", 0, m.start()) + 1
+            found.append(f"{path}:{line}: {m.group(0)} follows no figure on its line")
     for m in quotes(text):
         first, last, key = m.group(1), m.group(2), m.group(4)
         line = text.count("\n", 0, m.start()) + 1
@@ -161,9 +172,9 @@ def problems_in(path, text, figs):
             found.append(f"{path}:{line}: {said} quotes {key}, but the results say "
                          f"{figs[key]['value']} ({want or 'another form'})")
     for m in TABLE.finditer(text):
-        if m.group(0) != render_table(m.group(1), figs):
+        if m.group(0) != render_table(m.group(1), m.group(2), figs):
             line = text.count("\n", 0, m.start()) + 1
-            found.append(f"{path}:{line}: the table of {m.group(1) or 'every'} figure "
+            found.append(f"{path}:{line}: the table of {m.group(1)} {m.group(2) or ''} figures "
                          "is not the one the results render (docs-figures.py write)")
     return found
 
@@ -176,7 +187,7 @@ def rewrite(text, figs):
             return m.group(0)
         return f"{want}{rest}<!-- fig:{key} -->"
     text = QUOTE.sub(quote, text)
-    return TABLE.sub(lambda m: render_table(m.group(1), figs), text)
+    return TABLE.sub(lambda m: render_table(m.group(1), m.group(2), figs), text)
 
 
 def self_test():
@@ -184,11 +195,17 @@ def self_test():
     good = ("14.6 us<!-- fig:a --> 15 us<!-- fig:a --> 66,532/s<!-- fig:b --> "
             "6.6-7.5 s<!-- fig:r -->")
     bad = ["14.7 us<!-- fig:a -->", "66,533<!-- fig:b -->", "6.6-7.4 s<!-- fig:r -->",
-           "6.6 s<!-- fig:r -->", "1.0-2.0<!-- fig:a -->", "1<!-- fig:nothing -->"]
+           "6.6 s<!-- fig:r -->", "1.0-2.0<!-- fig:a -->", "1<!-- fig:nothing -->",
+           "14.6\nus<!-- fig:a -->", "14.6 p99<!-- fig:a -->"]
     assert problems_in("t", good, figs) == [], problems_in("t", good, figs)
     for text in bad:
         assert len(problems_in("t", text, figs)) == 1, text
     assert rewrite("14.7 us<!-- fig:a -->", figs) == "14.6 us<!-- fig:a -->"
+    rows = {"k": {"key": "k", "value": "1", "unit": "s", "figure": "f", "source": "t",
+                  "date": "d", "machine": "m", "file": "tests"}}
+    table = render_table("tests", None, rows)
+    assert problems_in("t", table, rows) == []
+    assert len(problems_in("t", table.replace("| 1 |", "| 2 |"), rows)) == 1
 
 
 def check(_args):
