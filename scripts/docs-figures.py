@@ -174,8 +174,9 @@ def problems_in(path, text, figs):
     for m in TABLE.finditer(text):
         if m.group(0) != render_table(m.group(1), m.group(2), figs):
             line = text.count("\n", 0, m.start()) + 1
-            found.append(f"{path}:{line}: the table of {m.group(1)} {m.group(2) or ''} figures "
-                         "is not the one the results render (docs-figures.py write)")
+            which = m.group(1) + (f" {m.group(2)}" if m.group(2) else "")
+            found.append(f"{path}:{line}: the table of {which} figures is not the one "
+                         "the results render (docs-figures.py write)")
     return found
 
 
