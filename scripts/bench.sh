@@ -6,7 +6,7 @@
 # the machine and the versions, goes into docs/results/bench.tsv (a run
 # replaces the figures it measured; BENCH_RESULTS=FILE writes elsewhere; a
 # BENCH_QUICK run writes target/bench/results.tsv), which the docs quote
-# (scripts/docs-figures.py). About 5-8 minutes on 2 cores.
+# (scripts/docs-figures.py). About 15-20 minutes on 2 cores.
 #
 #   BENCH_QUICK=1 scripts/bench.sh    # smaller sizes, for a smoke run
 #   BEFORE_BIN=DIR scripts/bench.sh   # also measures the vote and worker

@@ -299,7 +299,9 @@ def record(args):
     with open(args.keyed, encoding="utf-8") as f:
         for line in f:
             cells = (line.rstrip("\n").split("\t") + [""] * 8)[:8]
-            key, phase, name, ours, baseline, unit, target, note = (c.strip() for c in cells)
+            # Paths inside this checkout are written relative to it.
+            cells = [c.strip().replace(ROOT + "/", "") for c in cells]
+            key, phase, name, ours, baseline, unit, target, note = cells
             entries = [(key, ours, unit, name, note), (f"{key}.baseline", baseline, unit,
                                                        f"{name}: the baseline", note)]
             r = ratio(ours, baseline)
