@@ -2,7 +2,11 @@
 # The benchmark harness: builds in release mode, starts its own Redis and
 # Postgres (fsync on), measures each baseline and our services side by side in
 # the same run, prints a table (figure, ours, baseline, ratio) and writes it as
-# JSON to target/bench/results.json. About 5-8 minutes on 2 cores.
+# JSON to target/bench/results.json. Each figure, under its key, with the date,
+# the machine and the versions, goes into docs/results/bench.tsv (a run
+# replaces the figures it measured; BENCH_RESULTS=FILE writes elsewhere; a
+# BENCH_QUICK run writes target/bench/results.tsv), which the docs quote
+# (scripts/docs-figures.py). About 15-20 minutes on 2 cores.
 #
 #   BENCH_QUICK=1 scripts/bench.sh    # smaller sizes, for a smoke run
 #   BEFORE_BIN=DIR scripts/bench.sh   # also measures the vote and worker
@@ -51,9 +55,21 @@ BIN=$PWD/target/release
 OUT=$PWD/target/bench
 rm -rf "$OUT" && mkdir -p "$OUT"
 FIGURES=$OUT/figures.tsv
+KEYED=$OUT/keyed.tsv
+RESULTS=${BENCH_RESULTS:-$([ -n "$QUICK" ] && echo "$OUT/results.tsv" || echo docs/results/bench.tsv)}
 : >"$FIGURES"
-phase() { echo "==> [$(( SECONDS / 60 ))m$(( SECONDS % 60 ))s] $*"; }
-figure() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$FIGURES"; }
+: >"$KEYED"
+phase() { PHASE=$*; echo "==> [$(( SECONDS / 60 ))m$(( SECONDS % 60 ))s] $*"; }
+# figure [KEY] NAME OURS BASELINE UNIT TARGET NOTE: a line of the table; and
+# under KEY (dotted, no spaces; else one made of NAME), with the phase that
+# measured it, a figure of the results file.
+figure() {
+  local key
+  if [[ $1 =~ ^[a-z0-9_.]+$ ]]; then key=$1; shift
+  else key=$(printf '%s' "$1" | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '_' | sed 's/^_//; s/_$//'); fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$FIGURES"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "${PHASE:-}" "$@" >>"$KEYED"
+}
 # What /proc says of a process, read by the bench tool (bench/src/procfs.rs).
 rss() { "$BIN/bench" proc --pid "$1" rss-mb; }
 cpu_seconds() { "$BIN/bench" proc --pid "$1" cpu-seconds; }
@@ -130,11 +146,11 @@ phase "vote: wrk POST /, returning voters (a voter_id cookie each), 50 connectio
 wrk_vote wrk bench/post.lua "$WRK_SECONDS"
 vote_rps=$(awk '/^Requests\/sec/ { print $2 }' "$OUT/wrk.txt")
 vote_errors=$(awk '/Non-2xx|Socket errors/ { print }' "$OUT/wrk.txt")
-figure "vote POST / requests/s (50 conn)" "$vote_rps" "$rb" "req/s vs RPUSH/s" ">=0.5" "${vote_errors:-no errors}"
-figure "vote CPU per vote, returning voter" "$(cat "$OUT/wrk.cpu")" "$redis_us" "us (vote / Redis per RPUSH)" "-" "goal 7 us; from /proc over the wrk run"
+figure vote.rps "vote POST / requests/s (50 conn)" "$vote_rps" "$rb" "req/s vs RPUSH/s" ">=0.5" "${vote_errors:-no errors}"
+figure vote.cpu_us.returning "vote CPU per vote, returning voter" "$(cat "$OUT/wrk.cpu")" "$redis_us" "us (vote / Redis per RPUSH)" "-" "goal 7 us; from /proc over the wrk run"
 phase "vote: wrk POST /, new voters (no cookie), 50 connections, ${WRK_SECONDS}s"
 wrk_vote wrk-new bench/post-new.lua "$WRK_SECONDS"
-figure "vote CPU per vote, new voter" "$(cat "$OUT/wrk-new.cpu")" "$redis_us" "us (vote / Redis per RPUSH)" "-" "goal 9 us; sets the voter_id cookie"
+figure vote.cpu_us.new "vote CPU per vote, new voter" "$(cat "$OUT/wrk-new.cpu")" "$redis_us" "us (vote / Redis per RPUSH)" "-" "goal 9 us; sets the voter_id cookie"
 phase "the floor under a vote (bench floor: read, one pipelined RPUSH, write), the same wrk run"
 answer_bytes=$(curl -s -X POST -b voter_id=bench-floor -d vote=a "http://127.0.0.1:$VOTE_PORT/" | wc -c)
 FLOOR_PORT=$(free_port)
@@ -146,8 +162,8 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$FLOOR_PORT") 2>/dev/null
 wrk_cpu wrk-floor "$floor_pid" "$FLOOR_PORT" bench/post.lua "$WRK_SECONDS"
 kill "$floor_pid"
 redis-cli -p "$REDIS_PORT" del bench:floor >/dev/null
-figure "vote CPU per vote vs the floor" "$(cat "$OUT/wrk.cpu")" "$(cat "$OUT/wrk-floor.cpu")" "us (vote / floor)" "-" "returning voters; the floor answers $answer_bytes bytes, as vote does"
-figure "vote user CPU per vote vs the floor" "$(cat "$OUT/wrk.user")" "$(cat "$OUT/wrk-floor.user")" "us (vote / floor)" "-" "user space only: what vote's own code adds"
+figure vote.cpu_us.vs_floor "vote CPU per vote vs the floor" "$(cat "$OUT/wrk.cpu")" "$(cat "$OUT/wrk-floor.cpu")" "us (vote / floor)" "-" "returning voters; the floor answers $answer_bytes bytes, as vote does"
+figure vote.user_cpu_us.vs_floor "vote user CPU per vote vs the floor" "$(cat "$OUT/wrk.user")" "$(cat "$OUT/wrk-floor.user")" "us (vote / floor)" "-" "user space only: what vote's own code adds"
 if [ -n "${BEFORE_BIN:-}" ]; then
   phase "vote from $BEFORE_BIN: the same wrk run, returning voters"
   before_port=$(free_port)
@@ -158,8 +174,8 @@ if [ -n "${BEFORE_BIN:-}" ]; then
   wrk_cpu wrk-before "$before_pid" "$before_port" bench/post.lua "$WRK_SECONDS"
   before_us=$(cat "$OUT/wrk-before.cpu")
   kill "$before_pid"
-  figure "vote CPU per vote: ours vs before" "$(cat "$OUT/wrk.cpu")" "$before_us" "us (ours / $BEFORE_BIN)" "-" "returning voters, same wrk run"
-  figure "vote requests/s: ours vs before" "$vote_rps" "$(awk '/^Requests\/sec/ { print $2 }' "$OUT/wrk-before.txt")" "req/s" "-" "50 connections"
+  figure vote.cpu_us.vs_before "vote CPU per vote: ours vs before" "$(cat "$OUT/wrk.cpu")" "$before_us" "us (ours / $BEFORE_BIN)" "-" "returning voters, same wrk run"
+  figure vote.rps.vs_before "vote requests/s: ours vs before" "$vote_rps" "$(awk '/^Requests\/sec/ { print $2 }' "$OUT/wrk-before.txt")" "req/s" "-" "50 connections"
 fi
 
 phase "seed against wrk: the same endpoint, 50 connections, ${WRK_SECONDS}s each"
@@ -167,9 +183,9 @@ phase "seed against wrk: the same endpoint, 50 connections, ${WRK_SECONDS}s each
   --concurrency 50 --quiet --json "$OUT/seed.json" 2>"$OUT/seed.txt" || true
 cat "$OUT/seed.txt"
 seed_rps=$(jq '.requests_per_s' "$OUT/seed.json")
-figure "seed requests/s vs wrk (50 conn)" "$seed_rps" "$vote_rps" "req/s (seed / wrk)" ">=0.9" "$(jq -r '"seed errors: \(.errors | add // 0)"' "$OUT/seed.json")"
+figure seed.rps.vs_wrk "seed requests/s vs wrk (50 conn)" "$seed_rps" "$vote_rps" "req/s (seed / wrk)" ">=0.9" "$(jq -r '"seed errors: \(.errors | add // 0)"' "$OUT/seed.json")"
 for q in 50 99; do
-  figure "latency p$q: seed vs wrk" "$(jq ".latency_ms.p$q" "$OUT/seed.json")" "$(wrk_ms "$q%" "$OUT/wrk.txt")" "ms (seed / wrk)" "-" "the same closed model; HDR histograms in both"
+  figure "seed.p${q}_ms.vs_wrk" "latency p$q: seed vs wrk" "$(jq ".latency_ms.p$q" "$OUT/seed.json")" "$(wrk_ms "$q%" "$OUT/wrk.txt")" "ms (seed / wrk)" "-" "the same closed model; HDR histograms in both"
 done
 
 if [ -z "$QUICK" ]; then
@@ -187,15 +203,15 @@ if command -v valgrind >/dev/null; then
   for kind in returning new; do
     BIN_DIR=$BIN scripts/vote-instructions.sh "$kind" "$CALLGRIND_VOTES" >"$OUT/callgrind-$kind.txt"
     cat "$OUT/callgrind-$kind.txt"
-    figure "vote instructions per vote, $kind voter" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-$kind.txt")" "" "instructions" "-" "valgrind --tool=callgrind, $CALLGRIND_VOTES votes after a warm-up"
+    figure "vote.instructions.$kind" "vote instructions per vote, $kind voter" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-$kind.txt")" "" "instructions" "-" "valgrind --tool=callgrind, $CALLGRIND_VOTES votes after a warm-up"
   done
   BIN_DIR=$BIN scripts/vote-instructions.sh floor "$CALLGRIND_VOTES" >"$OUT/callgrind-floor.txt"
   cat "$OUT/callgrind-floor.txt"
-  figure "vote instructions per vote vs the floor" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-returning.txt")" \
+  figure vote.instructions.vs_floor "vote instructions per vote vs the floor" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-returning.txt")" \
     "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-floor.txt")" "instructions (vote / floor)" "-" "returning voters; repeatable"
   if [ -n "${BEFORE_BIN:-}" ]; then
     BIN_DIR=$BEFORE_BIN SEED_BIN=$BIN/seed scripts/vote-instructions.sh returning "$CALLGRIND_VOTES" >"$OUT/callgrind-before.txt"
-    figure "vote instructions per vote: ours vs before" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-returning.txt")" \
+    figure vote.instructions.vs_before "vote instructions per vote: ours vs before" "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-returning.txt")" \
       "$(awk '/^instructions_per_vote/ { print $2 }' "$OUT/callgrind-before.txt")" "instructions (ours / $BEFORE_BIN)" "-" "returning voters; repeatable"
   fi
 fi
@@ -270,19 +286,19 @@ repl_stat() {
 repl_requests=$(cat "$OUT"/repl-1-*.txt | awk '/requests in/ { n += $1 } END { print n }')
 repl_errors=$(cat "$OUT"/repl-*-*.txt | awk '/Non-2xx|Socket errors/ { n++ } END { print n + 0 }')
 if [ -n "${BEFORE_BIN:-}" ]; then
-  figure "vote req/s, REDIS_MIN_REPLICAS=1: ours vs before" "$(repl_stat 1 median rps)" "$(repl_stat b1 median rps)" "req/s (ours / $BEFORE_BIN)" "-" \
+  figure replicated.rps.vs_before "vote req/s, REDIS_MIN_REPLICAS=1: ours vs before" "$(repl_stat 1 median rps)" "$(repl_stat b1 median rps)" "req/s (ours / $BEFORE_BIN)" "-" \
     "median of $REPL_ROUNDS alternating rounds; min $(repl_stat 1 min rps) / $(repl_stat b1 min rps)"
-  figure "vote req/s, REDIS_MIN_REPLICAS 1 vs 0, before" "$(repl_stat b1 median rps)" "$(repl_stat 0 median rps)" "req/s ($BEFORE_BIN with 1 / ours with 0)" "-" \
+  figure replicated.rps.before_1_vs_0 "vote req/s, REDIS_MIN_REPLICAS 1 vs 0, before" "$(repl_stat b1 median rps)" "$(repl_stat 0 median rps)" "req/s ($BEFORE_BIN with 1 / ours with 0)" "-" \
     "what the safe mode cost before"
-  figure "vote p99, REDIS_MIN_REPLICAS=1: ours vs before" "$(repl_stat 1 median p99)" "$(repl_stat b1 median p99)" "ms (ours / $BEFORE_BIN)" "-" "median of $REPL_ROUNDS rounds"
+  figure replicated.p99_ms.vs_before "vote p99, REDIS_MIN_REPLICAS=1: ours vs before" "$(repl_stat 1 median p99)" "$(repl_stat b1 median p99)" "ms (ours / $BEFORE_BIN)" "-" "median of $REPL_ROUNDS rounds"
 fi
-figure "vote req/s, REDIS_MIN_REPLICAS 1 vs 0 (50 conn)" "$(repl_stat 1 median rps)" "$(repl_stat 0 median rps)" "req/s (1 / 0)" ">=0.8" \
+figure replicated.rps "vote req/s, REDIS_MIN_REPLICAS 1 vs 0 (50 conn)" "$(repl_stat 1 median rps)" "$(repl_stat 0 median rps)" "req/s (1 / 0)" ">=0.8" \
   "median of $REPL_ROUNDS alternating rounds; min $(repl_stat 1 min rps) / $(repl_stat 0 min rps); $repl_errors rounds with errors"
 for q in p50 p99; do
-  figure "vote $q, REDIS_MIN_REPLICAS 1 vs 0" "$(repl_stat 1 median "$q")" "$(repl_stat 0 median "$q")" "ms (1 / 0)" \
+  figure "replicated.${q}_ms" "vote $q, REDIS_MIN_REPLICAS 1 vs 0" "$(repl_stat 1 median "$q")" "$(repl_stat 0 median "$q")" "ms (1 / 0)" \
     "$([ "$q" = p99 ] && echo "<=2" || echo -)" "median of $REPL_ROUNDS rounds; min $(repl_stat 1 min "$q") / $(repl_stat 0 min "$q")"
 done
-figure "votes per WAIT, REDIS_MIN_REPLICAS=1 (50 conn)" "$(awk -v r="$repl_requests" -v w="$waits" 'BEGIN { printf "%.1f", r / (w ? w : 1) }')" "" "votes" "-" \
+figure replicated.votes_per_wait "votes per WAIT, REDIS_MIN_REPLICAS=1 (50 conn)" "$(awk -v r="$repl_requests" -v w="$waits" 'BEGIN { printf "%.1f", r / (w ? w : 1) }')" "" "votes" "-" \
   "$repl_requests votes, $waits WAIT calls (the master's commandstats)"
 fi
 
@@ -302,13 +318,13 @@ phase "worker: draining $DRAIN_VOTES queued votes"
 worker_rate=$("$BIN/bench" drain --redis "$REDIS_URL" --database "$DATABASE_URL" --worker-bin "$BIN/worker" \
   --votes "$DRAIN_VOTES" --rss-out "$OUT/worker_rss")
 stored=$("${PSQL[@]}" -t -A -c "SELECT count(*) FROM votes")
-figure "worker drain votes/s ($DRAIN_VOTES queued)" "$worker_rate" "$pg_rows" "votes/s vs pgbench rows/s" ">=1.0" "stored $stored rows"
+figure worker.drain_votes_per_s "worker drain votes/s ($DRAIN_VOTES queued)" "$worker_rate" "$pg_rows" "votes/s vs pgbench rows/s" ">=1.0" "stored $stored rows"
 if [ -n "${BEFORE_BIN:-}" ]; then
   phase "worker from $BEFORE_BIN: draining $DRAIN_VOTES queued votes"
   "${PSQL[@]}" -c "TRUNCATE votes"
   before_rate=$("$BIN/bench" drain --redis "$REDIS_URL" --database "$DATABASE_URL" --worker-bin "$BEFORE_BIN/worker" \
     --votes "$DRAIN_VOTES" --rss-out "$OUT/worker_before_rss")
-  figure "worker drain votes/s: ours vs before" "$worker_rate" "$before_rate" "votes/s (ours / $BEFORE_BIN)" "-" "same queue, same server"
+  figure worker.drain_votes_per_s.vs_before "worker drain votes/s: ours vs before" "$worker_rate" "$before_rate" "votes/s (ours / $BEFORE_BIN)" "-" "same queue, same server"
 fi
 
 fi
@@ -336,8 +352,8 @@ queued=$(redis-cli -p "$REDIS_PORT" llen votes)
 mem_after=$(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/ { print $2+0 }')
 seed_p99=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["latency_ms"]["p99"])' "$OUT/backlog-seed.json" 2>/dev/null || echo "")
 seed_rps=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["requests_per_s"]))' "$OUT/backlog-seed.json" 2>/dev/null || echo "")
-figure "Redis memory per queued vote ($queued queued)" "$(awk -v a="$mem_after" -v b="$mem_before" -v n="$queued" 'BEGIN { printf "%.1f", (a - b) / n }')" "" "bytes" "-" "used_memory before and after"
-figure "vote p99 while the queue grows to $queued" "$seed_p99" "" "ms" "-" "seed, 50 at once, $seed_rps votes/s"
+figure backlog.redis_bytes_per_vote "Redis memory per queued vote ($queued queued)" "$(awk -v a="$mem_after" -v b="$mem_before" -v n="$queued" 'BEGIN { printf "%.1f", (a - b) / n }')" "" "bytes" "-" "used_memory before and after"
+figure backlog.vote_p99_ms "vote p99 while the queue grows to $queued" "$seed_p99" "" "ms" "-" "seed, 50 at once, $seed_rps votes/s"
 RESULT_PORT_BACKLOG=$(free_port)
 start result "$RESULT_PORT_BACKLOG"
 # A viewer watching live through the drain: it must get updates all along.
@@ -354,8 +370,8 @@ sleep 1
 kill "$viewer" 2>/dev/null || true
 updates=$(grep -c '^event: tally' "$OUT/backlog-events.txt" || true)
 drain_rate=$(awk -v n="$queued" -v t="$drain_seconds" 'BEGIN { printf "%.0f", n / t }')
-figure "worker drain votes/s, $queued queued into $table_rows rows (random ids)" "$drain_rate" "$pg_random_rows" "votes/s vs pgbench rows/s" ">=1.0" "${drain_seconds} s"
-figure "result updates seen by a live viewer during the drain" "$updates" "" "updates" "-" "over ${drain_seconds} s"
+figure backlog.drain_votes_per_s "worker drain votes/s, $queued queued into $table_rows rows (random ids)" "$drain_rate" "$pg_random_rows" "votes/s vs pgbench rows/s" ">=1.0" "${drain_seconds} s"
+figure backlog.viewer_updates "result updates seen by a live viewer during the drain" "$updates" "" "updates" "-" "over ${drain_seconds} s"
 kill -TERM "${pids[-1]}" 2>/dev/null || true
 fi
 
@@ -376,8 +392,8 @@ small_ours=$(awk '/^ours_ms/ { print $2 }' "$OUT/tally_small.txt")
 big_ours=$(awk '/^ours_ms/ { print $2 }' "$OUT/tally_big.txt")
 small_orig=$(awk '/^original_ms/ { print $2 }' "$OUT/tally_small.txt")
 big_orig=$(awk '/^original_ms/ { print $2 }' "$OUT/tally_big.txt")
-figure "tally query at $BIG_VOTERS vs 1000 voters" "$big_ours" "$small_ours" "ms (ours at big / ours at 1000)" "<=3" "flat: does not grow with voters"
-figure "tally at $BIG_VOTERS voters: ours vs original" "$big_ours" "$big_orig" "ms (ours / original GROUP BY)" "<=0.01" "original at 1000: ${small_orig} ms"
+figure tally.ms.big_vs_small "tally query at $BIG_VOTERS vs 1000 voters" "$big_ours" "$small_ours" "ms (ours at big / ours at 1000)" "<=3" "flat: does not grow with voters"
+figure tally.ms.vs_original "tally at $BIG_VOTERS voters: ours vs original" "$big_ours" "$big_orig" "ms (ours / original GROUP BY)" "<=0.01" "original at 1000: ${small_orig} ms"
 
 fi
 
@@ -403,33 +419,35 @@ live() {
   reads=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^result_tally_reads_total/ { print $2 }')
   kill "$pid"; wait "$pid" 2>/dev/null || true
   field() { awk -v k="$1" '$1 == k { print $2 }' "$OUT/live-$name.txt"; }
-  figure "vote POST to screen p50, $VIEWERS viewers ($name)" "$(field p50_ms)" "" "ms" "-" "SSE via LISTEN/NOTIFY"
-  figure "vote POST to screen p99, $VIEWERS viewers ($name)" "$(field p99_ms)" "150" "ms (goal)" "<=1" "SSE via LISTEN/NOTIFY"
-  figure "result CPU per update, $VIEWERS viewers ($name)" "$(field result_cpu_ms_per_update)" "" "ms" "-" "from /proc over the samples"
-  figure "viewers' CPU per update, the bench tool ($name)" "$(field viewers_cpu_ms_per_update)" "" "ms" "-" "on the same two cores as result"
-  figure "machine busy CPU per update ($name)" "$(field machine_busy_ms_per_update)" "" "ms" "-" "/proc/stat: all processes and the kernel's network work"
-  figure "result tally reads for 30 votes, $VIEWERS viewers ($name)" "$reads" "30" "reads (ours / one per vote)" "<=1.2" "one read per update, not per viewer"
-  figure "result RSS idle ($name)" "$idle" "" "MB" "-" ""
-  figure "result RSS, $VIEWERS viewers ($name)" "$(field rss_mb)" "128" "MB (goal)" "<=1" ""
+  figure "live.$name.p50_ms" "vote POST to screen p50, $VIEWERS viewers ($name)" "$(field p50_ms)" "" "ms" "-" "SSE via LISTEN/NOTIFY"
+  figure "live.$name.p99_ms" "vote POST to screen p99, $VIEWERS viewers ($name)" "$(field p99_ms)" "150" "ms (goal)" "<=1" "SSE via LISTEN/NOTIFY"
+  figure "live.$name.result_cpu_ms_per_update" "result CPU per update, $VIEWERS viewers ($name)" "$(field result_cpu_ms_per_update)" "" "ms" "-" "from /proc over the samples"
+  figure "live.$name.viewers_cpu_ms_per_update" "viewers' CPU per update, the bench tool ($name)" "$(field viewers_cpu_ms_per_update)" "" "ms" "-" "on the same two cores as result"
+  figure "live.$name.machine_cpu_ms_per_update" "machine busy CPU per update ($name)" "$(field machine_busy_ms_per_update)" "" "ms" "-" "/proc/stat: all processes and the kernel's network work"
+  figure "live.$name.tally_reads" "result tally reads for 30 votes, $VIEWERS viewers ($name)" "$reads" "30" "reads (ours / one per vote)" "<=1.2" "one read per update, not per viewer"
+  figure "live.$name.result_rss_idle_mb" "result RSS idle ($name)" "$idle" "" "MB" "-" ""
+  figure "live.$name.result_rss_mb" "result RSS, $VIEWERS viewers ($name)" "$(field rss_mb)" "128" "MB (goal)" "<=1" ""
 }
 live ours "$BIN/result"
 if [ -n "$RESULT_BASELINE" ]; then
   live before "$RESULT_BASELINE"
   for q in p50 p99; do
-    figure "vote POST to screen $q: ours vs before" "$(awk -v k="${q}_ms" '$1 == k { print $2 }' "$OUT/live-ours.txt")" \
+    figure "live.${q}_ms.vs_before" "vote POST to screen $q: ours vs before" "$(awk -v k="${q}_ms" '$1 == k { print $2 }' "$OUT/live-ours.txt")" \
       "$(awk -v k="${q}_ms" '$1 == k { print $2 }' "$OUT/live-before.txt")" "ms (ours / before)" "-" "$VIEWERS viewers, same run"
   done
-  figure "result RSS, $VIEWERS viewers: ours vs before" "$(awk '$1 == "rss_mb" { print $2 }' "$OUT/live-ours.txt")" \
+  figure live.result_rss_mb.vs_before "result RSS, $VIEWERS viewers: ours vs before" "$(awk '$1 == "rss_mb" { print $2 }' "$OUT/live-ours.txt")" \
     "$(awk '$1 == "rss_mb" { print $2 }' "$OUT/live-before.txt")" "MB (ours / before)" "-" "same run"
 fi
 fi
 
 # --- memory --------------------------------------------------------------------
 if want vote; then
-  figure "vote RSS idle" "$vote_idle" "" "MB" "-" "original vote (Python, gunicorn): about 180 MB"
-  figure "vote RSS peak under load" "$vote_loaded" "" "MB" "-" "goal 30 MB; over $sustained_requests requests"
+  phase "memory: vote's RSS idle at start and its peak over the vote phase's loads"
+  figure vote.rss_idle_mb "vote RSS idle" "$vote_idle" "" "MB" "-" "original vote (Python, gunicorn): about 180 MB"
+  figure vote.rss_peak_mb "vote RSS peak under load" "$vote_loaded" "" "MB" "-" "goal 30 MB; over $sustained_requests requests"
 fi
-if want worker; then figure "worker RSS draining" "$(cat "$OUT/worker_rss")" "" "MB" "-" ""; fi
+if want worker; then PHASE="memory: the worker's peak RSS while draining $DRAIN_VOTES votes"; figure worker.rss_mb "worker RSS draining" "$(cat "$OUT/worker_rss")" "" "MB" "-" ""; fi
 
 "$BIN/bench" report --input "$FIGURES" --json "$OUT/results.json"
+scripts/docs-figures.py record "$KEYED" --results "$RESULTS" --postgres-bin "$PG_BIN"
 phase "done"
