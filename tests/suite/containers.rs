@@ -15,7 +15,7 @@ mod replicated;
 
 use crate::harness::compose::{
     docker, docker_output, docker_unavailable, offline_images, output, repo_root, run_ok,
-    ComposeStack, APP_IMAGES, ENGINE,
+    ComposeStack, APP_IMAGES,
 };
 use crate::harness::load::Load;
 use crate::harness::{eventually, get_json, http_client, page_text, within_blocking};
@@ -38,10 +38,10 @@ fn skip(test: &str) -> bool {
     }
 }
 
-/// For the tests that run outside the async runtime: the engine to
-/// themselves, or `None` (said why) when there is no engine.
-fn engine_or_skip(test: &str) -> Option<tokio::sync::MutexGuard<'static, ()>> {
-    (!skip(test)).then(|| ENGINE.blocking_lock())
+/// `None` (said why) when there is no engine. The engine's tests take turns
+/// as the test group `engine` (.config/nextest.toml).
+fn engine_or_skip(test: &str) -> Option<()> {
+    (!skip(test)).then_some(())
 }
 
 fn script(name: &str) -> Command {
@@ -167,7 +167,7 @@ fn without_an_engine_the_scripts_say_so() {
 
 #[test]
 fn a_missing_stand_in_names_the_script_that_builds_it() {
-    let Some(_engine) = engine_or_skip("a_missing_stand_in_names_the_script_that_builds_it") else {
+    let Some(()) = engine_or_skip("a_missing_stand_in_names_the_script_that_builds_it") else {
         return;
     };
     let listed = offline_images();
@@ -194,7 +194,7 @@ fn a_missing_stand_in_names_the_script_that_builds_it() {
 
 #[test]
 fn the_stand_ins_honour_the_official_images_contract() {
-    let Some(_engine) = engine_or_skip("the_stand_ins_honour_the_official_images_contract") else {
+    let Some(()) = engine_or_skip("the_stand_ins_honour_the_official_images_contract") else {
         return;
     };
     let listed = offline_images();
@@ -359,7 +359,6 @@ async fn every_image_gets_a_complete_sbom() {
     if skip("every_image_gets_a_complete_sbom") {
         return;
     }
-    let _engine = ENGINE.lock().await;
     run_ok(script("build-images.sh").arg("--offline"));
     let dir = crate::harness::TestDir::new("sbom");
     let out = dir.join("sbom");
@@ -416,7 +415,6 @@ async fn the_exporters_profile_reports_redis_and_postgres() {
     if skip("the_exporters_profile_reports_redis_and_postgres") {
         return;
     }
-    let _engine = ENGINE.lock().await;
     let stack = ComposeStack::new("votingapp-exporters");
     // Host ports the engine picks (0), read back with `docker compose port`.
     let mut up = stack.command(&["--profile", "exporters", "up", "-d", "--wait"]);
@@ -463,7 +461,6 @@ async fn the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes() {
     if skip("the_compose_stack_builds_runs_survives_faults_and_keeps_its_votes") {
         return;
     }
-    let _engine = ENGINE.lock().await;
     let mut steps = crate::harness::steps::Steps::new("compose");
     steps
         .require("every image builds", every_image_builds())

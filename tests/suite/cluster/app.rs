@@ -11,7 +11,7 @@
 //! the policies are accepted here and their intent is checked by
 //! app_deployment.rs.
 
-use super::{cluster_or_skip, Exercise, CLUSTER, READY};
+use super::{cluster_or_skip, Exercise, READY};
 use crate::harness::cluster::Cluster;
 use crate::harness::compose::repo_root;
 use crate::harness::load::Load;
@@ -109,7 +109,6 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
     let Some(cluster) = cluster_or_skip(test) else {
         return;
     };
-    let _one = CLUSTER.lock().await;
     let app = Exercise::new(&cluster, NAMESPACE);
 
     cluster.run(&["create", "namespace", NAMESPACE]);
@@ -134,7 +133,6 @@ async fn the_app_deployment_restarts_every_deployment_under_load_losing_no_vote(
         crate::harness::skip::skip(&format!("{test} past a server dry run"), &reason);
         return;
     }
-    let _engine = crate::harness::compose::ENGINE.lock().await;
     steps
         .require(
             "the base with policies and ingress comes up",

@@ -17,9 +17,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// One cluster test at a time: the workshop's NodePorts are fixed.
-static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 fn cluster_or_skip(test: &str) -> Option<Cluster> {
     match cluster() {
         Ok(cluster) => Some(cluster),
@@ -77,7 +74,6 @@ fn every_k8s_folder_passes_a_real_api_servers_dry_run() {
     else {
         return;
     };
-    let _one = CLUSTER.blocking_lock();
     workshop_namespace(&cluster);
     let folders = manifest_folders();
     assert!(folders.len() >= 10, "found only {folders:?}");
@@ -105,7 +101,6 @@ fn the_api_server_rejects_what_the_schema_alone_lets_through() {
     else {
         return;
     };
-    let _one = CLUSTER.blocking_lock();
     workshop_namespace(&cluster);
     let dir = TestDir::new("k8s-broken");
     let original = std::fs::read_to_string(repo_root().join("k8s/ex4/voting-rs.yaml")).unwrap();
@@ -322,8 +317,6 @@ async fn the_workshop_runs_on_a_real_cluster() {
         crate::harness::skip::skip("the_workshop_runs_on_a_real_cluster", &reason);
         return;
     }
-    let _engine = crate::harness::compose::ENGINE.lock().await;
-    let _one = CLUSTER.lock().await;
     let work = TestDir::new("workshop");
     images_on_the_node();
     let (cluster, work) = (&cluster, work.path.as_path());

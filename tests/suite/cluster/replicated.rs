@@ -12,7 +12,7 @@
 //! Every acknowledged vote must be in the new leader.
 
 use super::app::{kustomization, stored_votes, stores_reached, NAMESPACE};
-use super::{cluster_or_skip, Exercise, CLUSTER, READY};
+use super::{cluster_or_skip, Exercise, READY};
 use crate::harness::cluster::Cluster;
 use crate::harness::compose::{docker, docker_output};
 use crate::harness::load::Load;
@@ -25,12 +25,10 @@ async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go(
     let Some(cluster) = cluster_or_skip(test) else {
         return;
     };
-    let _one = CLUSTER.lock().await;
     if let Some(reason) = cluster.node_unavailable() {
         crate::harness::skip::skip(test, &reason);
         return;
     }
-    let _engine = crate::harness::compose::ENGINE.lock().await;
     let app = Exercise::new(&cluster, NAMESPACE);
     the_replicated_tier_comes_up(&cluster).await;
     let first_master = sentinel_master(&cluster);

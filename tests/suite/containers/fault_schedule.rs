@@ -20,7 +20,7 @@ use super::replicated::{
     NODES,
 };
 use super::{skip, wait_healthy, RESULTS, VOTE};
-use crate::harness::compose::{docker, run_ok, ComposeStack, ENGINE};
+use crate::harness::compose::{docker, run_ok, ComposeStack};
 use crate::harness::get_json;
 use crate::harness::voters::{longest_gap, ReturningVoters};
 use rand::rngs::StdRng;
@@ -455,7 +455,6 @@ async fn a_seeded_fault_schedule_loses_no_acknowledged_vote() {
     if skip("a_seeded_fault_schedule_loses_no_acknowledged_vote") {
         return;
     }
-    let _engine = ENGINE.lock().await;
     run_ok(super::script("build-images.sh").arg("--offline"));
     let first = std::env::var("FAULT_SEED")
         .ok()

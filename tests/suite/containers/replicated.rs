@@ -14,7 +14,7 @@
 
 use super::patroni;
 use super::{skip, wait_healthy, RESULTS, VOTE};
-use crate::harness::compose::{docker, output, run_ok, ComposeStack, ENGINE};
+use crate::harness::compose::{docker, output, run_ok, ComposeStack};
 use crate::harness::load::{Load, Outcome};
 use crate::harness::{eventually, get_json, within};
 use std::collections::HashMap;
@@ -332,7 +332,6 @@ async fn replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goe
     if skip("replicated_compose_stack_loses_no_vote_when_a_master_or_the_primary_goes") {
         return;
     }
-    let _engine = ENGINE.lock().await;
     run_ok(super::script("build-images.sh").arg("--offline"));
     let stack = ComposeStack::with_files("votingapp-replicated", &FILES);
     let started = Instant::now();

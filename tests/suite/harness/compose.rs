@@ -7,11 +7,6 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// One test at a time on the Docker engine: the container tests hide and
-/// rebuild images, publish fixed ports, and the cluster's node runs the same
-/// images.
-pub static ENGINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Every image of ours, with the names the compose file, the bake file and the
 /// manifests use.
 pub const APP_IMAGES: [&str; 6] = [
