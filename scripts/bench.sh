@@ -12,6 +12,8 @@
 #   BENCH_ONLY=backlog scripts/bench.sh  # millions queued, worker stopped, then drained
 #   BENCH_ONLY=replicated scripts/bench.sh  # vote with REDIS_MIN_REPLICAS 1 vs 0,
 #                                     # a master and a replica, alternating rounds
+#   BENCH_ONLY=standby scripts/bench.sh  # the worker's drain, Postgres committing
+#                                     # synchronously to a standby vs not
 #   RESULT_BASELINE=FILE scripts/bench.sh      # the live phase also runs the
 #   RESULT_BASELINE_REF=c17ef16 scripts/bench.sh  # result binary FILE, or the
 #                                     # one built from a git ref (in
@@ -68,7 +70,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do { kill -9 "$pid" && wait "$pid"; } 2>/dev/null || true; done
-  [ -n "${PG_BIN:-}" ] && "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$OUT/pg" -m immediate stop >/dev/null 2>&1 || true
+  for dir in "$OUT/pg" "$OUT/pg-primary" "$OUT/pg-standby"; do
+    [ -n "${PG_BIN:-}" ] && [ -f "$dir/postmaster.pid" ] && "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$dir" -m immediate stop >/dev/null 2>&1 || true
+  done
   redis-cli -p "${REDIS_PORT:-0}" shutdown nosave >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -83,8 +87,16 @@ echo "==> starting Redis :$REDIS_PORT and Postgres :$PG_PORT (fsync on)"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$OUT/redis" --save "" --appendonly no \
   --daemonize yes --logfile "$OUT/redis/redis.log"
 "${as_postgres[@]}" "$PG_BIN/initdb" -D "$OUT/pg" -U postgres --auth=trust -E UTF8 >/dev/null
-"${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$OUT/pg" -w -l "$OUT/pg/log" \
-  -o "-p $PG_PORT -k $OUT/pg -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=4GB -c max_connections=200" start >/dev/null
+# pg_start DIR PORT [OPTION...]: a Postgres server on DIR, its socket in
+# $OUT/pg-sockets (out of the data folder, which pg_basebackup copies).
+mkdir -p "$OUT/pg-sockets"
+if [ ${#as_postgres[@]} -gt 0 ]; then chown postgres:postgres "$OUT/pg-sockets"; fi
+pg_start() {
+  local dir=$1 port=$2; shift 2
+  "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$dir" -w -l "$dir/log" \
+    -o "-p $port -k $OUT/pg-sockets -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=4GB -c max_connections=200 $*" start >/dev/null
+}
+pg_start "$OUT/pg" "$PG_PORT"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 PSQL=(psql -q -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres)
@@ -311,6 +323,61 @@ if [ -n "${BEFORE_BIN:-}" ]; then
   figure "worker drain votes/s: ours vs before" "$worker_rate" "$before_rate" "votes/s (ours / $BEFORE_BIN)" "-" "same queue, same server"
 fi
 
+fi
+
+# --- worker: draining into a primary that commits synchronously to a standby -
+# A primary and one streaming standby of its own on loopback (pg_basebackup),
+# fsync on both; the worker drains the same backlog with the primary's
+# synchronous_standby_names '*' (each commit waits for the standby's flush)
+# and '' (asynchronous), in alternating rounds; median of the rounds.
+if want standby; then
+STANDBY_ROUNDS=${STANDBY_ROUNDS:-$([ -n "$QUICK" ] && echo 1 || echo 2)}
+PRIMARY_PORT=$(free_port)
+STANDBY_PORT=$(free_port)
+primary=$OUT/pg-primary
+standby=$OUT/pg-standby
+mkdir -p "$primary" "$standby"
+chmod 700 "$primary" "$standby"
+if [ ${#as_postgres[@]} -gt 0 ]; then chown postgres:postgres "$primary" "$standby"; fi
+phase "standby: primary :$PRIMARY_PORT, standby :$STANDBY_PORT (pg_basebackup); waiting for it to stream"
+"${as_postgres[@]}" "$PG_BIN/initdb" -D "$primary" -U postgres --auth=trust -E UTF8 >/dev/null
+pg_start "$primary" "$PRIMARY_PORT"
+"${as_postgres[@]}" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -D "$standby" -R -X stream -c fast
+pg_start "$standby" "$STANDBY_PORT" -c cluster_name=standby
+ON_PRIMARY=(psql -q -X -t -A -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -d postgres)
+# replication_state: the standby's sync_state as the primary sees it
+# (async, sync), empty while it is not streaming.
+replication_state() { "${ON_PRIMARY[@]}" -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby' AND state = 'streaming'"; }
+for _ in $(seq 1 200); do [ -n "$(replication_state)" ] && break; sleep 0.1; done
+[ -n "$(replication_state)" ] || { echo "the standby did not stream"; cat "$standby/log"; exit 1; }
+PRIMARY_URL="postgres://postgres@127.0.0.1:$PRIMARY_PORT/postgres"
+start worker "$(free_port)" WORKER_ID=schema DATABASE_URL="$PRIMARY_URL"
+until [ "$("${ON_PRIMARY[@]}" -c "SELECT to_regclass('vote_counts') IS NOT NULL")" = t ]; do sleep 0.1; done
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+for round in $(seq 1 "$STANDBY_ROUNDS"); do
+  for commit in async sync; do
+    names=$([ "$commit" = sync ] && echo '*' || echo '')
+    "${ON_PRIMARY[@]}" -c "ALTER SYSTEM SET synchronous_standby_names = '$names'" -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 1 100); do [ "$(replication_state)" = "$commit" ] && break; sleep 0.1; done
+    [ "$(replication_state)" = "$commit" ] || { echo "the standby is not $commit: $(replication_state)"; exit 1; }
+    "${ON_PRIMARY[@]}" -c "TRUNCATE votes"
+    phase "standby: round $round/$STANDBY_ROUNDS, $commit commit, the worker drains $DRAIN_VOTES queued votes"
+    "$BIN/bench" drain --redis "$REDIS_URL" --database "$PRIMARY_URL" --worker-bin "$BIN/worker" \
+      --votes "$DRAIN_VOTES" >"$OUT/standby-$commit-$round.rate"
+    echo "    $(cat "$OUT/standby-$commit-$round.rate") votes/s"
+  done
+done
+# standby_stat MODE min|median: votes/s over the rounds of one commit mode.
+standby_stat() {
+  sort -g "$OUT"/standby-"$1"-*.rate | awk -v s="$2" '{ v[NR] = $1 } END { print (s == "min") ? v[1] : v[int((NR + 1) / 2)] }'
+}
+for _ in $(seq 1 300); do
+  [ "$("${ON_PRIMARY[@]}" -c "SELECT replay_lsn >= pg_current_wal_lsn() FROM pg_stat_replication WHERE application_name = 'standby'")" = t ] && break
+  sleep 0.1
+done
+replayed=$(psql -q -X -t -A -h 127.0.0.1 -p "$STANDBY_PORT" -U postgres -d postgres -c "SELECT count(*) FROM votes")
+figure "worker drain votes/s, synchronous vs asynchronous standby" "$(standby_stat sync median)" "$(standby_stat async median)" "votes/s (sync / async)" "-" \
+  "$DRAIN_VOTES queued; median of $STANDBY_ROUNDS alternating rounds; min $(standby_stat sync min) / $(standby_stat async min); the standby has $replayed rows"
 fi
 
 # --- backlog: millions queued with the worker stopped, then drained ----------
