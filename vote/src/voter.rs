@@ -64,7 +64,7 @@ pub fn last_stamp(req: &HttpRequest) -> Option<i64> {
 /// The `Set-Cookie` value that carries the stamp of the vote just cast to
 /// the voter's next one (whichever replica takes it).
 pub fn stamp_cookie(stamp: i64, secure: bool) -> HeaderValue {
-    long_lived_cookie(STAMP_COOKIE, &stamp.to_string(), secure)
+    long_lived_cookie(STAMP_COOKIE, stamp, secure)
 }
 
 /// 16 random hex digits, as the issue of a new voter.
@@ -91,13 +91,21 @@ pub fn voter_cookie(id: &VoterId, secure: bool) -> HeaderValue {
 
 /// `name=value` for a year, HttpOnly, SameSite=Lax, on every path, and
 /// `Secure` when served over TLS. `value` is a voter id or a number, both
-/// valid in a header.
-fn long_lived_cookie(name: &str, value: &str, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000{secure}"
-    ))
-    .expect("a voter id or a number is a valid header value")
+/// valid in a header. Written into one buffer that becomes the header value
+/// as it is (one allocation; every vote's answer carries one).
+fn long_lived_cookie(name: &str, value: impl std::fmt::Display, secure: bool) -> HeaderValue {
+    use std::fmt::Write;
+    const ATTRIBUTES: &str = "; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000";
+    let mut cookie = String::with_capacity(128);
+    cookie.push_str(name);
+    cookie.push('=');
+    let _ = write!(cookie, "{value}");
+    cookie.push_str(ATTRIBUTES);
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(cookie))
+        .expect("a voter id or a number is a valid header value")
 }
 
 /// Expires a malformed cookie so the next visit gets a fresh id.

@@ -33,25 +33,22 @@ pub async fn observe(
     let started = Instant::now();
     let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.into());
     let method = method_label(req.method());
-    let request_id = req
+    // The client's own header is shared, not copied; a drawn id is made
+    // as a header value directly.
+    let header = req
         .headers()
         .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_safe_request_id(v))
-        .map(str::to_owned)
+        .filter(|v| v.to_str().is_ok_and(is_safe_request_id))
+        .cloned()
         .unwrap_or_else(new_request_id);
-    let header = HeaderValue::from_str(&request_id).ok();
-    if let Some(header) = &header {
-        req.extensions_mut().insert(RequestId(header.clone()));
-    }
+    req.extensions_mut().insert(RequestId(header.clone()));
+    let request_id = header.to_str().unwrap_or_default();
     let span = tracing::debug_span!("request", %method, %route, %request_id);
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status();
     let elapsed = started.elapsed();
-    if let Some(header) = header {
-        res.headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID), header);
-    }
+    res.headers_mut()
+        .insert(HeaderName::from_static(REQUEST_ID), header.clone());
     // A draining service's 503 on /readyz is the stop working as designed.
     let draining_probe = route == "/readyz";
     RequestMetrics::with(&route, method, status.as_u16(), |m| {
@@ -113,46 +110,46 @@ fn method_label(method: &Method) -> &'static str {
 
 /// `http_requests_total` and `http_request_duration_seconds` of one route,
 /// method and status. Looking a labelled metric up builds and hashes its key,
-/// so each worker thread keeps the handles it has used, found by route
-/// pattern, then method label and status. Every part of the key is bounded:
-/// routes are the app's patterns (or `unmatched`), methods [`method_label`],
-/// statuses three digits.
+/// so each worker thread keeps the handles it has used, in a list scanned
+/// for route pattern, method label and status (a few dozen entries at most:
+/// cheaper to scan than to hash the route). Every part of the key is
+/// bounded: routes are the app's patterns (or `unmatched`), methods
+/// [`method_label`], statuses three digits.
 struct RequestMetrics {
+    route: String,
+    method: &'static str,
+    status: u16,
     requests: metrics::Counter,
     duration: metrics::Histogram,
 }
 
-type MetricsByRoute = std::collections::HashMap<
-    String,
-    std::collections::HashMap<(&'static str, u16), RequestMetrics>,
->;
-
 thread_local! {
-    static REQUEST_METRICS: std::cell::RefCell<MetricsByRoute> =
-        std::cell::RefCell::new(MetricsByRoute::new());
+    static REQUEST_METRICS: std::cell::RefCell<Vec<RequestMetrics>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl RequestMetrics {
     fn with(route: &str, method: &'static str, status: u16, f: impl FnOnce(&Self)) {
         REQUEST_METRICS.with_borrow_mut(|known| {
-            if !known.contains_key(route) {
-                known.insert(route.to_owned(), Default::default());
-            }
-            let Some(of_route) = known.get_mut(route) else {
-                return;
-            };
-            let metrics = of_route.entry((method, status)).or_insert_with(|| {
+            let found = known
+                .iter()
+                .position(|m| m.status == status && m.method == method && m.route == route);
+            let index = found.unwrap_or_else(|| {
                 let labels = [
                     ("route", route.to_owned()),
                     ("method", method.to_owned()),
                     ("status", status.to_string()),
                 ];
-                Self {
+                known.push(Self {
+                    route: route.to_owned(),
+                    method,
+                    status,
                     requests: metrics::counter!("http_requests_total", &labels),
                     duration: metrics::histogram!("http_request_duration_seconds", &labels),
-                }
+                });
+                known.len() - 1
             });
-            f(metrics);
+            f(&known[index]);
         });
     }
 }
@@ -164,8 +161,21 @@ fn is_safe_request_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn new_request_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+/// 16 random hex digits.
+fn new_request_id() -> HeaderValue {
+    let digits = hex_digits(rand::random::<u64>());
+    HeaderValue::from_bytes(&digits).expect("hex digits are a valid header value")
+}
+
+/// `n` as 16 lowercase hex digits, as `{:016x}` writes it, without the
+/// formatting machinery (this is on every request's path).
+fn hex_digits(n: u64) -> [u8; 16] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    for (i, digit) in digits.iter_mut().enumerate() {
+        *digit = HEX[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    digits
 }
 
 #[cfg(test)]
@@ -179,5 +189,8 @@ mod tests {
         assert!(!is_safe_request_id("<script>"));
         assert!(!is_safe_request_id(&"a".repeat(65)));
         assert_eq!(new_request_id().len(), 16);
+        for n in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(hex_digits(n), format!("{n:016x}").as_bytes());
+        }
     }
 }
