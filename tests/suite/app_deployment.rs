@@ -828,7 +828,8 @@ fn managed_data_replaces_the_in_cluster_databases_with_tls_urls_and_a_ca() {
 /// Each Redis node has one address that outlives its pod, a Service of its
 /// own (Sentinel keeps the address it first resolved): the Sentinels, the
 /// replicas (REDIS_NODE_NAME) and vote and the worker (REDIS_SENTINELS) use
-/// it, and it reaches the pod before it is ready.
+/// it, and it reaches the pod before it is ready. A master hands over
+/// before its pod stops (preStop).
 #[test]
 fn each_redis_node_keeps_one_address_across_pod_restarts() {
     let objects = render("replicated-data", &["replicated-data"]);
@@ -873,6 +874,16 @@ fn each_redis_node_keeps_one_address_across_pod_restarts() {
             "container {container}"
         );
     }
+    // A master hands over before its pod stops.
+    let redis = of_kind(&objects, "StatefulSet")
+        .into_iter()
+        .find(|o| name_of(o) == "redis")
+        .unwrap();
+    assert_eq!(
+        redis["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]["exec"]
+            ["command"],
+        serde_json::json!(["sh", "/scripts/stop-redis.sh"])
+    );
     for deployment in ["vote", "worker"] {
         assert_eq!(
             env("Deployment", deployment, 0, "REDIS_SENTINELS").as_deref(),

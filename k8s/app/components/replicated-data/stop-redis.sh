@@ -6,13 +6,26 @@
 # catch up, so the one promoted holds every vote a replica confirmed), then
 # another node's Sentinel fails over (this pod's own is stopping too), and
 # the script waits until a Sentinel names another master, at most 15 s of the
-# pod's 30 s grace. A replica, or a master no other Sentinel will fail over
-# (all three pods stopping), stops at once. As Bitnami's Redis chart does in its prestop-redis.sh.
+# pod's 30 s grace. A replica, a master whose replicas are stopping too, or
+# one no other Sentinel will fail over, stops at once. As Bitnami's Redis
+# chart does in its prestop-redis.sh.
 set -eu
 . /scripts/sentinels.sh
-[ "$(redis-cli ROLE | head -n 1)" = master ] || exit 0
-echo "this node is the master: pausing writes and asking a Sentinel to fail over"
-redis-cli CLIENT PAUSE 15000 WRITE >/dev/null
+local_cli() { timeout 2 redis-cli "$@" 2>/dev/null; }
+[ "$(local_cli ROLE | head -n 1)" = master ] || exit 0
+echo "this node is the master: pausing writes"
+local_cli CLIENT PAUSE 15000 WRITE >/dev/null || true
+# Only when this pod alone stops: pods stopped together (a whole-tier
+# restart) start from what the Sentinels said before, and a failover begun
+# as they go would name a master that is gone. Their replicas' links drop
+# within a second of the stop; then this stops as a lost master would.
+sleep 1
+online=$(local_cli INFO replication | grep -c '^slave[0-9]*:.*state=online' || true)
+if [ "$online" -lt 2 ]; then
+  echo "$online of 2 replicas online: no handover, stopping"
+  local_cli CLIENT UNPAUSE >/dev/null || true
+  exit 0
+fi
 asked=""
 for n in 0 1 2; do
   [ "$n" = "$ordinal" ] && continue
@@ -22,7 +35,8 @@ for n in 0 1 2; do
   fi
 done
 if [ -z "$asked" ]; then
-  echo "no other Sentinel would fail over (all nodes stopping?): stopping"
+  echo "no other Sentinel would fail over: stopping"
+  local_cli CLIENT UNPAUSE >/dev/null || true
   exit 0
 fi
 until=$(($(date +%s) + 15))
