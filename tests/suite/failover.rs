@@ -471,17 +471,7 @@ impl SentinelledRedis {
             .get_multiplexed_async_connection()
             .await
             .ok()?;
-        let queued: i64 = redis::cmd("LLEN")
-            .arg("votes")
-            .query_async(&mut master)
-            .await
-            .ok()?;
-        let claimed: Vec<String> = redis::cmd("KEYS")
-            .arg("votes:processing:*")
-            .query_async(&mut master)
-            .await
-            .ok()?;
-        Some(queued == 0 && claimed.is_empty())
+        crate::harness::worker::queue_empty(&mut master).await
     }
 }
 

@@ -268,13 +268,10 @@ impl<'a> Run<'a> {
         self.flowing("after the Redis master's pod went").await;
         let votes_again = pod_deleted.elapsed();
         cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
-        let settled_on = eventually(
+        let settled_on = settled_master(
+            cluster,
             Duration::from_secs(60),
             "the tier to settle on one master every Sentinel names after the master's pod went",
-            || async {
-                let agreed = agreed_master(cluster)?;
-                (redis_masters(cluster) == [pod_of(&agreed)]).then_some(agreed)
-            },
         )
         .await;
         DeletedMaster {
@@ -296,13 +293,10 @@ impl<'a> Run<'a> {
         let all_deleted = Instant::now();
         delete_pods(cluster, &["redis-0", "redis-1", "redis-2"]);
         cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
-        let after_restart = eventually(
+        let after_restart = settled_master(
+            cluster,
             Duration::from_secs(90),
             "the restarted nodes to settle on one master that every Sentinel names",
-            || async {
-                let agreed = agreed_master(cluster)?;
-                (redis_masters(cluster) == [pod_of(&agreed)]).then_some(agreed)
-            },
         )
         .await;
         self.flowing("after all Redis pods restarted").await;
@@ -419,12 +413,7 @@ async fn old_leader_rejoins_as_a_standby(cluster: &Cluster, patroni: &PatroniFai
 
 /// `redis-cli ARGS...` in a Redis pod's container (`redis` or `sentinel`, on
 /// the Sentinel's port); its standard output, empty when it fails.
-fn redis_cli(
-    cluster: &crate::harness::cluster::Cluster,
-    pod: &str,
-    container: &str,
-    args: &[&str],
-) -> String {
+fn redis_cli(cluster: &Cluster, pod: &str, container: &str, args: &[&str]) -> String {
     let mut all = vec![
         "exec",
         "-n",
@@ -444,7 +433,7 @@ fn redis_cli(
 
 /// The master all three Sentinels name (`redis-announce-N`), when they
 /// all answer and agree.
-fn agreed_master(cluster: &crate::harness::cluster::Cluster) -> Option<String> {
+fn agreed_master(cluster: &Cluster) -> Option<String> {
     let answers: Vec<String> = ["redis-0", "redis-1", "redis-2"]
         .into_iter()
         .map(|pod| {
@@ -461,8 +450,18 @@ fn agreed_master(cluster: &crate::harness::cluster::Cluster) -> Option<String> {
     (first.starts_with("redis-") && answers.iter().all(|a| *a == first)).then_some(first)
 }
 
+/// Waits up to `limit` for the tier to settle: one master every Sentinel
+/// names, and it the only Redis that says it is a master.
+async fn settled_master(cluster: &Cluster, limit: Duration, what: &str) -> String {
+    eventually(limit, what, || async {
+        let agreed = agreed_master(cluster)?;
+        (redis_masters(cluster) == [pod_of(&agreed)]).then_some(agreed)
+    })
+    .await
+}
+
 /// Whether each Sentinel knows two replicas and two other Sentinels.
-fn sentinels_formed(cluster: &crate::harness::cluster::Cluster) -> bool {
+fn sentinels_formed(cluster: &Cluster) -> bool {
     ["redis-0", "redis-1", "redis-2"].into_iter().all(|pod| {
         let text = redis_cli(
             cluster,
@@ -488,7 +487,7 @@ fn pod_of(address: &str) -> String {
 }
 
 /// The role (`master`, `slave`) the pod's Redis gives itself.
-fn redis_role(cluster: &crate::harness::cluster::Cluster, pod: &str) -> Option<String> {
+fn redis_role(cluster: &Cluster, pod: &str) -> Option<String> {
     redis_cli(cluster, pod, "redis", &["ROLE"])
         .lines()
         .next()
@@ -496,7 +495,7 @@ fn redis_role(cluster: &crate::harness::cluster::Cluster, pod: &str) -> Option<S
 }
 
 /// The pods whose Redis says it is a master.
-fn redis_masters(cluster: &crate::harness::cluster::Cluster) -> Vec<&'static str> {
+fn redis_masters(cluster: &Cluster) -> Vec<&'static str> {
     ["redis-0", "redis-1", "redis-2"]
         .into_iter()
         .filter(|pod| redis_role(cluster, pod).as_deref() == Some("master"))
@@ -506,7 +505,7 @@ fn redis_masters(cluster: &crate::harness::cluster::Cluster) -> Vec<&'static str
 /// What each pod's start script said (`start-redis.sh`): whether it waited
 /// and what it started as, and when the pod was created and its server
 /// started.
-fn start_decisions(cluster: &crate::harness::cluster::Cluster) -> Vec<(String, Vec<String>)> {
+fn start_decisions(cluster: &Cluster) -> Vec<(String, Vec<String>)> {
     ["redis-0", "redis-1", "redis-2"]
         .into_iter()
         .map(|pod| {
@@ -526,7 +525,7 @@ fn start_decisions(cluster: &crate::harness::cluster::Cluster) -> Vec<(String, V
         .collect()
 }
 
-fn delete_pods(cluster: &crate::harness::cluster::Cluster, pods: &[&str]) {
+fn delete_pods(cluster: &Cluster, pods: &[&str]) {
     let mut args = vec!["delete", "pod", "-n", NAMESPACE, "--wait=false"];
     args.extend_from_slice(pods);
     cluster.run(&args);
@@ -539,7 +538,7 @@ struct Leader {
     pod: String,
 }
 
-fn patroni_leader(cluster: &crate::harness::cluster::Cluster) -> Option<Leader> {
+fn patroni_leader(cluster: &Cluster) -> Option<Leader> {
     let out = cluster.kubectl_output(&[
         "get",
         "endpoints",

@@ -34,21 +34,26 @@ pub async fn drained(stack: &Stack) {
     let redis = stack.redis.connection().await;
     eventually(Duration::from_secs(60), "the queue to drain", || {
         let mut redis = redis.clone();
-        async move {
-            let queued: i64 = redis::cmd("LLEN")
-                .arg("votes")
-                .query_async(&mut redis)
-                .await
-                .ok()?;
-            let processing: Vec<String> = redis::cmd("KEYS")
-                .arg("votes:processing:*")
-                .query_async(&mut redis)
-                .await
-                .ok()?;
-            (queued == 0 && processing.is_empty()).then_some(())
-        }
+        async move { queue_empty(&mut redis).await?.then_some(()) }
     })
     .await;
+}
+
+/// Whether the queue (`votes`) and every processing list are empty: the
+/// workers have stored all they will ever store. `None` when Redis does
+/// not answer.
+pub async fn queue_empty(redis: &mut redis::aio::MultiplexedConnection) -> Option<bool> {
+    let queued: i64 = redis::cmd("LLEN")
+        .arg("votes")
+        .query_async(redis)
+        .await
+        .ok()?;
+    let processing: Vec<String> = redis::cmd("KEYS")
+        .arg("votes:processing:*")
+        .query_async(redis)
+        .await
+        .ok()?;
+    Some(queued == 0 && processing.is_empty())
 }
 
 /// The tally the worker stored: votes for a, votes for b.
