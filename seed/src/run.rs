@@ -448,11 +448,10 @@ fn nonce_from_seed(seed: &str) -> u64 {
 /// Written out digit by digit into the one buffer the header keeps: this is
 /// on every vote's path.
 fn voter_cookie(run_nonce: u64, voter: u64) -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let id = run_nonce ^ voter.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut cookie = Vec::with_capacity(25);
     cookie.extend_from_slice(b"voter_id=");
-    cookie.extend((0..16).rev().map(|i| HEX[((id >> (4 * i)) & 0xf) as usize]));
+    cookie.extend_from_slice(&wire::id::hex16(id));
     HeaderValue::from_maybe_shared(Bytes::from(cookie)).expect("hex digits are a valid header")
 }
 

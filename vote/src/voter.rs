@@ -69,7 +69,8 @@ pub fn stamp_cookie(stamp: i64, secure: bool) -> HeaderValue {
 
 /// 16 random hex digits, as the issue of a new voter.
 pub fn new_voter_id() -> VoterId {
-    VoterId::parse(&format!("{:016x}", rand::random::<u64>()))
+    let digits = wire::id::hex16(rand::random::<u64>());
+    VoterId::parse(std::str::from_utf8(&digits).expect("hex digits are ASCII"))
         .expect("16 hex digits are a valid voter id")
 }
 
