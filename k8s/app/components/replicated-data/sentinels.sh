@@ -42,10 +42,16 @@ sentinel_view() {
          END { if (ip != "" && epoch != "") print epoch, ip }'
 }
 
+# The ordinals of the other nodes, one a line.
+other_nodes() {
+  for n in 0 1 2; do
+    [ "$n" = "$ordinal" ] || echo "$n"
+  done
+}
+
 # "<config-epoch> <master>" of the other nodes' Sentinels, one line each.
 other_views() {
-  for n in 0 1 2; do
-    [ "$n" = "$ordinal" ] && continue
+  for n in $(other_nodes); do
     sentinel_view "$n"
   done
 }

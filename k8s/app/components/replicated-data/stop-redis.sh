@@ -27,8 +27,7 @@ if [ "$online" -lt 2 ]; then
   exit 0
 fi
 asked=""
-for n in 0 1 2; do
-  [ "$n" = "$ordinal" ] && continue
+for n in $(other_nodes); do
   if timeout 2 redis-cli -h "$(node_name "$n")" -p 26379 SENTINEL FAILOVER "$name" 2>/dev/null | grep -q OK; then
     asked=$n
     break
@@ -41,8 +40,7 @@ if [ -z "$asked" ]; then
 fi
 until=$(($(date +%s) + 15))
 while [ "$(date +%s)" -lt "$until" ]; do
-  for n in 0 1 2; do
-    [ "$n" = "$ordinal" ] && continue
+  for n in $(other_nodes); do
     master=$(timeout 1 redis-cli -h "$(node_name "$n")" -p 26379 --raw SENTINEL get-master-addr-by-name "$name" 2>/dev/null | head -n 1)
     if [ -n "$master" ] && [ "$master" != "$self" ]; then
       echo "the Sentinels name $master: stopping"
