@@ -2,7 +2,7 @@
 //! the real service binaries, and helpers to wait for what they do.
 //!
 //! Every test gets its own directory, its own `redis-server` and its own
-//! Postgres (a copy of one cluster initialised once per run), so tests run in
+//! Postgres (a copy of one cluster initialised once per machine), so tests run in
 //! parallel and may stop, restart or kill any of them. Everything a test starts
 //! is killed when the test's values are dropped.
 

@@ -1,7 +1,8 @@
 //! A real Postgres server per test, started from the Debian server binaries
 //! (`/usr/lib/postgresql/<version>/bin`, or `PG_BIN`) as the `postgres` user when
-//! the suite runs as root. The cluster is initialised once per run and copied
-//! for each test, which takes a fraction of a second.
+//! the suite runs as root. The cluster is initialised once per machine and
+//! Postgres version and copied for each test, which takes a fraction of a
+//! second.
 //!
 //! Postgres cannot bind port 0 and report it, so a port is tried and the
 //! server counts as up only when the `postmaster.pid` in its own data
@@ -71,35 +72,72 @@ fn give_to_postgres(path: &Path) {
     }
 }
 
+/// The initialised cluster each test copies. It is made once per machine and
+/// Postgres version (beside the runs' directories, never changed once made):
+/// each nextest process would otherwise spend a second or more of CPU on its
+/// own `initdb`. A process builds it in its own run directory and renames it
+/// into place; when two race, the loser uses the winner's.
 fn template() -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
+        let initdb = bin("initdb");
+        let version = initdb
+            .parent()
+            .and_then(|bin| bin.parent())
+            .and_then(|v| v.file_name())
+            .map(|v| v.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let shared = run_root()
+            .parent()
+            .expect("the run directory has a parent")
+            .join(format!("pg-template-{version}-{:x}", path_hash(&initdb)));
+        if shared.join("PG_VERSION").exists() {
+            return shared;
+        }
         let dir = run_root().join("pg-template");
-        std::fs::create_dir_all(&dir).expect("create the template directory");
-        give_to_postgres(&dir);
-        let output = as_postgres(
-            Command::new(bin("initdb"))
-                .args([
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--no-sync",
-                    "--no-instructions",
-                ])
-                .arg("-D")
-                .arg(&dir),
-        )
-        .output()
-        .expect("run initdb");
-        assert!(
-            output.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        dir
+        initdb_into(&initdb, &dir);
+        if std::fs::rename(&dir, &shared).is_err() {
+            assert!(
+                shared.join("PG_VERSION").exists(),
+                "could not move the template cluster to {}",
+                shared.display()
+            );
+        }
+        shared
     })
+}
+
+fn path_hash(path: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn initdb_into(initdb: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).expect("create the template directory");
+    give_to_postgres(dir);
+    let output = as_postgres(
+        Command::new(initdb)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ])
+            .arg("-D")
+            .arg(dir),
+    )
+    .output()
+    .expect("run initdb");
+    assert!(
+        output.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[derive(Debug)]
