@@ -61,7 +61,7 @@ log=$(mktemp)
 trap 'rm -f "$log"; scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
 status=0
 # cargo-nextest (.config/nextest.toml): each test in its own process, the
-# container and cluster tests one at a time and alone (a test group).
+# container and cluster tests one at a time (a test group), started first.
 ensure_cargo_tool cargo-nextest 0.9.143
 echo "==> running the tests${*:+: $*}"
 cargo nextest run --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
