@@ -8,6 +8,7 @@
 
 mod app;
 mod replicated;
+mod timeline;
 
 use crate::harness::cluster::{cluster, Cluster};
 use crate::harness::compose::{offline_images, repo_root, APP_IMAGES};

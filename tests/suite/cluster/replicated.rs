@@ -12,6 +12,7 @@
 //! Every acknowledged vote must be in the new leader.
 
 use super::app::{kustomization, stored_votes, stores_reached, NAMESPACE};
+use super::timeline::Timeline;
 use super::{cluster_or_skip, Exercise, READY};
 use crate::harness::cluster::Cluster;
 use crate::harness::compose::{docker, docker_output};
@@ -263,8 +264,10 @@ impl<'a> Run<'a> {
     async fn delete_the_redis_masters_pod(&self) -> DeletedMaster {
         let cluster = self.cluster;
         let master = agreed_master(cluster).expect("the Sentinels agree before the pod goes");
+        let pod = pod_of(&master);
+        let timeline = Timeline::follow(cluster, &[&pod]);
         let pod_deleted = Instant::now();
-        delete_pods(cluster, &[&pod_of(&master)]);
+        delete_pods(cluster, &[&pod]);
         self.flowing("after the Redis master's pod went").await;
         let votes_again = pod_deleted.elapsed();
         cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
@@ -274,6 +277,7 @@ impl<'a> Run<'a> {
             "the tier to settle on one master every Sentinel names after the master's pod went",
         )
         .await;
+        timeline.print(cluster);
         DeletedMaster {
             master,
             settled_on,
@@ -290,8 +294,10 @@ impl<'a> Run<'a> {
     /// tier settles on one master that all of them name, and votes flow.
     async fn delete_every_redis_pod(&self, deleted: &DeletedMaster) {
         let cluster = self.cluster;
+        let pods = ["redis-0", "redis-1", "redis-2"];
+        let timeline = Timeline::follow(cluster, &pods);
         let all_deleted = Instant::now();
-        delete_pods(cluster, &["redis-0", "redis-1", "redis-2"]);
+        delete_pods(cluster, &pods);
         cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
         let after_restart = settled_master(
             cluster,
@@ -301,6 +307,7 @@ impl<'a> Run<'a> {
         .await;
         self.flowing("after all Redis pods restarted").await;
         let restarted_votes_again = all_deleted.elapsed();
+        timeline.print(cluster);
         let decisions = start_decisions(cluster);
         let DeletedMaster {
             master, settled_on, ..

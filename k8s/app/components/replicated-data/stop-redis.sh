@@ -10,10 +10,13 @@
 # one no other Sentinel will fail over, stops at once. As Bitnami's Redis
 # chart does in its prestop-redis.sh.
 set -eu
+# What it did goes to the container's log (a hook's own output is shown
+# nowhere unless it fails).
+if [ -w /proc/1/fd/1 ]; then exec >>/proc/1/fd/1 2>&1; fi
 . /scripts/sentinels.sh
 local_cli() { timeout 2 redis-cli "$@" 2>/dev/null; }
 [ "$(local_cli ROLE | head -n 1)" = master ] || exit 0
-echo "this node is the master: pausing writes"
+echo "preStop: this node is the master: pausing writes"
 local_cli CLIENT PAUSE 15000 WRITE >/dev/null || true
 # Only when this pod alone stops: pods stopped together (a whole-tier
 # restart) start from what the Sentinels said before, and a failover begun
@@ -22,7 +25,7 @@ local_cli CLIENT PAUSE 15000 WRITE >/dev/null || true
 sleep 1
 online=$(local_cli INFO replication | grep -c '^slave[0-9]*:.*state=online' || true)
 if [ "$online" -lt 2 ]; then
-  echo "$online of 2 replicas online: no handover, stopping"
+  echo "preStop: $online of 2 replicas online: no handover, stopping"
   local_cli CLIENT UNPAUSE >/dev/null || true
   exit 0
 fi
@@ -30,11 +33,12 @@ asked=""
 for n in $(other_nodes); do
   if timeout 2 redis-cli -h "$(node_name "$n")" -p 26379 SENTINEL FAILOVER "$name" 2>/dev/null | grep -q OK; then
     asked=$n
+    echo "preStop: $(node_name "$n")'s Sentinel fails over"
     break
   fi
 done
 if [ -z "$asked" ]; then
-  echo "no other Sentinel would fail over: stopping"
+  echo "preStop: no other Sentinel would fail over: stopping"
   local_cli CLIENT UNPAUSE >/dev/null || true
   exit 0
 fi
@@ -43,10 +47,10 @@ while [ "$(date +%s)" -lt "$until" ]; do
   for n in $(other_nodes); do
     master=$(timeout 1 redis-cli -h "$(node_name "$n")" -p 26379 --raw SENTINEL get-master-addr-by-name "$name" 2>/dev/null | head -n 1)
     if [ -n "$master" ] && [ "$master" != "$self" ]; then
-      echo "the Sentinels name $master: stopping"
+      echo "preStop: the Sentinels name $master: stopping"
       exit 0
     fi
   done
   sleep 0.5
 done
-echo "no other master named within 15 s: stopping all the same"
+echo "preStop: no other master named within 15 s: stopping all the same"
