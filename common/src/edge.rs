@@ -3,16 +3,18 @@
 //! answer, how long a request body may take to arrive, and the answers to
 //! requests no route takes (unknown paths, `OPTIONS *`, CONNECT).
 //!
-//! All of it is actix-web's own machinery (`DefaultHeaders`, a `from_fn`
-//! middleware setting the response's connection type, a default service):
-//! actix-http frames and closes; this module only decides when.
+//! All of it is actix-web's own machinery (the response's headers and
+//! connection type, set by the one request middleware, `observe`, through
+//! [`Edge`]; a default service): actix-http frames and closes; this module
+//! only decides when. (One middleware rather than `DefaultHeaders` and a
+//! `from_fn` of its own: each layer boxed the request's future twice,
+//! about 1,000 instructions a vote under callgrind.)
 
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, Method, Version};
-use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::Stream;
@@ -39,14 +41,23 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
      frame-ancestors 'none'";
 
-/// The headers every response of every service carries.
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
-        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
-}
+/// The headers every response of every service carries (unless its
+/// handler set one of the same name).
+static SECURITY_HEADERS: [(HeaderName, HeaderValue); 4] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    ),
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ),
+];
 
 /// The methods a service's routes take, together: the `Allow` of its answer
 /// to `OPTIONS *`. A service whose routes take more than GET and HEAD
@@ -56,8 +67,10 @@ pub struct ServerMethods(pub &'static str);
 
 const READ_ONLY: ServerMethods = ServerMethods("GET, HEAD");
 
-/// Middleware: the answer closes its connection when keeping it would serve
-/// a client or an attacker better than us:
+/// What the edge does around every request: [`Edge::enter`] before its
+/// handler, [`Edge::leave`] on its answer. The answer carries the security
+/// headers, and closes its connection when keeping it would serve a client
+/// or an attacker better than us:
 ///
 /// - the service is draining, whenever the request began (no client keeps a
 ///   connection to a server about to go away);
@@ -72,40 +85,57 @@ const READ_ONLY: ServerMethods = ServerMethods("GET, HEAD");
 /// while the body is still held. So the body of a request that has one is
 /// shared ([`SharedBody`]), and an answer that leaves it unread holds it
 /// until that answer is sent ([`Holding`]).
-pub async fn close_when_done(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let draining = req
-        .app_data::<web::Data<crate::http::Draining>>()
-        .map(|d| d.get_ref().clone());
-    let before_1_1 = req.version() < Version::HTTP_11;
-    let body = declares_body(req.headers()).then(|| {
-        let body = SharedBody::new(req.take_payload());
-        req.set_payload(Payload::Stream {
-            payload: Box::pin(body.clone()),
+pub(crate) struct Edge {
+    before_1_1: bool,
+    body: Option<SharedBody>,
+}
+
+impl Edge {
+    /// Notes the request's version and shares its body, if it has one.
+    pub(crate) fn enter(req: &mut ServiceRequest) -> Self {
+        let before_1_1 = req.version() < Version::HTTP_11;
+        let body = declares_body(req.headers()).then(|| {
+            let body = SharedBody::new(req.take_payload());
+            req.set_payload(Payload::Stream {
+                payload: Box::pin(body.clone()),
+            });
+            body
         });
-        body
-    });
-    let mut res = next.call(req).await?;
-    let unread = body.filter(|body| !body.0.borrow().finished);
-    let close = unread.is_some()
-        || draining.is_some_and(|d| d.is_draining())
-        || (before_1_1 && matches!(res.response().body().size(), BodySize::Stream));
-    if close {
-        res.response_mut()
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
+        Self { before_1_1, body }
     }
-    Ok(match unread {
-        Some(body) => res.map_body(|_, answer| {
-            EitherBody::right(Holding {
-                answer: answer.boxed(),
-                _unread: body,
-            })
-        }),
-        None => res.map_into_left_body(),
-    })
+
+    /// The answer with the security headers, closing its connection where
+    /// the rules above say so (`draining`: whether the service is).
+    pub(crate) fn leave<B: MessageBody + 'static>(
+        self,
+        mut res: ServiceResponse<B>,
+        draining: &crate::http::Draining,
+    ) -> ServiceResponse<EitherBody<B, Holding>> {
+        let headers = res.headers_mut();
+        for (name, value) in &SECURITY_HEADERS {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        let unread = self.body.filter(|body| !body.0.borrow().finished);
+        let close = unread.is_some()
+            || draining.is_draining()
+            || (self.before_1_1 && matches!(res.response().body().size(), BodySize::Stream));
+        if close {
+            res.response_mut()
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+        }
+        match unread {
+            Some(body) => res.map_body(|_, answer| {
+                EitherBody::right(Holding {
+                    answer: answer.boxed(),
+                    _unread: body,
+                })
+            }),
+            None => res.map_into_left_body(),
+        }
+    }
 }
 
 /// A request's body, read by its handler through a clone, and whether it
@@ -142,7 +172,7 @@ impl Stream for SharedBody {
 
 /// An answer's body that holds the request's unread body until it is sent,
 /// so that actix-http closes the connection rather than drain it.
-struct Holding {
+pub(crate) struct Holding {
     answer: BoxBody,
     _unread: SharedBody,
 }

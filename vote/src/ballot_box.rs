@@ -93,8 +93,10 @@ impl BallotBox {
         if let Some(confirmed) = &self.confirmed {
             return confirmed.cast(ballot.to_json()).await;
         }
-        let mut push = redis::cmd("RPUSH");
-        push.arg(wire::queue::VOTES).arg(ballot.to_json());
+        let json = ballot.to_json();
+        // Sized for its three arguments: `redis::cmd` grew its buffers twice.
+        let mut push = redis::Cmd::with_capacity(3, 16 + json.len());
+        push.arg("RPUSH").arg(wire::queue::VOTES).arg(json);
         self.redis
             .call(SEND_TIMEOUT, |mut redis| async move {
                 push.query_async::<i64>(&mut redis).await

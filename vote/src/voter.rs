@@ -25,7 +25,11 @@ pub enum Visitor {
 
 impl Visitor {
     pub fn from_request(req: &HttpRequest) -> Self {
-        match cookie_value(req, VOTER_COOKIE) {
+        Self::from_cookies(&VoterCookies::of(req))
+    }
+
+    pub fn from_cookies(cookies: &VoterCookies<'_>) -> Self {
+        match cookies.id {
             None => Visitor::New(new_voter_id()),
             Some(value) if is_well_formed(value) => match VoterId::parse(value) {
                 Ok(id) => Visitor::Returning(id),
@@ -36,35 +40,70 @@ impl Visitor {
     }
 }
 
-/// The first cookie called `name` in the request's `Cookie` headers, read
-/// in place (actix's cookie jar parses and copies every cookie of the request).
-fn cookie_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key.trim() == name).then(|| value.trim())
-        })
+/// The first `voter_id` and the first `voter_stamp` cookie of the
+/// request's `Cookie` headers, read in place in one pass (actix's cookie
+/// jar parses and copies every cookie of the request). A header that is not
+/// visible ASCII is skipped whole.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VoterCookies<'r> {
+    id: Option<&'r str>,
+    stamp: Option<&'r str>,
 }
 
-/// The stamp of the voter's previous vote, from its `voter_stamp` cookie.
-/// One that is not a number we could have written (at most 19 digits, no
-/// sign) is ignored: the stamp only orders this voter's own votes, the
-/// clock then decides as for a first vote, and the answer replaces the cookie.
-pub fn last_stamp(req: &HttpRequest) -> Option<i64> {
-    let value = cookie_value(req, STAMP_COOKIE)?;
-    if value.is_empty() || value.len() > 19 || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+impl<'r> VoterCookies<'r> {
+    pub fn of(req: &'r HttpRequest) -> Self {
+        let mut found = Self::default();
+        for value in req.headers().get_all(header::COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            // `;` and `=` are ASCII: slicing at them stays on char boundaries
+            // (and a byte scan is cheaper than `split` on strings this short).
+            let mut rest = value;
+            while !rest.is_empty() {
+                let end = rest.bytes().position(|b| b == b';').unwrap_or(rest.len());
+                let pair = &rest[..end];
+                rest = rest.get(end + 1..).unwrap_or_default();
+                let Some(equals) = pair.bytes().position(|b| b == b'=') else {
+                    continue;
+                };
+                // A visible-ASCII value: trimming ASCII whitespace is trim().
+                let (key, value) = (pair[..equals].trim_ascii(), pair[equals + 1..].trim_ascii());
+                let slot = match key {
+                    VOTER_COOKIE => &mut found.id,
+                    STAMP_COOKIE => &mut found.stamp,
+                    _ => continue,
+                };
+                slot.get_or_insert(value);
+                if found.id.is_some() && found.stamp.is_some() {
+                    return found;
+                }
+            }
+        }
+        found
     }
-    value.parse().ok()
+
+    /// The stamp of the voter's previous vote, from its `voter_stamp`
+    /// cookie. One that is not a number we could have written (at most 19
+    /// digits, no sign) is ignored: the stamp only orders this voter's own
+    /// votes, the clock then decides as for a first vote, and the answer
+    /// replaces the cookie.
+    pub fn last_stamp(&self) -> Option<i64> {
+        let value = self.stamp?;
+        if value.is_empty() || value.len() > 19 || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        value.parse().ok()
+    }
+}
+
+/// The stamp of the voter's previous vote (see [`VoterCookies::last_stamp`]).
+pub fn last_stamp(req: &HttpRequest) -> Option<i64> {
+    VoterCookies::of(req).last_stamp()
 }
 
 /// The `Set-Cookie` value that carries the stamp of the vote just cast to
 /// the voter's next one (whichever replica takes it).
 pub fn stamp_cookie(stamp: i64, secure: bool) -> HeaderValue {
-    long_lived_cookie(STAMP_COOKIE, stamp, secure)
+    long_lived_cookie(STAMP_COOKIE, itoa::Buffer::new().format(stamp), secure)
 }
 
 /// 16 random hex digits, as the issue of a new voter.
@@ -93,17 +132,22 @@ pub fn voter_cookie(id: &VoterId, secure: bool) -> HeaderValue {
 /// `name=value` for a year, HttpOnly, SameSite=Lax, on every path, and
 /// `Secure` when served over TLS. `value` is a voter id or a number, both
 /// valid in a header. Written into one buffer that becomes the header value
-/// as it is (one allocation; every vote's answer carries one).
-fn long_lived_cookie(name: &str, value: impl std::fmt::Display, secure: bool) -> HeaderValue {
-    use std::fmt::Write;
+/// as it is (one allocation; every vote's answer carries one), the stamp's
+/// digits by `itoa` rather than the formatting machinery.
+fn long_lived_cookie(name: &str, value: &str, secure: bool) -> HeaderValue {
     const ATTRIBUTES: &str = "; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000";
-    let mut cookie = String::with_capacity(128);
+    const SECURE: &str = "; Secure";
+    // Exactly its length: `Bytes` takes a full buffer as it is, and one with
+    // room to spare with a second allocation.
+    let length =
+        name.len() + 1 + value.len() + ATTRIBUTES.len() + if secure { SECURE.len() } else { 0 };
+    let mut cookie = String::with_capacity(length);
     cookie.push_str(name);
     cookie.push('=');
-    let _ = write!(cookie, "{value}");
+    cookie.push_str(value);
     cookie.push_str(ATTRIBUTES);
     if secure {
-        cookie.push_str("; Secure");
+        cookie.push_str(SECURE);
     }
     HeaderValue::from_maybe_shared(bytes::Bytes::from(cookie))
         .expect("a voter id or a number is a valid header value")

@@ -54,7 +54,12 @@ impl VoterId {
     /// Accepts any id the `votes.id` column can store: 1 to 255 characters, no
     /// control characters. The vote service is stricter about its cookie.
     pub fn parse(value: &str) -> Result<Self, BallotError> {
-        let chars = value.chars().count();
+        // Every id vote issues is ASCII: its length is its count of chars.
+        let chars = if value.is_ascii() {
+            value.len()
+        } else {
+            value.chars().count()
+        };
         if chars == 0 {
             return Err(BallotError::EmptyVoterId);
         }
@@ -132,7 +137,26 @@ impl Ballot {
     }
 
     /// The message `vote` pushes: the original fields plus `ts` when stamped.
+    /// Written out when the voter id needs no JSON escape (every id vote
+    /// issues or accepts from its cookie: letters, digits, `-`, `_`), the
+    /// same bytes serde_json writes at about a third of its instructions;
+    /// serde_json writes any other.
     pub fn to_json(&self) -> String {
+        let id = self.voter_id.as_str();
+        if !id.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            let mut json = String::with_capacity(48 + id.len());
+            json.push_str(r#"{"voter_id":""#);
+            json.push_str(id);
+            json.push_str(r#"","vote":""#);
+            json.push_str(self.choice.as_str());
+            json.push('"');
+            if let Some(ts) = self.cast_at {
+                json.push_str(r#","ts":"#);
+                json.push_str(itoa::Buffer::new().format(ts));
+            }
+            json.push('}');
+            return json;
+        }
         let wire = Wire {
             voter_id: self.voter_id.as_str().into(),
             vote: self.choice.as_str().into(),
@@ -154,6 +178,37 @@ impl Ballot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_written_out_message_is_serde_jsons() {
+        for id in ["f3a1", "a-b_C9", "é ü", "q\"uote", "back\\slash", "vote 🗳"] {
+            for cast_at in [
+                None,
+                Some(0),
+                Some(-5),
+                Some(1_700_000_000_000_001),
+                Some(i64::MAX),
+            ] {
+                for choice in [Choice::A, Choice::B] {
+                    let ballot = Ballot {
+                        voter_id: VoterId::parse(id).unwrap(),
+                        choice,
+                        cast_at,
+                    };
+                    let wire = Wire {
+                        voter_id: id.into(),
+                        vote: choice.as_str().into(),
+                        ts: cast_at,
+                    };
+                    assert_eq!(ballot.to_json(), serde_json::to_string(&wire).unwrap());
+                    assert_eq!(
+                        Ballot::from_json(ballot.to_json().as_bytes()).unwrap(),
+                        ballot
+                    );
+                }
+            }
+        }
+    }
 
     fn ballot(json: &str) -> Result<Ballot, BallotError> {
         Ballot::from_json(json.as_bytes())

@@ -3,12 +3,14 @@
 //! `http_request_duration_seconds` by route, method and status, a span, and a
 //! warning for every 5xx. Every metric label is bounded, whatever clients send.
 
+use super::Draining;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
+use std::rc::Rc;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -18,40 +20,59 @@ const UNMATCHED: &str = "unmatched";
 /// The header carrying each request's id, echoed on the response.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Middleware: the request's id (taken from `x-request-id` or drawn) echoed on
-/// the response, `http_requests_total` / `http_request_duration_seconds` by
-/// route and status, and a warning naming the id for every 5xx.
+/// [`REQUEST_ID`] as a header name: looking a header up by a `&str` that is
+/// not a standard name copies the name into a new one first.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
+
+/// Middleware, the app's only one: the request's id (taken from
+/// `x-request-id` or drawn) echoed on the response,
+/// `http_requests_total` / `http_request_duration_seconds` by route and
+/// status, a warning naming the id for every 5xx, and what the edge does
+/// around every request ([`crate::edge::Edge`]: the security headers, when
+/// the connection closes; `draining` says whether the service is).
 ///
 /// The span around the request, with its id, is at debug level: formatting
-/// its fields cost about a tenth of a vote's CPU (callgrind). By default the
-/// failure line names the id, and handlers name it in their own lines with
-/// [`RequestId::of`]; `RUST_LOG=debug` puts every line under the span.
+/// its fields cost about a tenth of a vote's CPU (callgrind), and they are
+/// computed only when it is enabled. By default the failure line names the
+/// id, and handlers name it in their own lines with [`RequestId::of`];
+/// `RUST_LOG=debug` puts every line under the span.
 pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    draining: Rc<Draining>,
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.into());
     let method = method_label(req.method());
     // The client's own header is shared, not copied; a drawn id is made
     // as a header value directly.
     let header = req
         .headers()
-        .get(REQUEST_ID)
+        .get(&REQUEST_ID_HEADER)
         .filter(|v| v.to_str().is_ok_and(is_safe_request_id))
         .cloned()
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(header.clone()));
     let request_id = header.to_str().unwrap_or_default();
-    let span = tracing::debug_span!("request", %method, %route, %request_id);
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    // The route is looked up by path here only for an enabled span (the
+    // macro evaluates its fields only then); the metrics take it from the
+    // resource that answered, without walking the routes again.
+    let span = tracing::debug_span!(
+        "request",
+        %method,
+        route = %req.match_pattern().as_deref().unwrap_or(UNMATCHED),
+        %request_id
+    );
+    let edge = crate::edge::Edge::enter(&mut req);
+    let res = next.call(req).instrument(span.clone()).await?;
+    let mut res = edge.leave(res, &draining);
     let status = res.status();
     let elapsed = started.elapsed();
-    res.headers_mut()
-        .insert(HeaderName::from_static(REQUEST_ID), header.clone());
+    res.headers_mut().insert(REQUEST_ID_HEADER, header.clone());
+    let route = res.request().match_pattern();
+    let route = route.as_deref().unwrap_or(UNMATCHED);
     // A draining service's 503 on /readyz is the stop working as designed.
     let draining_probe = route == "/readyz";
-    RequestMetrics::with(&route, method, status.as_u16(), |m| {
+    RequestMetrics::with(route, method, status.as_u16(), |m| {
         m.requests.increment(1);
         m.duration.record(elapsed.as_secs_f64());
     });

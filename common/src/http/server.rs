@@ -151,9 +151,9 @@ where
 /// How long a stopping server waits for its open connections, in seconds.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
-/// A service's app: `configure` plus the request middleware (`observe`),
-/// what the edge adds to every answer and the answer to requests no route
-/// takes (see [`crate::edge`]). Handlers can ask `web::Data<Draining>` whether `stop` has
+/// A service's app: `configure` plus the request middleware (`observe`,
+/// which also does what the edge does around every answer) and the answer
+/// to requests no route takes (see [`crate::edge`]). Handlers can ask `web::Data<Draining>` whether `stop` has
 /// been cancelled.
 fn app<F>(
     stop: &CancellationToken,
@@ -170,11 +170,13 @@ fn app<F>(
 where
     F: FnOnce(&mut web::ServiceConfig),
 {
+    let draining = Draining::new(stop);
+    let observed = std::rc::Rc::new(draining.clone());
     actix_web::App::new()
-        .app_data(web::Data::new(Draining::new(stop)))
-        .wrap(actix_web::middleware::from_fn(crate::edge::close_when_done))
-        .wrap(crate::edge::security_headers())
-        .wrap(actix_web::middleware::from_fn(observe))
+        .app_data(web::Data::new(draining))
+        .wrap(actix_web::middleware::from_fn(move |req, next| {
+            observe(std::rc::Rc::clone(&observed), req, next)
+        }))
         .configure(configure)
         .default_service(web::to(crate::edge::unrouted))
 }
