@@ -37,13 +37,14 @@ const MARKS: &[&str] = &[
 /// Follows pods from just before they are deleted (a pod's log ends with it).
 pub struct Timeline {
     began: String,
-    pods: Vec<String>,
+    what: String,
     followers: Vec<Child>,
 }
 
 impl Timeline {
-    /// Starts following every container of `pods`.
-    pub fn follow(cluster: &Cluster, pods: &[&str]) -> Self {
+    /// Starts following every container of `pods`, before `what` is done
+    /// to them.
+    pub fn follow(cluster: &Cluster, what: &str, pods: &[&str]) -> Self {
         let followers = pods
             .iter()
             .map(|pod| {
@@ -59,7 +60,7 @@ impl Timeline {
             .collect();
         Self {
             began: now(),
-            pods: pods.iter().map(|p| p.to_string()).collect(),
+            what: what.to_owned(),
             followers,
         }
     }
@@ -88,16 +89,17 @@ impl Timeline {
             .filter(|l| l.as_str() >= self.began.as_str())
             .collect();
         lines.extend(warnings.iter().take(12).cloned());
-        lines.insert(format!(
-            "{} -- deletion of {:?} issued",
-            self.began, self.pods
-        ));
+        lines.insert(format!("{} -- {}", self.began, self.what));
         let shown: Vec<&String> = lines.range(self.began.clone()..).collect();
         eprintln!(
-            "cluster: replicated-data: timeline of the deletion of {:?} ({} warnings from vote):\n  {}",
-            self.pods,
+            "cluster: replicated-data: timeline of {} ({} warnings from vote):\n  {}",
+            self.what,
             warnings.len(),
-            shown.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n  ")
+            shown
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  ")
         );
     }
 }

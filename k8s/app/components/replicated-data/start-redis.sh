@@ -15,6 +15,7 @@ while :; do
   master=${best#* }
   if [ -z "$best" ]; then
     master=$(node_name 0)
+    best="0 $master"
     echo "no Sentinel answers and none has a config: first start, the master is $master"
     break
   fi
@@ -37,7 +38,11 @@ set -- redis-server - --protected-mode yes --appendonly yes --appendfsync everys
 if [ "$master" != "$self" ]; then
   set -- "$@" --replicaof "$master" 6379
 fi
-echo "starting as $([ "$master" = "$self" ] && echo master || echo "replica of $master")"
+# The epoch says which failover this start follows: two nodes may start as
+# the master one after the other (a failover between them), never under
+# the same epoch.
+echo "starting as $([ "$master" = "$self" ] && echo master || echo "replica of $master")" \
+  "(config epoch ${best%% *})"
 exec "$@" <<CONF
 requirepass $REDIS_PASSWORD
 masterauth $REDIS_PASSWORD

@@ -25,7 +25,8 @@ local_cli CLIENT PAUSE 15000 WRITE >/dev/null || true
 sleep 1
 online=$(local_cli INFO replication | grep -c '^slave[0-9]*:.*state=online' || true)
 if [ "$online" -lt 2 ]; then
-  echo "preStop: $online of 2 replicas online: no handover, stopping"
+  echo "preStop: $online of 2 replicas online: no handover, stopping;" \
+    "$(local_cli INFO replication | grep '^slave' | tr -d '\r' | tr '\n' ' ')"
   local_cli CLIENT UNPAUSE >/dev/null || true
   exit 0
 fi
