@@ -304,8 +304,11 @@ impl<'a> Exercise<'a> {
 }
 
 impl Drop for Exercise<'_> {
+    /// The namespace goes while the next exercise runs (its pods may take
+    /// their grace period to stop); the workshop test waits for all of
+    /// them at its end.
     fn drop(&mut self) {
-        self.cluster.delete_namespace(&self.ns);
+        self.cluster.delete_namespace_in_background(&self.ns);
     }
 }
 
@@ -337,6 +340,14 @@ async fn the_workshop_runs_on_a_real_cluster() {
         .run("ex7", ex7_volume_keeps_the_votes(cluster, work))
         .await;
     steps.run("ex8", ex8(cluster, work)).await;
+    let namespaces = cluster.run(&["get", "namespaces", "-o", "name"]);
+    for ns in namespaces
+        .lines()
+        .filter_map(|n| n.strip_prefix("namespace/"))
+        .filter(|n| n.starts_with("wk-"))
+    {
+        cluster.delete_namespace(ns);
+    }
     steps.finish();
 }
 

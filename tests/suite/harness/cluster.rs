@@ -204,6 +204,14 @@ impl Cluster {
         let _ = self.kubectl_output(&["delete", "namespace", ns, "--wait=true", "--timeout=120s"]);
     }
 
+    /// Deletes a namespace without waiting for its pods to stop: its
+    /// Services go first (waited for), so that the next exercise may take
+    /// the same NodePorts at once. [`Cluster::delete_namespace`] waits.
+    pub fn delete_namespace_in_background(&self, ns: &str) {
+        let _ = self.kubectl_output(&["delete", "services", "--all", "-n", ns, "--wait=true"]);
+        let _ = self.kubectl_output(&["delete", "namespace", ns, "--wait=false"]);
+    }
+
     /// Waits until every pod of `selector` in `ns` is Ready, `count` of them.
     pub fn wait_ready(
         &self,
