@@ -8,6 +8,10 @@
 # never see. Then it waits until another Sentinel agrees. Only the very
 # first start (no Sentinel answers, no file) makes redis-0 the master alone.
 set -eu
+# Until the exec below this shell is its container's first process, which
+# ignores SIGTERM unless it traps it: a pod deleted while this waits for the
+# Sentinels would take its whole 30 s grace period to go.
+trap 'exit 143' TERM INT
 . /scripts/sentinels.sh
 while :; do
   others=$(other_views)

@@ -16,6 +16,10 @@
 # so the live replica sometimes follows only at failover-timeout (20 s with
 # 20000): 10000 keeps that wait short.
 set -eu
+# Until the exec below this shell is its container's first process, which
+# ignores SIGTERM unless it traps it: a pod deleted while this waits for the
+# Sentinels would take its whole 30 s grace period to go.
+trap 'exit 143' TERM INT
 . /scripts/sentinels.sh
 mkdir -p "$(dirname "$conf")"
 umask 077
