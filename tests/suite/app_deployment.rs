@@ -828,7 +828,9 @@ fn managed_data_replaces_the_in_cluster_databases_with_tls_urls_and_a_ca() {
 /// Each Redis node has one address that outlives its pod, a Service of its
 /// own (Sentinel keeps the address it first resolved): the Sentinels, the
 /// replicas (REDIS_NODE_NAME) and vote and the worker (REDIS_SENTINELS) use
-/// it, and it reaches the pod before it is ready. A master hands over
+/// it, and it reaches the pod once it is ready; the start scripts ask the
+/// other Sentinels by the pods' own names (REDIS_PEER_NAME), ready or not.
+/// A master hands over
 /// before its pod stops (preStop).
 #[test]
 fn each_redis_node_keeps_one_address_across_pod_restarts() {
@@ -841,7 +843,9 @@ fn each_redis_node_keeps_one_address_across_pod_restarts() {
             .unwrap_or_else(|| panic!("no Service {name}"));
         let spec = &service["spec"];
         assert!(spec["clusterIP"].is_null(), "{name}: {spec}");
-        assert_eq!(spec["publishNotReadyAddresses"], true, "{name}");
+        // Ready pods only: a deleted pod's address, which another pod may
+        // soon hold, leaves the Service at once.
+        assert_eq!(spec["publishNotReadyAddresses"], false, "{name}");
         assert_eq!(
             spec["selector"]["statefulset.kubernetes.io/pod-name"],
             format!("redis-{n}").as_str(),
@@ -871,6 +875,11 @@ fn each_redis_node_keeps_one_address_across_pod_restarts() {
         assert_eq!(
             env("StatefulSet", "redis", container, "REDIS_NODE_NAME").as_deref(),
             Some("redis-announce-%s"),
+            "container {container}"
+        );
+        assert_eq!(
+            env("StatefulSet", "redis", container, "REDIS_PEER_NAME").as_deref(),
+            Some("redis-%s.redis-nodes"),
             "container {container}"
         );
     }

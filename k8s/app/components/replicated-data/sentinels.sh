@@ -13,6 +13,13 @@ node_name() {
   # shellcheck disable=SC2059 # the format is the point
   printf "${REDIS_NODE_NAME:-redis-%s.redis-nodes}" "$1"
 }
+# How the start scripts reach node N's Sentinel while the tier may be
+# starting: REDIS_PEER_NAME (on Kubernetes the pods' own names, ready or
+# not, where node names lead to ready pods only), else the node's name.
+peer_name() {
+  # shellcheck disable=SC2059 # the format is the point
+  printf "${REDIS_PEER_NAME:-${REDIS_NODE_NAME:-redis-%s.redis-nodes}}" "$1"
+}
 ordinal=$(hostname)
 ordinal=${ordinal##*-}
 self=$(node_name "$ordinal")
@@ -36,7 +43,7 @@ export REDISCLI_AUTH="$REDIS_PASSWORD"
 # "<config-epoch> <master>" as the Sentinel of node $1 sees it, or nothing
 # when it does not answer within 2 s.
 sentinel_view() {
-  timeout 2 redis-cli -h "$(node_name "$1")" -p 26379 --raw SENTINEL MASTER "$name" 2>/dev/null |
+  timeout 2 redis-cli -h "$(peer_name "$1")" -p 26379 --raw SENTINEL MASTER "$name" 2>/dev/null |
     awk 'NR % 2 == 1 { key = $0; next }
          key == "ip" { ip = $0 } key == "config-epoch" { epoch = $0 }
          END { if (ip != "" && epoch != "") print epoch, ip }'
