@@ -95,11 +95,6 @@ impl<'r> VoterCookies<'r> {
     }
 }
 
-/// The stamp of the voter's previous vote (see [`VoterCookies::last_stamp`]).
-pub fn last_stamp(req: &HttpRequest) -> Option<i64> {
-    VoterCookies::of(req).last_stamp()
-}
-
 /// The `Set-Cookie` value that carries the stamp of the vote just cast to
 /// the voter's next one (whichever replica takes it).
 pub fn stamp_cookie(stamp: i64, secure: bool) -> HeaderValue {
@@ -208,11 +203,10 @@ mod tests {
     fn the_last_stamp_is_read_when_it_is_a_plain_number() {
         use actix_web::test::TestRequest;
         let stamp = |cookie: &str| {
-            last_stamp(
-                &TestRequest::default()
-                    .append_header((header::COOKIE, cookie))
-                    .to_http_request(),
-            )
+            let req = TestRequest::default()
+                .append_header((header::COOKIE, cookie))
+                .to_http_request();
+            VoterCookies::of(&req).last_stamp()
         };
         assert_eq!(
             stamp("voter_id=ab; voter_stamp=1700000000000001"),

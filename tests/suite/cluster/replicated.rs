@@ -20,6 +20,9 @@ use crate::harness::load::Load;
 use crate::harness::{eventually, get_json};
 use std::time::{Duration, Instant};
 
+/// The Redis StatefulSet's pods.
+const REDIS_PODS: [&str; 3] = ["redis-0", "redis-1", "redis-2"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go() {
     let test = "replicated_data_loses_no_vote_when_the_redis_master_and_the_primary_go";
@@ -220,8 +223,7 @@ impl<'a> Run<'a> {
             Duration::from_secs(60),
             &format!("{pod} back as a connected replica of {promoted}"),
             || async {
-                let role = redis_cli(self.cluster, &pod, "redis", &["ROLE"]);
-                let role: Vec<&str> = role.lines().map(str::trim).collect();
+                let role = redis_role(self.cluster, &pod);
                 (role.len() >= 4
                     && role[0] == "slave"
                     && role[1] == promoted
@@ -248,14 +250,7 @@ impl<'a> Run<'a> {
         let cluster = self.cluster;
         let first_leader = patroni_leader(cluster).expect("a Patroni leader before the failover");
         let stored_before = self.total().await.unwrap_or_default();
-        cluster.run(&[
-            "delete",
-            "pod",
-            "-n",
-            NAMESPACE,
-            &first_leader.pod,
-            "--wait=false",
-        ]);
+        delete_pods(cluster, &[&first_leader.pod]);
         let deleted = Instant::now();
         let new_leader = eventually(
             Duration::from_secs(90),
@@ -323,10 +318,9 @@ impl<'a> Run<'a> {
     /// tier settles on one master that all of them name, and votes flow.
     async fn delete_every_redis_pod(&self, deleted: &DeletedMaster) {
         let cluster = self.cluster;
-        let pods = ["redis-0", "redis-1", "redis-2"];
-        let timeline = Timeline::follow(cluster, "every Redis pod deleted", &pods);
+        let timeline = Timeline::follow(cluster, "every Redis pod deleted", &REDIS_PODS);
         let all_deleted = Instant::now();
-        delete_pods(cluster, &pods);
+        delete_pods(cluster, &REDIS_PODS);
         cluster.wait_ready(NAMESPACE, "app.kubernetes.io/name=redis", 3, READY);
         let after_restart = settled_master(
             cluster,
@@ -356,9 +350,8 @@ impl<'a> Run<'a> {
             restarted_votes_again.as_secs_f64(),
         );
         // Nodes may start as the master one after another when the
-        // Sentinels fail over between their starts (seen here: one node's
-        // old pod lingered and was promoted); two under the same config
-        // epoch would be two masters at once.
+        // Sentinels fail over between their starts (seen here); two under
+        // the same config epoch would be two masters at once.
         let master_epochs: Vec<&str> = decisions
             .iter()
             .filter_map(|(_, decided)| decided.last()?.strip_prefix("starting as master "))
@@ -476,7 +469,7 @@ fn redis_cli(cluster: &Cluster, pod: &str, container: &str, args: &[&str]) -> St
 /// The master all three Sentinels name (`redis-announce-N`), when they
 /// all answer and agree.
 fn agreed_master(cluster: &Cluster) -> Option<String> {
-    let answers: Vec<String> = ["redis-0", "redis-1", "redis-2"]
+    let answers: Vec<String> = REDIS_PODS
         .into_iter()
         .map(|pod| {
             let text = redis_cli(
@@ -504,7 +497,7 @@ async fn settled_master(cluster: &Cluster, limit: Duration, what: &str) -> Strin
 
 /// Whether each Sentinel knows two replicas and two other Sentinels.
 fn sentinels_formed(cluster: &Cluster) -> bool {
-    ["redis-0", "redis-1", "redis-2"].into_iter().all(|pod| {
+    REDIS_PODS.into_iter().all(|pod| {
         let text = redis_cli(
             cluster,
             pod,
@@ -531,28 +524,28 @@ fn pod_of(address: &str) -> String {
 /// The role (`master`, `slave`) the pod's Redis gives itself.
 /// Each Redis pod's `ROLE` on one line (a replica's master and link state).
 fn roles(cluster: &Cluster) -> Vec<String> {
-    ["redis-0", "redis-1", "redis-2"]
+    REDIS_PODS
         .into_iter()
-        .map(|pod| {
-            let role = redis_cli(cluster, pod, "redis", &["ROLE"]);
-            let role: Vec<&str> = role.lines().take(4).map(str::trim).collect();
-            format!("{pod}: {}", role.join(" "))
-        })
+        .map(|pod| format!("{pod}: {}", redis_role(cluster, pod)[..].join(" ")))
         .collect()
 }
 
-fn redis_role(cluster: &Cluster, pod: &str) -> Option<String> {
+/// The first four lines of a Redis pod's `ROLE` reply: a master's role and
+/// offset, a replica's role, master, port and link state; none when the
+/// pod does not answer.
+fn redis_role(cluster: &Cluster, pod: &str) -> Vec<String> {
     redis_cli(cluster, pod, "redis", &["ROLE"])
         .lines()
-        .next()
-        .map(|role| role.trim().to_owned())
+        .take(4)
+        .map(|line| line.trim().to_owned())
+        .collect()
 }
 
 /// The pods whose Redis says it is a master.
 fn redis_masters(cluster: &Cluster) -> Vec<&'static str> {
-    ["redis-0", "redis-1", "redis-2"]
+    REDIS_PODS
         .into_iter()
-        .filter(|pod| redis_role(cluster, pod).as_deref() == Some("master"))
+        .filter(|pod| redis_role(cluster, pod).first().map(String::as_str) == Some("master"))
         .collect()
 }
 
@@ -560,7 +553,7 @@ fn redis_masters(cluster: &Cluster) -> Vec<&'static str> {
 /// and what it started as, and when the pod was created and its server
 /// started.
 fn start_decisions(cluster: &Cluster) -> Vec<(String, Vec<String>)> {
-    ["redis-0", "redis-1", "redis-2"]
+    REDIS_PODS
         .into_iter()
         .map(|pod| {
             let started = cluster.kubectl_output(&[

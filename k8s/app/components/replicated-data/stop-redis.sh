@@ -23,10 +23,10 @@ local_cli CLIENT PAUSE 15000 WRITE >/dev/null || true
 # as they go would name a master that is gone. Their replicas' links drop
 # within a second of the stop; then this stops as a lost master would.
 sleep 1
-online=$(local_cli INFO replication | grep -c '^slave[0-9]*:.*state=online' || true)
+replicas=$(local_cli INFO replication | tr -d '\r' | grep '^slave[0-9]*:' || true)
+online=$(echo "$replicas" | grep -c 'state=online' || true)
 if [ "$online" -lt 2 ]; then
-  echo "preStop: $online of 2 replicas online: no handover, stopping;" \
-    "$(local_cli INFO replication | grep '^slave' | tr -d '\r' | tr '\n' ' ')"
+  echo "preStop: $online of 2 replicas online: no handover, stopping;" $replicas
   local_cli CLIENT UNPAUSE >/dev/null || true
   exit 0
 fi
